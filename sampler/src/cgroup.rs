@@ -1,0 +1,1 @@
+//! cgroup v2: finding the mount, reading cpu.stat. (being written)

@@ -1,0 +1,1 @@
+//! Container resolution. (being written)

@@ -1,0 +1,38 @@
+//! The data-gathering half of cperf: safe wrappers over `perf_event_open(2)`, tracefs, cgroups and
+//! container resolution.
+//!
+//! The data path reads top to bottom:
+//!
+//! - [`container`] turns what a user calls a container (an id prefix, a name, a cgroup path, `pid:N`)
+//!   into a cgroup v2 directory, found through [`cgroup`];
+//! - [`event`] parses perf-style event specs (`syscalls:sys_enter_*`, `cpu-clock`) into concrete events,
+//!   using [`tracefs`] for tracepoint ids;
+//! - [`counter`] opens one counting event per CPU (or per thread) for a [`counter::Scope`] and reads
+//!   scaled totals.
+//!
+//! All raw system calls and `unsafe` live in [`sys`](crate::sys); everything above it is safe Rust.
+//!
+//! ```no_run
+//! use sampler::{counter::{CounterSet, Scope}, event::EventList, tracefs::Tracefs};
+//!
+//! let tracefs = Tracefs::find_or_mount()?;
+//! let events = EventList::parse(&["syscalls:sys_enter_getppid"], &tracefs)?;
+//! let mut set = CounterSet::open(&events, &Scope::System)?;
+//! set.enable()?;
+//! std::thread::sleep(std::time::Duration::from_millis(100));
+//! set.disable()?;
+//! for reading in set.read()? {
+//!     println!("{} {}", reading.count, reading.event);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod cgroup;
+pub mod container;
+pub mod counter;
+pub mod event;
+mod sys;
+pub mod tracefs;
+
+pub use sys::SyscallError;
