@@ -16,7 +16,7 @@
 //! use sampler::{counter::{CounterSet, Scope}, event::EventList, tracefs::Tracefs};
 //!
 //! let tracefs = Tracefs::find_or_mount()?;
-//! let events = EventList::parse(&["syscalls:sys_enter_getppid"], &tracefs)?;
+//! let events = EventList::parse(&["syscalls:sys_enter_getppid"], Some(&tracefs))?;
 //! let mut set = CounterSet::open(&events, &Scope::System)?;
 //! set.enable()?;
 //! std::thread::sleep(std::time::Duration::from_millis(100));
@@ -33,6 +33,8 @@ pub mod container;
 pub mod counter;
 pub mod event;
 mod sys;
+pub mod syscount;
 pub mod tracefs;
+pub mod workload;
 
 pub use sys::SyscallError;

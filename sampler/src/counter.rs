@@ -1,0 +1,460 @@
+//! Counting events: one perf event per CPU (or per thread) for each event of a list, opened for a
+//! [`Scope`], enabled and disabled together, read as scaled totals.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::event::{Event, EventKind, EventList};
+use crate::sys::{self, perf, RawCount, SyscallError, Target};
+
+/// Whose activity is counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every task on every online CPU (`perf stat -a`).
+    System,
+    /// Tasks in a cgroup v2 directory and its descendants, on every online CPU (`perf stat -G`).
+    Cgroup(PathBuf),
+    /// These threads, and the tasks they create after the counters are opened (`perf stat -p`).
+    Threads(Vec<u32>),
+    /// A forked command that has not yet called `exec`: counting starts at its `exec` (enable-on-exec)
+    /// and follows its children.
+    Command(u32),
+}
+
+/// Why counters could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CounterError {
+    /// The kernel refused for lack of privilege.
+    #[error("permission denied opening '{event}' (kernel.perf_event_paranoid = {paranoid}): run as root or grant CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8), or lower it with: sysctl kernel.perf_event_paranoid=-1; inside a container add --cap-add PERFMON (or --privileged) and --pid=host")]
+    Permission {
+        /// The event that failed first.
+        event: String,
+        /// The current `/proc/sys/kernel/perf_event_paranoid`, or `?`.
+        paranoid: String,
+    },
+    /// A hardware event on a machine without a hardware PMU (most VMs).
+    #[error("'{event}' is not supported on this machine (no hardware PMU, as in most VMs): use cpu-clock or task-clock instead")]
+    Unsupported {
+        /// The event.
+        event: String,
+    },
+    /// The process or thread is gone.
+    #[error("no such process {pid}: it may have exited; check the pid with: ps -p {pid}")]
+    NoSuchProcess {
+        /// The pid.
+        pid: u32,
+    },
+    /// The cgroup directory cannot be opened.
+    #[error("cannot open cgroup directory {path}: {source}")]
+    Cgroup {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Too many file descriptors even after raising RLIMIT_NOFILE.
+    #[error("too many open files opening {needed} perf events: raise the limit with: ulimit -n {suggest}, or count fewer events")]
+    TooManyFiles {
+        /// How many descriptors were needed.
+        needed: usize,
+        /// A limit that would do.
+        suggest: usize,
+    },
+    /// Any other failing system call.
+    #[error("'{event}': {source}")]
+    Syscall {
+        /// The event being opened or read.
+        event: String,
+        /// The call that failed.
+        #[source]
+        source: SyscallError,
+    },
+}
+
+/// One event's total over every CPU or thread of a [`CounterSet`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reading {
+    /// The event's canonical name.
+    pub event: String,
+    /// The count, scaled up by `enabled_ns / running_ns` when the event was multiplexed.
+    pub count: u64,
+    /// The count as read, before scaling.
+    pub raw_count: u64,
+    /// Time the event was enabled, summed over CPUs or threads.
+    pub enabled_ns: u64,
+    /// Time the event was actually counting, summed over CPUs or threads.
+    pub running_ns: u64,
+    /// For `syscalls:sys_exit_*` events: how many of those returns were errors (`ret < 0`).
+    pub errors: Option<u64>,
+}
+
+impl Reading {
+    /// True when the event did not count for all of the time it was enabled, so `count` is an estimate.
+    pub fn multiplexed(&self) -> bool {
+        self.running_ns < self.enabled_ns
+    }
+
+    /// The change from an earlier reading of the same event (for interval output).
+    pub fn since(&self, earlier: &Reading) -> Reading {
+        let raw = RawCount {
+            value: self.raw_count.saturating_sub(earlier.raw_count),
+            enabled_ns: self.enabled_ns.saturating_sub(earlier.enabled_ns),
+            running_ns: self.running_ns.saturating_sub(earlier.running_ns),
+        };
+        Reading {
+            event: self.event.clone(),
+            count: scale(raw),
+            raw_count: raw.value,
+            enabled_ns: raw.enabled_ns,
+            running_ns: raw.running_ns,
+            errors: match (self.errors, earlier.errors) {
+                (Some(a), Some(b)) => Some(a.saturating_sub(b)),
+                (a, _) => a,
+            },
+        }
+    }
+}
+
+/// Scales a raw count for multiplexing; a count that never ran is 0.
+fn scale(raw: RawCount) -> u64 {
+    if raw.running_ns == 0 || raw.running_ns >= raw.enabled_ns {
+        return raw.value;
+    }
+    (raw.value as u128 * raw.enabled_ns as u128 / raw.running_ns as u128) as u64
+}
+
+/// The perf events of one [`Event`].
+#[derive(Debug)]
+struct Opened {
+    event: Event,
+    fds: Vec<OwnedFd>,
+    /// For syscall exit tracepoints, the same tracepoint filtered on `ret < 0`.
+    error_fds: Vec<OwnedFd>,
+}
+
+/// Counting events for one scope.
+#[derive(Debug)]
+pub struct CounterSet {
+    opened: Vec<Opened>,
+    scope: Scope,
+}
+
+/// Options for [`CounterSet::open_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CounterOptions {
+    /// Also count failing returns of `syscalls:sys_exit_*` events (one more filtered event each).
+    pub syscall_errors: bool,
+}
+
+impl CounterSet {
+    /// Opens every event of `events` for `scope`, disabled.
+    pub fn open(events: &EventList, scope: &Scope) -> Result<Self, CounterError> {
+        Self::open_with(events, scope, CounterOptions::default())
+    }
+
+    /// Opens every event of `events` for `scope`, disabled, with options.
+    pub fn open_with(
+        events: &EventList,
+        scope: &Scope,
+        options: CounterOptions,
+    ) -> Result<Self, CounterError> {
+        let cgroup_dir = match scope {
+            Scope::Cgroup(path) => Some(open_dir(path)?),
+            _ => None,
+        };
+        let placements = placements(scope, cgroup_dir.as_ref())?;
+        let needed = events.len() * placements.len() * if options.syscall_errors { 2 } else { 1 };
+        if needed > 512 {
+            // Best effort: a failure here shows up as EMFILE below, with advice.
+            let _ = sys::raise_nofile_limit();
+        }
+        let mut opened = Vec::with_capacity(events.len());
+        for event in events.events() {
+            let attr = counting_attr(event, scope);
+            let mut fds = Vec::with_capacity(placements.len());
+            for &(target, cpu) in &placements {
+                fds.push(open_one(&attr, target, cpu, event, scope, needed)?);
+            }
+            let mut error_fds = Vec::new();
+            if options.syscall_errors && matches!(event.syscall(), Some((false, _))) {
+                let filter = CString::new("ret < 0").expect("no NUL in literal");
+                for &(target, cpu) in &placements {
+                    let fd = open_one(&attr, target, cpu, event, scope, needed)?;
+                    sys::perf_set_filter(fd.as_fd(), &filter)
+                        .map_err(|source| CounterError::Syscall { event: event.name.clone(), source })?;
+                    error_fds.push(fd);
+                }
+            }
+            opened.push(Opened { event: event.clone(), fds, error_fds });
+        }
+        Ok(CounterSet { opened, scope: scope.clone() })
+    }
+
+    /// Starts counting. For [`Scope::Command`] counting starts by itself at the command's `exec`, so
+    /// this does nothing.
+    pub fn enable(&self) -> Result<(), CounterError> {
+        if matches!(self.scope, Scope::Command(_)) {
+            return Ok(());
+        }
+        self.for_each_fd(sys::perf_enable)
+    }
+
+    /// Stops counting; readings after this are final.
+    pub fn disable(&self) -> Result<(), CounterError> {
+        self.for_each_fd(sys::perf_disable)
+    }
+
+    fn for_each_fd(
+        &self,
+        f: fn(std::os::fd::BorrowedFd<'_>) -> Result<(), SyscallError>,
+    ) -> Result<(), CounterError> {
+        for o in &self.opened {
+            for fd in o.fds.iter().chain(&o.error_fds) {
+                f(fd.as_fd())
+                    .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current totals, one per event, in the order the events were given.
+    pub fn read(&self) -> Result<Vec<Reading>, CounterError> {
+        let mut out = Vec::with_capacity(self.opened.len());
+        for o in &self.opened {
+            let total = sum(&o.fds)
+                .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?;
+            let errors = if o.error_fds.is_empty() {
+                None
+            } else {
+                Some(
+                    sum(&o.error_fds)
+                        .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?
+                        .value,
+                )
+            };
+            out.push(Reading {
+                event: o.event.name.clone(),
+                count: scale(total),
+                raw_count: total.value,
+                enabled_ns: total.enabled_ns,
+                running_ns: total.running_ns,
+                errors,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The events counted.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.opened.iter().map(|o| &o.event)
+    }
+}
+
+fn sum(fds: &[OwnedFd]) -> Result<RawCount, SyscallError> {
+    let mut total = RawCount::default();
+    for fd in fds {
+        let c = sys::perf_read_count(fd.as_fd())?;
+        total.value += c.value;
+        total.enabled_ns += c.enabled_ns;
+        total.running_ns += c.running_ns;
+    }
+    Ok(total)
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd, CounterError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|source| CounterError::Cgroup { path: path.to_path_buf(), source })
+}
+
+/// Where each event is opened: `(pid target, cpu)` pairs.
+fn placements<'a>(
+    scope: &Scope,
+    cgroup_dir: Option<&'a OwnedFd>,
+) -> Result<Vec<(Target<'a>, i32)>, CounterError> {
+    Ok(match scope {
+        Scope::System => online_cpus().into_iter().map(|c| (Target::AnyTask, c)).collect(),
+        Scope::Cgroup(_) => {
+            let dir = cgroup_dir.expect("cgroup scope opens its directory first");
+            online_cpus().into_iter().map(|c| (Target::Cgroup(dir.as_fd()), c)).collect()
+        }
+        Scope::Threads(tids) => tids.iter().map(|&t| (Target::Pid(t as i32), -1)).collect(),
+        Scope::Command(pid) => vec![(Target::Pid(*pid as i32), -1)],
+    })
+}
+
+fn counting_attr(event: &Event, scope: &Scope) -> perf::perf_event_attr {
+    let mut attr = sys::new_attr();
+    let (type_, config) = event.type_and_config();
+    attr.type_ = type_;
+    attr.config = config;
+    attr.read_format = (perf::PERF_FORMAT_TOTAL_TIME_ENABLED | perf::PERF_FORMAT_TOTAL_TIME_RUNNING) as u64;
+    attr.set_disabled(1);
+    match scope {
+        Scope::Threads(_) => attr.set_inherit(1),
+        Scope::Command(_) => {
+            attr.set_inherit(1);
+            attr.set_enable_on_exec(1);
+        }
+        Scope::System | Scope::Cgroup(_) => {}
+    }
+    attr
+}
+
+fn open_one(
+    attr: &perf::perf_event_attr,
+    target: Target<'_>,
+    cpu: i32,
+    event: &Event,
+    scope: &Scope,
+    needed: usize,
+) -> Result<OwnedFd, CounterError> {
+    match sys::perf_event_open(attr, target, cpu) {
+        Ok(fd) => Ok(fd),
+        Err(e) if e.errno() == Some(libc::EMFILE) => {
+            // perf raises the limit only when it must; so do we, then try once more.
+            let hard = sys::raise_nofile_limit().unwrap_or(0);
+            sys::perf_event_open(attr, target, cpu).map_err(|e2| {
+                if e2.errno() == Some(libc::EMFILE) {
+                    CounterError::TooManyFiles { needed, suggest: (needed + 64).max(hard as usize + 1) }
+                } else {
+                    classify(e2, event, scope, target)
+                }
+            })
+        }
+        Err(e) => Err(classify(e, event, scope, target)),
+    }
+}
+
+fn classify(e: SyscallError, event: &Event, _scope: &Scope, target: Target<'_>) -> CounterError {
+    match e.errno() {
+        Some(libc::EACCES) | Some(libc::EPERM) => CounterError::Permission {
+            event: event.name.clone(),
+            paranoid: std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "?".into()),
+        },
+        Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) | Some(libc::ENODEV)
+            if matches!(event.kind, EventKind::Hardware(_)) =>
+        {
+            CounterError::Unsupported { event: event.name.clone() }
+        }
+        Some(libc::ESRCH) => match target {
+            Target::Pid(pid) => CounterError::NoSuchProcess { pid: pid as u32 },
+            _ => CounterError::Syscall { event: event.name.clone(), source: e },
+        },
+        _ => CounterError::Syscall { event: event.name.clone(), source: e },
+    }
+}
+
+/// True when a hardware `cycles` event can be opened for this thread (false in most VMs).
+pub fn hardware_available() -> bool {
+    let Ok(event) = crate::event::named_event("cycles") else { return false };
+    let mut attr = counting_attr(&event, &Scope::Threads(Vec::new()));
+    attr.set_exclude_kernel(1);
+    attr.set_exclude_hv(1);
+    sys::perf_event_open(&attr, Target::Pid(0), -1).is_ok()
+}
+
+/// The online CPUs, from `/sys/devices/system/cpu/online` (`0-3,5`); CPU 0.. nproc on failure.
+pub fn online_cpus() -> Vec<i32> {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| parse_cpu_list(&s))
+        .unwrap_or_else(|| {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (0..n as i32).collect()
+        })
+}
+
+/// Parses a kernel CPU list such as `0-3,5,7-8`.
+pub fn parse_cpu_list(s: &str) -> Option<Vec<i32>> {
+    let mut cpus = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (i32, i32) = (a.parse().ok()?, b.parse().ok()?);
+                if b < a || b - a > 65536 {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-1\n"), Some(vec![0, 1]));
+        assert_eq!(parse_cpu_list("0,2-3,5"), Some(vec![0, 2, 3, 5]));
+        assert_eq!(parse_cpu_list("x"), None);
+        assert_eq!(parse_cpu_list("3-1"), None);
+    }
+
+    #[test]
+    fn scaling() {
+        assert_eq!(scale(RawCount { value: 100, enabled_ns: 10, running_ns: 10 }), 100);
+        assert_eq!(scale(RawCount { value: 100, enabled_ns: 20, running_ns: 10 }), 200);
+        assert_eq!(scale(RawCount { value: 0, enabled_ns: 0, running_ns: 0 }), 0);
+    }
+
+    #[test]
+    fn interval_delta() {
+        let a = Reading {
+            event: "e".into(),
+            count: 10,
+            raw_count: 10,
+            enabled_ns: 5,
+            running_ns: 5,
+            errors: Some(1),
+        };
+        let b = Reading {
+            event: "e".into(),
+            count: 25,
+            raw_count: 25,
+            enabled_ns: 9,
+            running_ns: 9,
+            errors: Some(3),
+        };
+        let d = b.since(&a);
+        assert_eq!((d.count, d.enabled_ns, d.errors), (15, 4, Some(2)));
+    }
+
+    /// Counts this process's own context switches through a real perf event (needs perf_event_open
+    /// for self, allowed at perf_event_paranoid <= 2 for software events).
+    #[test]
+    fn counts_own_task_clock() {
+        let events = EventList::parse(&["task-clock"], None).unwrap();
+        let set =
+            match CounterSet::open(&events, &Scope::Threads(vec![nix::unistd::gettid().as_raw() as u32])) {
+                Ok(s) => s,
+                Err(CounterError::Permission { .. })
+                    if std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1") =>
+                {
+                    eprintln!("skipped: perf_event_open not permitted");
+                    return;
+                }
+                Err(e) => panic!("{e}"),
+            };
+        set.enable().unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(20) {
+            std::hint::black_box(0);
+        }
+        set.disable().unwrap();
+        let r = &set.read().unwrap()[0];
+        assert!(r.count >= 10_000_000, "task-clock {} ns for a 20 ms spin", r.count);
+    }
+}

@@ -1,0 +1,178 @@
+//! Finding (and if need be mounting) tracefs, and reading tracepoint ids and names from it.
+//!
+//! tracefs is looked up in `/proc/self/mountinfo`, either mounted on its own or as `tracing/` inside
+//! debugfs; nothing is assumed about where it lives.
+
+use std::path::{Path, PathBuf};
+
+use crate::sys;
+
+/// Where the usual tracefs mount point is, used when tracefs is not mounted and we may mount it.
+pub const DEFAULT_MOUNT_POINT: &str = "/sys/kernel/tracing";
+
+/// Why tracefs could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TracefsError {
+    /// Not mounted, and mounting it failed.
+    #[error(
+        "tracefs is not mounted and mounting it failed ({0}); as root run: mount -t tracefs nodev {DEFAULT_MOUNT_POINT}"
+    )]
+    NotMounted(#[source] sys::SyscallError),
+    /// Mounted but its event list cannot be read.
+    #[error("cannot read tracepoints under {path}: {source}; tracefs needs root (or CAP_PERFMON with a permissive tracefs mode)")]
+    Unreadable {
+        /// The directory that could not be read.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A mounted tracefs.
+#[derive(Debug, Clone)]
+pub struct Tracefs {
+    root: PathBuf,
+}
+
+impl Tracefs {
+    /// Uses tracefs at `root` (the directory that holds `events/`).
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Tracefs { root: root.into() }
+    }
+
+    /// Finds a mounted tracefs from `/proc/self/mountinfo`.
+    pub fn find() -> Option<Self> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        parse_mountinfo(&mountinfo).map(Tracefs::at)
+    }
+
+    /// Finds tracefs, mounting it at [`DEFAULT_MOUNT_POINT`] if it is not mounted anywhere.
+    pub fn find_or_mount() -> Result<Self, TracefsError> {
+        if let Some(found) = Self::find() {
+            return Ok(found);
+        }
+        let target = Path::new(DEFAULT_MOUNT_POINT);
+        sys::mount_tracefs(target).map_err(TracefsError::NotMounted)?;
+        Ok(Tracefs::at(target))
+    }
+
+    /// The directory that holds `events/`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The id of tracepoint `subsystem:name`, or `None` if there is no such tracepoint.
+    pub fn event_id(&self, subsystem: &str, name: &str) -> Option<u64> {
+        if !is_plain_name(subsystem) || !is_plain_name(name) {
+            return None;
+        }
+        let path = self.root.join("events").join(subsystem).join(name).join("id");
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
+    /// Subsystem names (directories of `events/`), sorted.
+    pub fn subsystems(&self) -> Result<Vec<String>, TracefsError> {
+        self.list_dirs(&self.root.join("events"))
+    }
+
+    /// Tracepoint names in `subsystem`, sorted.
+    pub fn events(&self, subsystem: &str) -> Result<Vec<String>, TracefsError> {
+        if !is_plain_name(subsystem) {
+            return Ok(Vec::new());
+        }
+        self.list_dirs(&self.root.join("events").join(subsystem))
+    }
+
+    fn list_dirs(&self, dir: &Path) -> Result<Vec<String>, TracefsError> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|source| TracefsError::Unreadable { path: dir.to_path_buf(), source })?;
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// A name that can be joined to a path without escaping its directory.
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains('/')
+}
+
+/// The tracefs directory named by a mountinfo text: a `tracefs` mount, else `tracing/` in a `debugfs` mount.
+pub fn parse_mountinfo(mountinfo: &str) -> Option<PathBuf> {
+    let mut debugfs = None;
+    for line in mountinfo.lines() {
+        // Fields: id parent major:minor root mount-point options [optional...] - fstype source super-options
+        let mut halves = line.splitn(2, " - ");
+        let (Some(left), Some(right)) = (halves.next(), halves.next()) else { continue };
+        let Some(mount_point) = left.split(' ').nth(4) else { continue };
+        let fstype = right.split(' ').next().unwrap_or("");
+        let mount_point = PathBuf::from(unescape_octal(mount_point));
+        match fstype {
+            "tracefs" => return Some(mount_point),
+            "debugfs" if debugfs.is_none() => debugfs = Some(mount_point.join("tracing")),
+            _ => {}
+        }
+    }
+    debugfs.filter(|p| p.join("events").is_dir())
+}
+
+/// Undoes mountinfo's `\NNN` octal escapes (space, tab, newline, backslash).
+pub(crate) fn unescape_octal(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (bytes[i + 1] - b'0') as u32 * 64
+                + (bytes[i + 2] - b'0') as u32 * 8
+                + (bytes[i + 3] - b'0') as u32;
+            if let Ok(b) = u8::try_from(v) {
+                out.push(b);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_tracefs_mount() {
+        let m = "22 1 0:20 / /sys rw - sysfs sysfs rw\n\
+                 45 22 0:12 / /sys/kernel/tracing rw,nosuid - tracefs nodev rw\n";
+        assert_eq!(parse_mountinfo(m), Some(PathBuf::from("/sys/kernel/tracing")));
+    }
+
+    #[test]
+    fn no_tracefs_no_debugfs_is_none() {
+        let m = "22 1 0:20 / /sys rw - sysfs sysfs rw\n";
+        assert_eq!(parse_mountinfo(m), None);
+    }
+
+    #[test]
+    fn unescapes_spaces() {
+        assert_eq!(unescape_octal(r"/mnt/a\040b"), "/mnt/a b");
+        assert_eq!(unescape_octal(r"/x\\"), r"/x\\");
+    }
+
+    #[test]
+    fn refuses_path_like_names() {
+        let t = Tracefs::at("/nonexistent");
+        assert_eq!(t.event_id("..", "x"), None);
+        assert_eq!(t.event_id("a/b", "x"), None);
+    }
+}
