@@ -1,0 +1,405 @@
+//! `cperf stat`: count events for containers, processes, a command or the whole host over a window.
+//!
+//! The flow: resolve targets → parse events → open counters per target (perf events, plus the BPF
+//! syscall aggregation for wide syscall globs) → run the window → read → hand a [`StatReport`] to the
+//! writers in [`output`].
+
+mod output;
+mod window;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use sampler::cgroup::{self, CpuStat};
+use sampler::container::Resolver;
+use sampler::counter::{CounterOptions, CounterSet, Reading, Scope};
+use sampler::event::{self, EventList};
+use sampler::syscount::{self, BpfEvent, SyscallCounter};
+use sampler::workload::{Exit, Workload};
+
+pub use output::OutputFormat;
+use window::{Signals, Stop};
+
+/// What `cperf stat` was asked to do, free of any command-line parsing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatOptions {
+    /// Event specs as given (`-e`), possibly comma lists and globs; empty means the default set.
+    pub events: Vec<String>,
+    /// Containers as the user named them (`-G`).
+    pub containers: Vec<String>,
+    /// `-a`.
+    pub system_wide: bool,
+    /// `-p`.
+    pub pids: Vec<u32>,
+    /// `--duration`.
+    pub duration: Option<Duration>,
+    /// `-I`.
+    pub interval: Option<Duration>,
+    /// How to print.
+    pub format: OutputFormat,
+    /// `--show-zero`.
+    pub show_zero: bool,
+    /// False with `--no-bpf`.
+    pub allow_bpf: bool,
+    /// The command after `--`.
+    pub command: Vec<String>,
+}
+
+/// Everything the writers print: per-target readings over one window (or one interval).
+#[derive(Debug, Clone)]
+pub struct StatReport {
+    /// Length of the window (or interval) in nanoseconds.
+    pub duration_ns: u64,
+    /// For `-I`: time since the start at the end of this interval.
+    pub interval_end: Option<Duration>,
+    /// One entry per target, in the order given.
+    pub targets: Vec<TargetReport>,
+    /// Notes for the whole run (e.g. default events left out for want of a PMU).
+    pub notes: Vec<String>,
+    /// How many of the events were counted by the in-kernel BPF syscall counter (0: all by perf).
+    pub bpf_events: usize,
+}
+
+/// What was counted for one target.
+#[derive(Debug, Clone)]
+pub struct TargetReport {
+    /// The target as the user gave it (`-G` value, `pid:N`, `all`, or the command).
+    pub target: String,
+    /// A phrase for headings: `container 'abc' (runc, /path)`.
+    pub description: String,
+    /// The cgroup path relative to the cgroup2 root, for container targets.
+    pub cgroup: Option<String>,
+    /// One reading per event, in the order the events were given.
+    pub readings: Vec<Reading>,
+    /// CPU usage and throttling of the container's cgroup over the window.
+    pub cpu: Option<CpuWindow>,
+    /// Things the reader must know (container exited, counts scaled…).
+    pub notes: Vec<String>,
+}
+
+/// A container's CPU time over the window, from its cgroup's `cpu.stat`.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuWindow {
+    /// `cpu.stat` at the end minus at the start.
+    pub delta: CpuStat,
+    /// The window.
+    pub window_ns: u64,
+    /// `cpu.max` as a number of CPUs, if limited.
+    pub limit_cpus: Option<f64>,
+}
+
+/// One target being counted.
+struct Counting {
+    report: TargetReport,
+    /// Perf events for the events the plan left to perf.
+    counters: CounterSet,
+    /// This target's slot in the BPF syscall counter, when it serves this run.
+    bpf_slot: Option<usize>,
+    cgroup_dir: Option<std::path::PathBuf>,
+    cpu_start: Option<CpuStat>,
+}
+
+/// The BPF syscall counter and which events it took.
+struct BpfPart {
+    counter: SyscallCounter,
+    events: Vec<BpfEvent>,
+    enabled_at: Option<Instant>,
+}
+
+/// How the events of a run are counted: `plan.perf` by perf events, the rest by `bpf`.
+struct Backends {
+    names: Vec<String>,
+    perf_indexes: Vec<usize>,
+    bpf: Option<BpfPart>,
+}
+
+impl Backends {
+    fn bpf_events(&self) -> usize {
+        self.bpf.as_ref().map_or(0, |b| b.events.len())
+    }
+
+    /// One reading per event, in the order given, merged from both backends.
+    fn read(&self, c: &Counting) -> anyhow::Result<Vec<Reading>> {
+        let mut merged: Vec<Option<Reading>> = vec![None; self.names.len()];
+        for (reading, &index) in c.counters.read()?.into_iter().zip(&self.perf_indexes) {
+            merged[index] = Some(reading);
+        }
+        if let (Some(bpf), Some(slot)) = (&self.bpf, c.bpf_slot) {
+            let ns = bpf.enabled_at.map_or(0, |t| t.elapsed().as_nanos() as u64);
+            for e in &bpf.events {
+                let counts = bpf.counter.read(slot, e.nr)?;
+                let (count, errors) =
+                    if e.enter { (counts.enter, None) } else { (counts.exit, Some(counts.errors)) };
+                merged[e.index] = Some(Reading {
+                    event: self.names[e.index].clone(),
+                    count,
+                    raw_count: count,
+                    enabled_ns: ns,
+                    running_ns: ns,
+                    errors,
+                });
+            }
+        }
+        Ok(merged.into_iter().flatten().collect())
+    }
+}
+
+/// Runs `cperf stat`; returns the process exit code (the command's, when one was run).
+pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
+    if opts.containers.is_empty() && opts.pids.is_empty() && !opts.system_wide && opts.command.is_empty() {
+        bail!("nothing to count: give -G <container>, -p <pid>, -a (whole host), or a command after --");
+    }
+    let mut notes = Vec::new();
+    let events = parse_events(&opts.events, &mut notes)?;
+    // Signals are blocked before anything is forked, so none is lost and the child resets the mask.
+    let mut signals = Signals::block()?;
+
+    let mut targets = Vec::new();
+    if !opts.containers.is_empty() {
+        let resolver = Resolver::new().context("cannot look up containers")?;
+        for given in &opts.containers {
+            let resolved = resolver.resolve(given)?;
+            let c = &resolved.container;
+            let label = c
+                .name
+                .clone()
+                .or_else(|| c.id.as_ref().map(|id| id.chars().take(12).collect()))
+                .unwrap_or_else(|| given.clone());
+            targets.push((
+                TargetReport {
+                    target: given.clone(),
+                    description: format!("container '{label}' ({}, cgroup {})", c.runtime, c.cgroup),
+                    cgroup: Some(c.cgroup.clone()),
+                    readings: Vec::new(),
+                    cpu: None,
+                    notes: Vec::new(),
+                },
+                Scope::Cgroup(resolved.dir.clone()),
+            ));
+        }
+    }
+    for &pid in &opts.pids {
+        let tids = threads_of(pid)?;
+        targets.push((simple_target(format!("pid:{pid}"), format!("process {pid}")), Scope::Threads(tids)));
+    }
+    if opts.system_wide && opts.containers.is_empty() {
+        targets.push((simple_target("all".into(), "all CPUs".into()), Scope::System));
+    }
+
+    // The command is counted itself only when nothing else was named; otherwise it is the timer.
+    let mut workload = if opts.command.is_empty() { None } else { Some(Workload::prepare(&opts.command)?) };
+    if targets.is_empty() {
+        let w = workload.as_ref().expect("a command when no other target");
+        let cmd = opts.command.join(" ");
+        targets.push((simple_target(cmd.clone(), format!("'{cmd}'")), Scope::Command(w.pid())));
+    }
+
+    let mut backends = choose_backends(&events, &targets, opts.allow_bpf, &mut notes);
+    let perf_events =
+        EventList::from_events(backends.perf_indexes.iter().map(|&i| events.events()[i].clone()));
+    let counter_options = CounterOptions { syscall_errors: true };
+    let mut counting = Vec::with_capacity(targets.len());
+    let mut next_slot = 0;
+    for (report, scope) in targets {
+        let counters = CounterSet::open_with(&perf_events, &scope, counter_options)
+            .with_context(|| format!("cannot count for {}", report.description))?;
+        let cgroup_dir = match &scope {
+            Scope::Cgroup(dir) => Some(dir.clone()),
+            _ => None,
+        };
+        let bpf_slot = backends.bpf.as_ref().map(|_| {
+            next_slot += 1;
+            next_slot - 1
+        });
+        counting.push(Counting { report, counters, bpf_slot, cgroup_dir, cpu_start: None });
+    }
+
+    for c in &mut counting {
+        c.cpu_start = c.cgroup_dir.as_deref().and_then(|d| CpuStat::read(d).ok());
+    }
+    if let Some(bpf) = backends.bpf.as_mut() {
+        bpf.counter.enable()?;
+        bpf.enabled_at = Some(Instant::now());
+    }
+    for c in &counting {
+        c.counters.enable()?;
+    }
+    let start = Instant::now();
+    if let Some(w) = workload.as_mut() {
+        w.start()?;
+    }
+
+    let mut previous: Vec<Vec<Reading>> = Vec::new();
+    let mut last_tick = Duration::ZERO;
+    let stop = signals.run(workload.as_mut(), opts.duration, opts.interval, |elapsed| {
+        let now: Vec<Vec<Reading>> = counting.iter().map(|c| backends.read(c)).collect::<Result<_, _>>()?;
+        let deltas = if previous.is_empty() {
+            now.clone()
+        } else {
+            now.iter()
+                .zip(&previous)
+                .map(|(n, p)| n.iter().zip(p).map(|(a, b)| a.since(b)).collect())
+                .collect()
+        };
+        let report = StatReport {
+            duration_ns: (elapsed - last_tick).as_nanos() as u64,
+            interval_end: Some(elapsed),
+            targets: counting
+                .iter()
+                .zip(deltas)
+                .map(|(c, readings)| TargetReport { readings, ..c.report.clone() })
+                .collect(),
+            notes: Vec::new(),
+            bpf_events: backends.bpf_events(),
+        };
+        output::write(out, &report, &opts.format, opts.show_zero)?;
+        out.flush()?;
+        previous = now;
+        last_tick = elapsed;
+        Ok(())
+    })?;
+    for c in &counting {
+        c.counters.disable()?;
+    }
+    if let Some(bpf) = backends.bpf.as_mut() {
+        bpf.counter.disable()?;
+    }
+    let window = start.elapsed();
+    let exit_code = match stop {
+        Stop::Command(Exit::Code(code)) => code,
+        Stop::Command(Exit::Signal(sig)) => 128 + sig,
+        Stop::Duration | Stop::Signal(_) => {
+            if let Some(w) = workload.as_mut() {
+                // perf stat ends the timer command too when it stops early.
+                w.signal(nix::sys::signal::Signal::SIGTERM);
+                w.wait();
+            }
+            0
+        }
+    };
+
+    if opts.interval.is_some() {
+        return Ok(exit_code);
+    }
+    let mut report = StatReport {
+        duration_ns: window.as_nanos() as u64,
+        interval_end: None,
+        targets: Vec::new(),
+        notes,
+        bpf_events: backends.bpf_events(),
+    };
+    for c in counting {
+        let readings = backends.read(&c)?;
+        let mut t = c.report;
+        t.readings = readings;
+        if let Some(dir) = &c.cgroup_dir {
+            if dir.is_dir() {
+                if let (Some(before), Ok(after)) = (c.cpu_start, CpuStat::read(dir)) {
+                    t.cpu = Some(CpuWindow {
+                        delta: after.delta(&before),
+                        window_ns: report.duration_ns,
+                        limit_cpus: cgroup::cpu_limit(dir).ok().flatten(),
+                    });
+                }
+            } else {
+                t.notes
+                    .push("the container exited during the window; counts cover it until it exited".into());
+            }
+        }
+        if t.readings.iter().any(Reading::multiplexed) {
+            t.notes.push("some events were multiplexed: their counts are scaled estimates (percent of time counted shown)".into());
+        }
+        report.targets.push(t);
+    }
+    output::write(out, &report, &opts.format, opts.show_zero)?;
+    Ok(exit_code)
+}
+
+/// Splits the events between the BPF syscall counter and perf events. BPF serves wide syscall lists
+/// for container targets (or one system-wide target); anything else, or a BPF load failure, leaves
+/// every event to perf, with a note saying why closing will be slow.
+fn choose_backends(
+    events: &EventList,
+    targets: &[(TargetReport, Scope)],
+    allow_bpf: bool,
+    notes: &mut Vec<String>,
+) -> Backends {
+    let names: Vec<String> = events.events().iter().map(|e| e.name.clone()).collect();
+    let all_perf =
+        |names: Vec<String>| Backends { perf_indexes: (0..names.len()).collect(), names, bpf: None };
+    let plan = syscount::plan(events);
+    if plan.bpf.is_empty() {
+        return all_perf(names);
+    }
+    let slow = format!("{} syscall tracepoints are counted with one perf event each", plan.bpf.len());
+    if !allow_bpf {
+        notes.push(format!("{slow} (--no-bpf); closing them takes the kernel about 35 ms per tracepoint"));
+        return all_perf(names);
+    }
+    let cgroups: Option<Vec<&std::path::Path>> = match targets {
+        [(_, Scope::System)] => Some(Vec::new()),
+        _ => targets
+            .iter()
+            .map(|(_, scope)| match scope {
+                Scope::Cgroup(dir) => Some(dir.as_path()),
+                _ => None,
+            })
+            .collect(),
+    };
+    let Some(cgroups) = cgroups else {
+        notes.push(format!(
+            "{slow}: the BPF syscall counter serves containers and -a, not -p or a counted command"
+        ));
+        return all_perf(names);
+    };
+    let exits = plan.bpf.iter().any(|e| !e.enter);
+    match SyscallCounter::load(&cgroups, exits) {
+        Ok(counter) => Backends {
+            names,
+            perf_indexes: plan.perf,
+            bpf: Some(BpfPart { counter, events: plan.bpf, enabled_at: None }),
+        },
+        Err(e) => {
+            notes.push(format!(
+                "{slow}, because {e}; closing them takes the kernel about 35 ms per tracepoint"
+            ));
+            all_perf(names)
+        }
+    }
+}
+
+fn simple_target(target: String, description: String) -> TargetReport {
+    TargetReport { target, description, cgroup: None, readings: Vec::new(), cpu: None, notes: Vec::new() }
+}
+
+/// The events to count: as given, or perf stat's default set (hardware ones only where a PMU exists).
+fn parse_events(specs: &[String], notes: &mut Vec<String>) -> anyhow::Result<EventList> {
+    if !specs.is_empty() {
+        return Ok(EventList::parse(specs, None)?);
+    }
+    let mut defaults: Vec<&str> = vec!["task-clock", "context-switches", "cpu-migrations", "page-faults"];
+    if sampler::counter::hardware_available() {
+        defaults.extend(["cycles", "instructions"]);
+    } else {
+        notes.push("no hardware PMU on this machine: cycles and instructions are not counted".into());
+    }
+    let events = defaults.iter().map(|n| event::named_event(n)).collect::<Result<Vec<_>, _>>()?;
+    Ok(EventList::from_events(events))
+}
+
+/// All threads of a process, from /proc/<pid>/task.
+fn threads_of(pid: u32) -> anyhow::Result<Vec<u32>> {
+    let dir = format!("/proc/{pid}/task");
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|_| anyhow::anyhow!("no such process {pid}: check the pid with: ps -p {pid}"))?;
+    let mut tids: Vec<u32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect();
+    tids.sort_unstable();
+    if tids.is_empty() {
+        bail!("process {pid} has no threads left (it exited)");
+    }
+    Ok(tids)
+}

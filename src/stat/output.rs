@@ -1,0 +1,389 @@
+//! Writers for `cperf stat`: human tables, separated values (`-x`) and JSON. They only format a
+//! [`StatReport`]; nothing here counts or reads the system.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use sampler::counter::Reading;
+use serde_json::{json, Value};
+
+use super::{CpuWindow, StatReport, TargetReport};
+
+/// How `cperf stat` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Tables for people.
+    Human,
+    /// One line per event, fields joined by this separator (perf's `-x`).
+    Separated(String),
+    /// One JSON document (one per line per interval with `-I`).
+    Json,
+}
+
+/// Writes one report in the chosen format.
+pub fn write(
+    out: &mut dyn Write,
+    report: &StatReport,
+    format: &OutputFormat,
+    show_zero: bool,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Human if report.interval_end.is_some() => write_human_interval(out, report, show_zero),
+        OutputFormat::Human => write_human(out, report, show_zero),
+        OutputFormat::Separated(sep) => write_separated(out, report, sep),
+        OutputFormat::Json => {
+            serde_json::to_writer(&mut *out, &to_json(report))?;
+            writeln!(out)
+        }
+    }
+}
+
+/// Clock events count nanoseconds; perf prints them as milliseconds.
+fn is_clock(event: &str) -> bool {
+    matches!(event, "cpu-clock" | "task-clock")
+}
+
+/// `count` with thousands separators, or milliseconds for clock events.
+fn format_count(r: &Reading) -> (String, &'static str) {
+    if is_clock(&r.event) {
+        (format_float_thousands(r.count as f64 / 1e6, 2), "msec")
+    } else {
+        (thousands(r.count), "")
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn format_float_thousands(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+    let int = int.parse::<u64>().map(thousands).unwrap_or_else(|_| int.to_string());
+    if frac.is_empty() {
+        int
+    } else {
+        format!("{int}.{frac}")
+    }
+}
+
+/// Readings to show, biggest first (ties by name), zeros hidden unless asked for.
+fn sorted(readings: &[Reading], show_zero: bool) -> Vec<&Reading> {
+    let mut rows: Vec<&Reading> = readings.iter().filter(|r| show_zero || r.count > 0).collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.event.cmp(&b.event)));
+    rows
+}
+
+fn multiplex_suffix(r: &Reading) -> String {
+    if r.multiplexed() && r.enabled_ns > 0 {
+        format!("  ({:.2}%)", r.running_ns as f64 * 100.0 / r.enabled_ns as f64)
+    } else {
+        String::new()
+    }
+}
+
+fn write_human(out: &mut dyn Write, report: &StatReport, show_zero: bool) -> io::Result<()> {
+    for t in &report.targets {
+        writeln!(out)?;
+        writeln!(out, " Performance counter stats for {}:", t.description)?;
+        writeln!(out)?;
+        let rows = sorted(&t.readings, show_zero);
+        if rows.is_empty() {
+            writeln!(
+                out,
+                "     (no events counted: all {} were zero; --show-zero lists them)",
+                t.readings.len()
+            )?;
+        }
+        for r in &rows {
+            let (count, unit) = format_count(r);
+            writeln!(out, " {count:>18} {unit:<5} {}{}", r.event, multiplex_suffix(r))?;
+        }
+        write_syscall_view(out, &t.readings, show_zero)?;
+        if let Some(cpu) = &t.cpu {
+            writeln!(out)?;
+            writeln!(out, " {}", cpu_line(cpu))?;
+        }
+        for note in &t.notes {
+            writeln!(out, " note: {note}")?;
+        }
+    }
+    writeln!(out)?;
+    for note in &report.notes {
+        writeln!(out, " note: {note}")?;
+    }
+    if report.bpf_events > 0 {
+        writeln!(
+            out,
+            " ({} syscall events counted in-kernel by one BPF program on raw_syscalls)",
+            report.bpf_events
+        )?;
+    }
+    writeln!(out, " {:>18.9} seconds time elapsed", report.duration_ns as f64 / 1e9)?;
+    writeln!(out)
+}
+
+/// Per-syscall rows merged from `sys_enter_X` / `sys_exit_X` readings.
+#[derive(Debug, Default)]
+struct SyscallRow {
+    enter: Option<u64>,
+    exit: Option<u64>,
+    errors: Option<u64>,
+}
+
+fn syscall_rows(readings: &[Reading]) -> BTreeMap<&str, SyscallRow> {
+    let mut rows: BTreeMap<&str, SyscallRow> = BTreeMap::new();
+    for r in readings {
+        let Some(rest) = r.event.strip_prefix("syscalls:") else { continue };
+        if let Some(name) = rest.strip_prefix("sys_enter_") {
+            rows.entry(name).or_default().enter = Some(r.count);
+        } else if let Some(name) = rest.strip_prefix("sys_exit_") {
+            let row = rows.entry(name).or_default();
+            row.exit = Some(r.count);
+            row.errors = r.errors;
+        }
+    }
+    rows
+}
+
+fn write_syscall_view(out: &mut dyn Write, readings: &[Reading], show_zero: bool) -> io::Result<()> {
+    let rows = syscall_rows(readings);
+    if rows.len() < 2 {
+        return Ok(());
+    }
+    let mut rows: Vec<(&str, u64, Option<u64>)> = rows
+        .into_iter()
+        .map(|(name, r)| (name, r.enter.or(r.exit).unwrap_or(0), r.errors))
+        .filter(|(_, calls, _)| show_zero || *calls > 0)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(7).max(7);
+    writeln!(out)?;
+    writeln!(out, " {:<width$} {:>14} {:>10}", "syscall", "calls", "errors")?;
+    for (name, calls, errors) in rows {
+        let errors = errors.map_or_else(|| "-".to_string(), thousands);
+        writeln!(out, " {name:<width$} {:>14} {errors:>10}", thousands(calls))?;
+    }
+    Ok(())
+}
+
+fn cpu_line(cpu: &CpuWindow) -> String {
+    let used_s = cpu.delta.usage_usec as f64 / 1e6;
+    let window_s = cpu.window_ns as f64 / 1e9;
+    let share = if window_s > 0.0 { used_s / window_s } else { 0.0 };
+    let limit = match cpu.limit_cpus {
+        Some(l) => {
+            format!(", limit {l:.2} CPUs ({:.0}% of it used)", if l > 0.0 { share / l * 100.0 } else { 0.0 })
+        }
+        None => ", no CPU limit".to_string(),
+    };
+    format!(
+        "CPU: {used_s:.3} s used over {window_s:.3} s = {share:.2} CPUs{limit}; throttled {} of {} periods, {:.3} s throttled",
+        thousands(cpu.delta.nr_throttled),
+        thousands(cpu.delta.nr_periods),
+        cpu.delta.throttled_usec as f64 / 1e6,
+    )
+}
+
+fn write_human_interval(out: &mut dyn Write, report: &StatReport, show_zero: bool) -> io::Result<()> {
+    let time = report.interval_end.map_or(0.0, |d| d.as_secs_f64());
+    let many = report.targets.len() > 1;
+    for t in &report.targets {
+        let rows = sorted(&t.readings, show_zero);
+        if rows.is_empty() {
+            writeln!(out, "{time:>14.9} {:>18}       (nothing counted){}", 0, target_suffix(t, many))?;
+        }
+        for r in rows {
+            let (count, unit) = format_count(r);
+            writeln!(
+                out,
+                "{time:>14.9} {count:>18} {unit:<5} {}{}{}",
+                r.event,
+                multiplex_suffix(r),
+                target_suffix(t, many)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn target_suffix(t: &TargetReport, many: bool) -> String {
+    if many {
+        format!("  [{}]", t.target)
+    } else {
+        String::new()
+    }
+}
+
+fn write_separated(out: &mut dyn Write, report: &StatReport, sep: &str) -> io::Result<()> {
+    for t in &report.targets {
+        for r in &t.readings {
+            let pct =
+                if r.enabled_ns > 0 { r.running_ns as f64 * 100.0 / r.enabled_ns as f64 } else { 100.0 };
+            let unit = if is_clock(&r.event) { "ns" } else { "" };
+            if let Some(end) = report.interval_end {
+                write!(out, "{:.9}{sep}", end.as_secs_f64())?;
+            }
+            writeln!(
+                out,
+                "{count}{sep}{unit}{sep}{event}{sep}{target}{sep}{running}{sep}{pct:.2}",
+                count = r.count,
+                event = r.event,
+                target = t.cgroup.as_deref().unwrap_or(&t.target),
+                running = r.running_ns,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn to_json(report: &StatReport) -> Value {
+    let targets: Vec<Value> = report
+        .targets
+        .iter()
+        .map(|t| {
+            let events: Vec<Value> = t
+                .readings
+                .iter()
+                .map(|r| {
+                    let mut e = json!({
+                        "event": r.event,
+                        "count": r.count,
+                        "enabled_ns": r.enabled_ns,
+                        "running_ns": r.running_ns,
+                    });
+                    if r.multiplexed() {
+                        e["raw_count"] = json!(r.raw_count);
+                    }
+                    if let Some(errors) = r.errors {
+                        e["errors"] = json!(errors);
+                    }
+                    e
+                })
+                .collect();
+            let mut v = json!({
+                "target": t.target,
+                "cgroup": t.cgroup,
+                "description": t.description,
+                "events": events,
+            });
+            if let Some(cpu) = &t.cpu {
+                v["cpu"] = json!({
+                    "usage_usec": cpu.delta.usage_usec,
+                    "user_usec": cpu.delta.user_usec,
+                    "system_usec": cpu.delta.system_usec,
+                    "nr_periods": cpu.delta.nr_periods,
+                    "nr_throttled": cpu.delta.nr_throttled,
+                    "throttled_usec": cpu.delta.throttled_usec,
+                    "limit_cpus": cpu.limit_cpus,
+                });
+            }
+            if !t.notes.is_empty() {
+                v["notes"] = json!(t.notes);
+            }
+            v
+        })
+        .collect();
+    let mut doc =
+        json!({ "duration_ns": report.duration_ns, "targets": targets, "bpf_events": report.bpf_events });
+    if let Some(end) = report.interval_end {
+        doc["interval_end_ns"] = json!(end.as_nanos() as u64);
+    }
+    if !report.notes.is_empty() {
+        doc["notes"] = json!(report.notes);
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(event: &str, count: u64) -> Reading {
+        Reading { event: event.into(), count, raw_count: count, enabled_ns: 10, running_ns: 10, errors: None }
+    }
+
+    fn report(readings: Vec<Reading>) -> StatReport {
+        StatReport {
+            duration_ns: 2_000_000_000,
+            interval_end: None,
+            targets: vec![TargetReport {
+                target: "abc".into(),
+                description: "container 'abc' (runc, cgroup /x)".into(),
+                cgroup: Some("/x".into()),
+                readings,
+                cpu: None,
+                notes: vec![],
+            }],
+            notes: vec![],
+            bpf_events: 0,
+        }
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(12345), "12,345");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn human_sorts_hides_zero_and_merges_syscalls() {
+        let mut exit = reading("syscalls:sys_exit_read", 7);
+        exit.errors = Some(2);
+        let r = report(vec![
+            reading("syscalls:sys_enter_getppid", 12345),
+            reading("syscalls:sys_enter_write", 0),
+            reading("syscalls:sys_enter_read", 7),
+            exit,
+        ]);
+        let mut buf = Vec::new();
+        write(&mut buf, &r, &OutputFormat::Human, false).unwrap();
+        let s = String::from_utf8(buf).unwrap();
+        let getppid_line = s.lines().find(|l| l.contains("syscalls:sys_enter_getppid")).expect(&s);
+        assert_eq!(getppid_line.split_whitespace().collect::<Vec<_>>(), ["12,345", "syscalls:sys_enter_getppid"]);
+        let getppid = s.find("syscalls:sys_enter_getppid").unwrap();
+        let read = s.find("syscalls:sys_enter_read").unwrap();
+        assert!(getppid < read, "{s}");
+        assert!(!s.contains("sys_enter_write"), "{s}");
+        assert!(s.contains(" getppid"), "{s}");
+        let read_row = s.lines().find(|l| l.trim_start().starts_with("read ")).expect(&s);
+        assert!(read_row.ends_with(" 2"), "{read_row}");
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let r = report(vec![reading("syscalls:sys_enter_getppid", 5)]);
+        let mut buf = Vec::new();
+        write(&mut buf, &r, &OutputFormat::Json, false).unwrap();
+        let v: Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["duration_ns"], 2_000_000_000u64);
+        assert_eq!(v["targets"][0]["target"], "abc");
+        assert_eq!(v["targets"][0]["cgroup"], "/x");
+        assert_eq!(v["targets"][0]["events"][0]["event"], "syscalls:sys_enter_getppid");
+        assert_eq!(v["targets"][0]["events"][0]["count"], 5);
+        assert_eq!(v["targets"][0]["events"][0]["enabled_ns"], 10);
+        assert_eq!(v["targets"][0]["events"][0]["running_ns"], 10);
+    }
+
+    #[test]
+    fn separated_values() {
+        let r = report(vec![reading("task-clock", 1500)]);
+        let mut buf = Vec::new();
+        write(&mut buf, &r, &OutputFormat::Separated(";".into()), false).unwrap();
+        assert_eq!(String::from_utf8(buf).unwrap(), "1500;ns;task-clock;/x;10;100.00\n");
+    }
+}

@@ -1,0 +1,106 @@
+//! The counting window: waits for the end of the command, `--duration`, Ctrl-C or SIGTERM, waking up
+//! for each `-I` interval on the way.
+//!
+//! SIGINT, SIGTERM and SIGCHLD are blocked and read from a signalfd, so a signal can never be lost
+//! between two checks, and the timer is exact to the poll's millisecond.
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use sampler::workload::{Exit, Workload};
+
+/// Why the window closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// `--duration` elapsed.
+    Duration,
+    /// The command ended.
+    Command(Exit),
+    /// SIGINT or SIGTERM.
+    Signal(Signal),
+}
+
+/// Signals routed to the window; created before any command is forked so the child inherits the
+/// mask only until it resets it at exec.
+#[derive(Debug)]
+pub struct Signals {
+    fd: SignalFd,
+}
+
+impl Signals {
+    /// Blocks SIGINT, SIGTERM and SIGCHLD in this thread and opens a signalfd for them.
+    pub fn block() -> anyhow::Result<Self> {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        set.add(Signal::SIGCHLD);
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+            .context("blocking signals")?;
+        let fd =
+            SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).context("signalfd")?;
+        Ok(Signals { fd })
+    }
+
+    /// Runs the window until it stops, calling `tick` at each interval boundary (with the time since
+    /// the start). Returns why it stopped and when.
+    pub fn run(
+        &mut self,
+        mut workload: Option<&mut Workload>,
+        duration: Option<Duration>,
+        interval: Option<Duration>,
+        mut tick: impl FnMut(Duration) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Stop> {
+        let start = Instant::now();
+        let mut next_tick = interval.map(|i| start + i);
+        let deadline = duration.map(|d| start + d);
+        loop {
+            if let Some(w) = workload.as_deref_mut() {
+                if let Some(exit) = w.try_wait() {
+                    return Ok(Stop::Command(exit));
+                }
+            }
+            let now = Instant::now();
+            if let Some(t) = next_tick {
+                if now >= t {
+                    tick(t - start)?;
+                    next_tick = interval.map(|i| t + i);
+                    continue;
+                }
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(Stop::Duration);
+            }
+            let wake = [next_tick, deadline].into_iter().flatten().min();
+            let timeout = match wake {
+                Some(w) => {
+                    let ms = w.saturating_duration_since(now).as_micros().div_ceil(1000);
+                    PollTimeout::try_from(ms.min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e).context("poll"),
+            }
+            while let Ok(Some(info)) = self.fd.read_signal() {
+                // SIGCHLD needs nothing here: the command is checked at the top of the loop.
+                if let Ok(sig @ (Signal::SIGINT | Signal::SIGTERM)) = Signal::try_from(info.ssi_signo as i32)
+                {
+                    if let Some(w) = workload.as_deref_mut() {
+                        // Ctrl-C reached the command through the terminal already; SIGTERM was
+                        // sent to us alone, so pass it on.
+                        if sig == Signal::SIGTERM {
+                            w.signal(Signal::SIGTERM);
+                        }
+                    }
+                    return Ok(Stop::Signal(sig));
+                }
+            }
+        }
+    }
+}
