@@ -1,0 +1,515 @@
+//! Integration tests of `cperf stat` against real runc containers.
+//!
+//! Most tests start a container running the `getppid` fixture, which waits for `/tmp/go`, makes exactly N
+//! getppid syscalls, creates `/tmp/done` and sleeps. `cperf stat -G <container> ... -- sh -c <script>`
+//! uses a host script that creates `go` and waits for `done` as its timer, so the exact count is known.
+//! Every test starts its own containers, so they run in parallel. Tests that need root return early
+//! (printing `skipped: ...`) unless the host is privileged; `CPERF_REQUIRE_PRIVILEGED=1` makes that fatal.
+//! The `harness_*` tests check the harness itself, independently of cperf.
+
+mod support;
+
+use std::process::Output;
+
+use serde_json::Value;
+use support::{Bundle, Container};
+
+const N: u64 = 12345;
+const ENTER: &str = "syscalls:sys_enter_getppid";
+const EXIT: &str = "syscalls:sys_exit_getppid";
+
+/// A container that makes `n` getppid calls once `/tmp/go` exists, then creates `/tmp/done` and sleeps.
+fn getppid_container(test: &str, n: u64) -> Container {
+    Bundle::new()
+        .with_fixture("getppid")
+        .args(&[
+            "/bin/getppid",
+            &n.to_string(),
+            "--wait-for",
+            "/tmp/go",
+            "--done",
+            "/tmp/done",
+            "--then-sleep",
+            "1000",
+        ])
+        .run_detached(test)
+}
+
+/// Runs `cperf stat <args>` and returns its output, whatever the exit status.
+fn cperf_stat(args: &[&str]) -> Output {
+    support::run(support::cperf().arg("stat").args(args))
+}
+
+/// Runs `cperf stat <args>` (which must include `--json`), asserts success and parses stdout.
+fn cperf_stat_json(args: &[&str]) -> Value {
+    let out = cperf_stat(args);
+    assert!(out.status.success(), "cperf stat {args:?} failed: {}", support::describe(&out));
+    parse_json(&out)
+}
+
+fn parse_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", support::describe(out)))
+}
+
+/// The entry of `targets` whose `target` is `target` (as given on the command line).
+fn target<'a>(json: &'a Value, target: &str) -> &'a Value {
+    let targets = json["targets"].as_array().unwrap_or_else(|| panic!("no `targets` array in {json}"));
+    targets
+        .iter()
+        .find(|t| t["target"] == target)
+        .unwrap_or_else(|| panic!("no target {target:?} in {}", names(targets, "target")))
+}
+
+/// The entry for `event` in a target's `events`.
+fn event<'a>(target: &'a Value, event: &str) -> &'a Value {
+    let events = target["events"].as_array().unwrap_or_else(|| panic!("no `events` array in {target}"));
+    events.iter().find(|e| e["event"] == event).unwrap_or_else(|| {
+        panic!("no event {event:?} in target {}: {}", target["target"], names(events, "event"))
+    })
+}
+
+/// The count of `ev` for `tgt`, checking the entry's shape on the way.
+fn count(json: &Value, tgt: &str, ev: &str) -> u64 {
+    let entry = event(target(json, tgt), ev);
+    let count = entry["count"].as_u64().unwrap_or_else(|| panic!("no integer count in {entry}"));
+    let enabled = entry["enabled_ns"].as_u64().unwrap_or_else(|| panic!("no enabled_ns in {entry}"));
+    let running = entry["running_ns"].as_u64().unwrap_or_else(|| panic!("no running_ns in {entry}"));
+    assert!(running <= enabled, "running_ns > enabled_ns in {entry}");
+    if count > 0 {
+        assert!(running > 0, "a counted event has running_ns 0: {entry}");
+    }
+    count
+}
+
+fn names(items: &[Value], key: &str) -> String {
+    let names: Vec<String> = items.iter().map(|i| i[key].to_string()).collect();
+    if names.len() > 20 {
+        format!("[{} ... {} entries]", names[..20].join(", "), names.len())
+    } else {
+        format!("[{}]", names.join(", "))
+    }
+}
+
+/// Asserts the JSON target for `given` resolved to the container's cgroup.
+fn assert_cgroup(json: &Value, given: &str, container: &Container) {
+    let cgroup = target(json, given)["cgroup"].as_str().unwrap_or_else(|| panic!("no cgroup in {json}"));
+    assert_eq!(cgroup.trim_start_matches('/'), container.cgroup(), "cgroup of target {given:?}");
+}
+
+/// `cperf stat -G <given> -e <events...> --json [extra...] -- sh -c <go and wait done>` against a fresh
+/// getppid container; returns the JSON and checks the target's cgroup.
+fn count_getppid_via(container: &Container, given: &str, events: &[&str], extra: &[&str]) -> Value {
+    let script = container.go_and_wait_done_script();
+    let mut args = vec!["-G", given];
+    for ev in events {
+        args.extend(["-e", ev]);
+    }
+    args.push("--json");
+    args.extend(extra);
+    args.extend(["--", "sh", "-c", &script]);
+    let json = cperf_stat_json(&args);
+    assert_cgroup(&json, given, container);
+    assert!(json["duration_ns"].as_u64().is_some_and(|d| d > 0), "no positive duration_ns in {json}");
+    json
+}
+
+// --- harness self-tests ----------------------------------------------------------------------------------
+
+#[test]
+fn harness_parses_perf_csv() {
+    let csv = "# started on Sun Nov 22 22:36:20 2026\n\n\
+               12345,,syscalls:sys_enter_getppid,t2,1199350,100.00,,\n\
+               <not counted>,,syscalls:sys_exit_getppid,t2,0,100.00,,\n\
+               777,,syscalls:sys_enter_getppid:u,245750,100.00,,\n\
+               Some warning, with commas\n";
+    let counts = support::parse_perf_csv(csv);
+    assert_eq!(counts.get(ENTER), Some(&Some(12345)));
+    assert_eq!(counts.get(EXIT), Some(&None));
+    assert_eq!(counts.get("syscalls:sys_enter_getppid:u"), Some(&Some(777)));
+    assert_eq!(counts.len(), 3, "{counts:?}");
+}
+
+#[test]
+fn harness_builds_fixtures() {
+    for name in ["getppid", "spin"] {
+        let path = support::fixture(name);
+        assert!(path.is_file(), "{} missing", path.display());
+        assert!(path.starts_with(support::target_dir().join("fixtures")), "{}", path.display());
+    }
+    let out = support::run(std::process::Command::new(support::fixture("getppid")).arg("3"));
+    assert!(out.status.success(), "{}", support::describe(&out));
+    let out = support::run(std::process::Command::new(support::fixture("getppid")).arg("nonsense"));
+    assert_eq!(out.status.code(), Some(2), "bad usage must exit 2: {}", support::describe(&out));
+}
+
+#[test]
+fn harness_container_lives_in_its_own_cgroup() {
+    if !support::privileged() {
+        return;
+    }
+    let root = support::cgroup2_root();
+    let container = Bundle::new().run_detached("harness-cgroup");
+    assert_eq!(container.status(), "running");
+    assert!(!container.cgroup().is_empty(), "container in the root cgroup");
+    let dir = container.cgroup_dir();
+    assert!(dir.starts_with(&root) && dir.is_dir(), "{} is not a cgroup directory", dir.display());
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+    assert!(
+        procs.lines().any(|p| p == container.init_pid().to_string()),
+        "init pid {} not in {}/cgroup.procs: {procs}",
+        container.init_pid(),
+        dir.display()
+    );
+    let bundle = container.bundle_dir().to_owned();
+    container.kill();
+    assert_eq!(container.status(), "stopped");
+    assert!(dir.is_dir(), "runc removed the cgroup before delete");
+    drop(container);
+    assert!(!dir.exists(), "{} still exists after runc delete", dir.display());
+    assert!(!bundle.exists(), "{} still exists after drop", bundle.display());
+}
+
+/// perf itself must see exactly N getppid calls in the container's cgroup: validates the fixture, the
+/// container and the go/done protocol independently of cperf.
+#[test]
+fn harness_perf_counts_fixture_exactly() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let c = getppid_container("harness-perf", N);
+    let script = c.go_and_wait_done_script();
+    let perf = support::perf_stat_cgroup(&[ENTER, EXIT], c.cgroup(), &["sh", "-c", &script]);
+    assert_eq!(perf.counts.get(ENTER), Some(&Some(N)), "{}", perf.csv);
+    assert_eq!(perf.counts.get(EXIT), Some(&Some(N)), "{}", perf.csv);
+}
+
+// --- a. exact counts, by every way of naming the container ---------------------------------------------
+
+#[test]
+fn exact_count_by_container_id() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container("by-id", N);
+    let json = count_getppid_via(&c, c.id(), &[ENTER], &[]);
+    assert_eq!(count(&json, c.id(), ENTER), N);
+}
+
+/// A getppid container whose cgroup (`linux.cgroupsPath`) is not named after its id, so that naming
+/// it by cgroup path cannot silently fall back to the container id.
+fn getppid_container_in_own_cgroup(test: &str, n: u64) -> Container {
+    let cgroup = support::unique_id("cgpath");
+    let c = Bundle::new()
+        .with_fixture("getppid")
+        .args(&[
+            "/bin/getppid",
+            &n.to_string(),
+            "--wait-for",
+            "/tmp/go",
+            "--done",
+            "/tmp/done",
+            "--then-sleep",
+            "1000",
+        ])
+        .cgroups_path(&format!("/{cgroup}"))
+        .run_detached(test);
+    assert_eq!(c.cgroup(), cgroup, "runc ignored linux.cgroupsPath");
+    assert_ne!(c.cgroup(), c.id());
+    c
+}
+
+#[test]
+fn exact_count_by_relative_cgroup_path() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container_in_own_cgroup("by-cgroup", N);
+    let given = c.cgroup().to_owned();
+    let json = count_getppid_via(&c, &given, &[ENTER], &[]);
+    assert_eq!(count(&json, &given, ENTER), N);
+}
+
+#[test]
+fn exact_count_by_absolute_cgroup_path() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container_in_own_cgroup("by-abs-cgroup", N);
+    let given = c.cgroup_dir().display().to_string();
+    let json = count_getppid_via(&c, &given, &[ENTER], &[]);
+    assert_eq!(count(&json, &given, ENTER), N);
+}
+
+#[test]
+fn exact_count_by_init_pid() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container("by-pid", N);
+    let given = format!("pid:{}", c.init_pid());
+    let json = count_getppid_via(&c, &given, &[ENTER], &[]);
+    assert_eq!(count(&json, &given, ENTER), N);
+}
+
+#[test]
+fn exact_count_by_unique_id_prefix() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container("by-prefix", N);
+    // `cperf-by-prefix-<pid>-<n>` minus its last character: unique, since it names this process's only
+    // by-prefix container.
+    let given = c.id()[..c.id().len() - 1].to_owned();
+    let json = count_getppid_via(&c, &given, &[ENTER], &[]);
+    assert_eq!(count(&json, &given, ENTER), N);
+}
+
+// --- b. syscall globs, with and without the BPF aggregation --------------------------------------------
+
+#[test]
+fn all_syscalls_glob_with_bpf_counts_exactly() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container("glob-bpf", N);
+    let json = count_getppid_via(&c, c.id(), &["syscalls:*"], &[]);
+    assert_eq!(count(&json, c.id(), ENTER), N);
+    assert_eq!(count(&json, c.id(), EXIT), N);
+    // The syscall events were counted by the BPF program, not by the per-tracepoint fallback.
+    let bpf_events = json["bpf_events"].as_u64().unwrap();
+    assert!(bpf_events > 600, "only {bpf_events} events counted by BPF: {:?}", json["notes"]);
+    // Zero-count events are listed too: every syscall tracepoint is there.
+    let listed = target(&json, c.id())["events"].as_array().unwrap().len();
+    assert!(listed > 100, "only {listed} events listed for syscalls:*");
+}
+
+/// The slow one (~25 s): ~700 tracepoint perf events are closed one RCU grace period each.
+#[test]
+fn all_syscalls_glob_without_bpf_counts_exactly() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container("glob-nobpf", N);
+    let json = count_getppid_via(&c, c.id(), &["syscalls:*"], &["--no-bpf"]);
+    assert_eq!(count(&json, c.id(), ENTER), N);
+    assert_eq!(count(&json, c.id(), EXIT), N);
+    assert_eq!(json["bpf_events"], 0);
+}
+
+#[test]
+fn narrow_glob_gives_identical_counts_with_and_without_bpf() {
+    if !support::privileged() {
+        return;
+    }
+    let globs = ["syscalls:sys_enter_get*", "syscalls:sys_exit_get*"];
+    let with_bpf = getppid_container("narrow-bpf", N);
+    let without_bpf = getppid_container("narrow-nobpf", N);
+    let a = count_getppid_via(&with_bpf, with_bpf.id(), &globs, &[]);
+    let b = count_getppid_via(&without_bpf, without_bpf.id(), &globs, &["--no-bpf"]);
+    assert!(a["bpf_events"].as_u64().unwrap() >= 16, "BPF not used: {:?}", a["notes"]);
+    assert_eq!(b["bpf_events"], 0);
+    for ev in [ENTER, EXIT] {
+        assert_eq!(count(&a, with_bpf.id(), ev), N, "{ev} with BPF");
+        assert_eq!(count(&b, without_bpf.id(), ev), N, "{ev} without BPF");
+    }
+    // Both paths expand the globs to the same event list.
+    let events = |json: &Value, id: &str| -> Vec<String> {
+        let mut v: Vec<String> = target(json, id)["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(events(&a, with_bpf.id()), events(&b, without_bpf.id()));
+}
+
+// --- c. perf as the oracle ------------------------------------------------------------------------------
+
+/// perf and cperf count the same window at once: perf's timer command is cperf, whose timer command
+/// releases the workload.
+#[test]
+fn cperf_agrees_with_perf() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let c = getppid_container("perf-oracle", N);
+    let script = c.go_and_wait_done_script();
+    let cmd = [support::cperf_path(), "stat", "-G", c.id(), "-e", ENTER, "--json", "--", "sh", "-c", &script];
+    let perf = support::perf_stat_cgroup(&[ENTER], c.cgroup(), &cmd);
+    let json = parse_json(&perf.output);
+    let perf_count = perf.counts.get(ENTER).copied().flatten();
+    assert_eq!(perf_count, Some(N), "perf: {}", perf.csv);
+    assert_eq!(count(&json, c.id(), ENTER), N, "cperf");
+}
+
+// --- d. isolation ---------------------------------------------------------------------------------------
+
+#[test]
+fn two_containers_get_their_own_counts() {
+    if !support::privileged() {
+        return;
+    }
+    let (na, nb) = (1000, 23456);
+    let a = getppid_container("iso-a", na);
+    let b = getppid_container("iso-b", nb);
+    let script = support::go_and_wait_done_script(&[&a, &b]);
+    let json =
+        cperf_stat_json(&["-G", a.id(), "-G", b.id(), "-e", ENTER, "--json", "--", "sh", "-c", &script]);
+    assert_eq!(json["targets"].as_array().unwrap().len(), 2, "{json}");
+    assert_cgroup(&json, a.id(), &a);
+    assert_cgroup(&json, b.id(), &b);
+    assert_eq!(count(&json, a.id(), ENTER), na);
+    assert_eq!(count(&json, b.id(), ENTER), nb);
+}
+
+// --- e. a container that exits during the window --------------------------------------------------------
+
+#[test]
+fn container_killed_during_window_still_reported() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container("killed", N);
+    let runc = support::runc_path().unwrap();
+    let script =
+        format!("{} {} kill {} KILL; sleep 0.2", c.go_and_wait_done_script(), runc.display(), c.id());
+    let json = cperf_stat_json(&["-G", c.id(), "-e", ENTER, "--json", "--", "sh", "-c", &script]);
+    assert_eq!(c.status(), "stopped", "the timer script did not kill the container");
+    assert_eq!(count(&json, c.id(), ENTER), N);
+}
+
+// --- f. errors ------------------------------------------------------------------------------------------
+
+fn assert_one_line_error(out: &Output, what: &str) -> String {
+    assert!(!out.status.success(), "{what}: expected failure, got {}", support::describe(out));
+    let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{what}: expected a one-line error, got {}",
+        support::describe(out)
+    );
+    stderr
+}
+
+#[test]
+fn unknown_container_is_a_one_line_error() {
+    if !support::privileged() {
+        return;
+    }
+    let missing = format!("cperf-no-such-container-{}", std::process::id());
+    let out = cperf_stat(&["-G", &missing, "-e", ENTER, "--", "true"]);
+    let stderr = assert_one_line_error(&out, "unknown container");
+    assert!(stderr.contains("cperf containers"), "error should point to `cperf containers`: {stderr}");
+}
+
+#[test]
+fn unknown_event_is_a_one_line_error_naming_it() {
+    if !support::privileged() {
+        return;
+    }
+    let bogus = "syscalls:sys_enter_nosuchcall";
+    let out = cperf_stat(&["-e", bogus, "--", "true"]);
+    let stderr = assert_one_line_error(&out, "unknown event");
+    assert!(stderr.contains(bogus), "error should name {bogus}: {stderr}");
+}
+
+#[test]
+fn malformed_pid_target_is_a_one_line_error() {
+    if !support::privileged() {
+        return;
+    }
+    let out = cperf_stat(&["-G", "pid:notapid", "-e", ENTER, "--", "true"]);
+    let stderr = assert_one_line_error(&out, "bad -G syntax");
+    assert!(stderr.contains("pid:notapid"), "error should quote the bad target: {stderr}");
+}
+
+// --- g. human output ------------------------------------------------------------------------------------
+
+#[test]
+fn human_output_has_separators_and_cpu_usage() {
+    if !support::privileged() {
+        return;
+    }
+    let c = Bundle::new()
+        .with_fixture("getppid")
+        .args(&[
+            "/bin/getppid",
+            &N.to_string(),
+            "--wait-for",
+            "/tmp/go",
+            "--done",
+            "/tmp/done",
+            "--then-sleep",
+            "1000",
+        ])
+        .cpu_quota(50_000, 100_000)
+        .run_detached("human");
+    let script = c.go_and_wait_done_script();
+    let out = cperf_stat(&["-G", c.id(), "-e", "syscalls:sys_enter_get*", "--", "sh", "-c", &script]);
+    assert!(out.status.success(), "{}", support::describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.contains("sys_enter_getppid") && l.contains("12,345")),
+        "no `12,345 ... sys_enter_getppid` line: {}",
+        support::describe(&out)
+    );
+    assert!(
+        stdout.lines().any(|l| l.contains("throttled")),
+        "no cpu usage line: {}",
+        support::describe(&out)
+    );
+}
+
+// --- h. interval mode -----------------------------------------------------------------------------------
+
+#[test]
+fn interval_mode_prints_several_blocks() {
+    if !support::privileged() {
+        return;
+    }
+    let c = getppid_container("interval", N);
+    let script = format!("touch '{}/tmp/go'; sleep 1", c.rootfs().display());
+    let out = cperf_stat(&["-G", c.id(), "-e", ENTER, "-I", "200", "--show-zero", "--", "sh", "-c", &script]);
+    assert!(out.status.success(), "{}", support::describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // A 1 s window at 200 ms gives about 5 blocks; each names the event once.
+    let blocks = stdout.lines().filter(|l| l.contains("sys_enter_getppid")).count();
+    assert!(blocks >= 3, "expected several interval blocks, found {blocks}: {}", support::describe(&out));
+}
+
+// --- i. counting a command ------------------------------------------------------------------------------
+
+/// The only target (the command), and its count of `ev`.
+fn only_target_count(json: &Value, ev: &str) -> u64 {
+    let targets = json["targets"].as_array().unwrap_or_else(|| panic!("no `targets` array in {json}"));
+    assert_eq!(targets.len(), 1, "one target expected: {json}");
+    let given = targets[0]["target"].as_str().unwrap_or_else(|| panic!("no target name in {json}"));
+    count(json, given, ev)
+}
+
+#[test]
+fn command_without_target_is_counted() {
+    if !support::privileged() {
+        return;
+    }
+    let getppid = support::fixture("getppid");
+    let json = cperf_stat_json(&["-e", ENTER, "--json", "--", getppid.to_str().unwrap(), "777"]);
+    assert_eq!(only_target_count(&json, ENTER), 777);
+}
+
+#[test]
+fn command_children_are_counted() {
+    if !support::privileged() {
+        return;
+    }
+    let getppid = support::fixture("getppid");
+    let script = format!("'{0}' 300 && '{0}' 400", getppid.display());
+    // busybox sh (like dash and bash) calls getppid once at startup, to set $PPID: 300 + 400 + 1.
+    let json = cperf_stat_json(&["-e", ENTER, "--json", "--", "/bin/busybox", "sh", "-c", &script]);
+    assert_eq!(only_target_count(&json, ENTER), 701);
+}
