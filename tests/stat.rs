@@ -458,11 +458,37 @@ fn human_output_has_separators_and_cpu_usage() {
         "no `12,345 ... sys_enter_getppid` line: {}",
         support::describe(&out)
     );
-    assert!(
-        stdout.lines().any(|l| l.contains("throttled")),
-        "no cpu usage line: {}",
-        support::describe(&out)
-    );
+    // The container's quota (runc puts it in the v1 cpu hierarchy on this hybrid host, in cpu.max on a
+    // pure cgroup v2 one) must be found, with real throttling counts.
+    let cpu_line = stdout.lines().find(|l| l.trim_start().starts_with("CPU:")).unwrap_or_else(|| {
+        panic!("no CPU line: {}", support::describe(&out));
+    });
+    assert!(cpu_line.contains("limit 0.50 CPUs"), "{cpu_line}");
+    assert!(cpu_line.contains(" periods, "), "throttling not read: {cpu_line}");
+}
+
+/// A CPU-bound container limited to 0.2 CPU is throttled, and its usage over the window is about 0.2 CPU.
+#[test]
+fn throttling_of_a_cpu_bound_container_is_reported() {
+    if !support::privileged() {
+        return;
+    }
+    let c = Bundle::new()
+        .with_fixture("spin")
+        .args(&["/bin/spin", "1000"])
+        .cpu_quota(20_000, 100_000)
+        .run_detached("throttle");
+    let out = cperf_stat(&["-G", c.id(), "-e", "cs", "--json", "--duration", "1"]);
+    assert!(out.status.success(), "{}", support::describe(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cpu = &target(&json, c.id())["cpu"];
+    assert_eq!(cpu["throttling_known"], true, "{cpu}");
+    assert_eq!(cpu["limit_cpus"].as_f64(), Some(0.2), "{cpu}");
+    let periods = cpu["nr_periods"].as_u64().unwrap();
+    let throttled = cpu["nr_throttled"].as_u64().unwrap();
+    assert!(periods >= 8 && throttled >= periods / 2, "throttled {throttled} of {periods} periods: {cpu}");
+    let used_s = cpu["usage_usec"].as_u64().unwrap() as f64 / 1e6;
+    assert!((0.1..0.35).contains(&used_s), "used {used_s} s of CPU in 1 s at a 0.2 CPU limit: {cpu}");
 }
 
 // --- h. interval mode -----------------------------------------------------------------------------------

@@ -5,9 +5,7 @@
 //! (on a hybrid host it is `/sys/fs/cgroup/unified`, on a unified one `/sys/fs/cgroup`). Cgroups are
 //! named by their path relative to that mount, starting with `/` (the form `/proc/<pid>/cgroup` uses).
 
-use std::ffi::OsString;
 use std::io::ErrorKind;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 /// Why a cgroup fact could not be read.
@@ -63,45 +61,11 @@ pub fn cgroup2_mount() -> Result<PathBuf, CgroupError> {
 /// The cgroup2 mount point named by a mountinfo text: the `cgroup2` mount with the shortest path (the
 /// first one on a tie), octal escapes (`\040`) undone. `None` if there is none.
 pub fn parse_cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    let mut best: Option<PathBuf> = None;
-    for line in mountinfo.lines() {
-        // Fields: id parent major:minor root mount-point options [optional...] - fstype source super-options
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        if right.split(' ').next() != Some("cgroup2") {
-            continue;
-        }
-        let Some(mount_point) = left.split(' ').nth(4) else { continue };
-        let mount_point = unescape_octal(mount_point);
-        let shorter = best.as_ref().is_none_or(|b| mount_point.as_os_str().len() < b.as_os_str().len());
-        if shorter {
-            best = Some(mount_point);
-        }
-    }
-    best
-}
-
-/// Undoes mountinfo's `\NNN` octal escapes (space, tab, newline, backslash), byte-exact.
-fn unescape_octal(s: &str) -> PathBuf {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            if let Some(digits) = bytes.get(i + 1..i + 4) {
-                if digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                    let v = digits.iter().fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-                    if let Ok(b) = u8::try_from(v) {
-                        out.push(b);
-                        i += 4;
-                        continue;
-                    }
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    PathBuf::from(OsString::from_vec(out))
+    crate::mountinfo::parse(mountinfo)
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup2")
+        .map(|m| m.mount_point)
+        .min_by_key(|p| p.as_os_str().len())
 }
 
 /// The cgroup v2 path of process `pid` (relative to the cgroup2 root, starting with `/`).
@@ -145,6 +109,8 @@ pub struct CpuStat {
     pub nr_throttled: u64,
     /// Total time throttled (0 without the cpu controller).
     pub throttled_usec: u64,
+    /// True when the throttling fields were present (the cpu controller is enabled for this cgroup).
+    pub throttling_known: bool,
 }
 
 impl CpuStat {
@@ -165,7 +131,10 @@ impl CpuStat {
                 "usage_usec" => &mut stat.usage_usec,
                 "user_usec" => &mut stat.user_usec,
                 "system_usec" => &mut stat.system_usec,
-                "nr_periods" => &mut stat.nr_periods,
+                "nr_periods" => {
+                    stat.throttling_known = true;
+                    &mut stat.nr_periods
+                }
                 "nr_throttled" => &mut stat.nr_throttled,
                 "throttled_usec" => &mut stat.throttled_usec,
                 _ => continue,
@@ -184,8 +153,113 @@ impl CpuStat {
             nr_periods: self.nr_periods.saturating_sub(earlier.nr_periods),
             nr_throttled: self.nr_throttled.saturating_sub(earlier.nr_throttled),
             throttled_usec: self.throttled_usec.saturating_sub(earlier.throttled_usec),
+            throttling_known: self.throttling_known && earlier.throttling_known,
         }
     }
+}
+
+/// Where a container's CPU usage, throttling and limit are read from.
+///
+/// Usage always comes from the cgroup v2 directory's `cpu.stat`. Throttling and the limit come from it
+/// too when the cpu controller is enabled there; on hybrid hosts, where the cpu controller sits on a
+/// cgroup v1 hierarchy, they come from the container's v1 `cpu` cgroup (`cpu.stat`,
+/// `cpu.cfs_quota_us`), found through one of its processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuSource {
+    v2_dir: PathBuf,
+    v1_cpu_dir: Option<PathBuf>,
+}
+
+impl CpuSource {
+    /// The source for the cgroup v2 directory `v2_dir`; `pid` (any process of the container) is used
+    /// to find its v1 `cpu` cgroup when the v2 one has no throttling data.
+    pub fn new(v2_dir: &Path, pid: Option<u32>) -> CpuSource {
+        let v2_has_controller = v2_dir.join("cpu.max").exists();
+        let v1_cpu_dir = match pid {
+            Some(pid) if !v2_has_controller => v1_cpu_dir_of(pid, &crate::mountinfo::read()),
+            _ => None,
+        };
+        CpuSource { v2_dir: v2_dir.to_path_buf(), v1_cpu_dir }
+    }
+
+    /// The v1 `cpu` cgroup directory used for throttling, if any.
+    pub fn v1_cpu_dir(&self) -> Option<&Path> {
+        self.v1_cpu_dir.as_deref()
+    }
+
+    /// Current totals.
+    pub fn read(&self) -> Result<CpuStat, CgroupError> {
+        let mut stat = CpuStat::read(&self.v2_dir)?;
+        if !stat.throttling_known {
+            if let Some(dir) = &self.v1_cpu_dir {
+                let path = dir.join("cpu.stat");
+                let text = std::fs::read_to_string(&path).map_err(|e| CgroupError::read(&path, e))?;
+                let v1 = parse_v1_cpu_stat(&text).map_err(|what| CgroupError::Parse { path, what })?;
+                stat.nr_periods = v1.nr_periods;
+                stat.nr_throttled = v1.nr_throttled;
+                stat.throttled_usec = v1.throttled_usec;
+                stat.throttling_known = true;
+            }
+        }
+        Ok(stat)
+    }
+
+    /// The CPU limit in CPUs, if any.
+    pub fn limit(&self) -> Result<Option<f64>, CgroupError> {
+        if let Some(limit) = cpu_limit(&self.v2_dir)? {
+            return Ok(Some(limit));
+        }
+        let Some(dir) = &self.v1_cpu_dir else { return Ok(None) };
+        let read = |name: &str| -> Result<i64, CgroupError> {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| CgroupError::read(&path, e))?;
+            text.trim()
+                .parse()
+                .map_err(|_| CgroupError::Parse { path, what: format!("not a number: `{}`", text.trim()) })
+        };
+        let quota = read("cpu.cfs_quota_us")?;
+        let period = read("cpu.cfs_period_us")?;
+        Ok((quota > 0 && period > 0).then(|| quota as f64 / period as f64))
+    }
+}
+
+/// Parses a cgroup v1 `cpu.stat` (`nr_periods`, `nr_throttled`, `throttled_time` in ns).
+pub fn parse_v1_cpu_stat(text: &str) -> Result<CpuStat, String> {
+    let mut stat = CpuStat { throttling_known: true, ..CpuStat::default() };
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(' ') else { continue };
+        let parsed =
+            || value.trim().parse::<u64>().map_err(|_| format!("`{key}` is not a number: `{value}`"));
+        match key {
+            "nr_periods" => stat.nr_periods = parsed()?,
+            "nr_throttled" => stat.nr_throttled = parsed()?,
+            "throttled_time" => stat.throttled_usec = parsed()? / 1000,
+            _ => {}
+        }
+    }
+    Ok(stat)
+}
+
+/// The v1 `cpu` controller directory of `pid`, from `/proc/<pid>/cgroup` and the mount table.
+fn v1_cpu_dir_of(pid: u32, mounts: &[crate::mountinfo::Mount]) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    v1_cpu_dir_from(&text, mounts).filter(|d| d.join("cpu.stat").is_file())
+}
+
+/// Pure part of [`v1_cpu_dir_of`]: the `N:…cpu…:/path` line joined to the v1 mount holding `cpu`.
+pub fn v1_cpu_dir_from(proc_cgroup: &str, mounts: &[crate::mountinfo::Mount]) -> Option<PathBuf> {
+    let has_cpu = |list: &str| list.split(',').any(|c| c == "cpu");
+    let path = proc_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        has_cpu(controllers).then_some(path)
+    })?;
+    let mount = mounts.iter().find(|m| m.fstype == "cgroup" && has_cpu(&m.super_options))?;
+    let relative = Path::new(path).strip_prefix(&mount.root).ok()?;
+    if relative.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return None;
+    }
+    Some(mount.mount_point.join(relative))
 }
 
 /// The CPU limit of a cgroup in CPUs, from `<dir>/cpu.max` (`50000 100000` is 0.5).
@@ -278,6 +352,39 @@ fn child_dirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn v1_cpu_cgroup_of_a_hybrid_host() {
+        let mounts = crate::mountinfo::parse(
+            "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+             33 31 0:30 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n",
+        );
+        let proc_cgroup = "3:cpuset:/x\n2:cpu,cpuacct:/docker/abc\n0::/system.slice/docker-abc.scope\n";
+        assert_eq!(
+            v1_cpu_dir_from(proc_cgroup, &mounts),
+            Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/docker/abc"))
+        );
+        assert_eq!(v1_cpu_dir_from("0::/x\n", &mounts), None);
+        assert_eq!(v1_cpu_dir_from("1:cpuset:/x\n", &mounts), None);
+    }
+
+    #[test]
+    fn v1_cpu_stat_in_microseconds() {
+        let s = parse_v1_cpu_stat("nr_periods 20\nnr_throttled 3\nthrottled_time 41000000\nnr_bursts 0\n")
+            .unwrap();
+        assert_eq!(
+            (s.nr_periods, s.nr_throttled, s.throttled_usec, s.throttling_known),
+            (20, 3, 41_000, true)
+        );
+    }
+
+    #[test]
+    fn v2_cpu_stat_without_controller_has_no_throttling() {
+        let s = CpuStat::parse("usage_usec 10\nuser_usec 6\nsystem_usec 4\n").unwrap();
+        assert!(!s.throttling_known);
+        let s = CpuStat::parse("usage_usec 10\nnr_periods 5\nnr_throttled 1\nthrottled_usec 7\n").unwrap();
+        assert!(s.throttling_known);
+    }
+
     const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -314,14 +421,6 @@ mod tests {
     fn no_cgroup2_is_none() {
         assert_eq!(parse_cgroup2_mount("31 23 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"), None);
         assert_eq!(parse_cgroup2_mount("garbage\n\n - \n"), None);
-    }
-
-    #[test]
-    fn unescape_keeps_non_utf8_and_stray_backslashes() {
-        use std::os::unix::ffi::OsStrExt;
-        assert_eq!(unescape_octal(r"/a\377b").as_os_str().as_bytes(), b"/a\xffb");
-        assert_eq!(unescape_octal(r"/a\9\"), PathBuf::from(r"/a\9\"));
-        assert_eq!(unescape_octal(r"/a\134b"), PathBuf::from(r"/a\b"));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod cgroup;
 pub mod container;
 pub mod counter;
 pub mod event;
+pub mod mountinfo;
 mod sys;
 pub mod syscount;
 pub mod tracefs;

@@ -104,46 +104,15 @@ fn is_plain_name(s: &str) -> bool {
 
 /// The tracefs directory named by a mountinfo text: a `tracefs` mount, else `tracing/` in a `debugfs` mount.
 pub fn parse_mountinfo(mountinfo: &str) -> Option<PathBuf> {
-    let mut debugfs = None;
-    for line in mountinfo.lines() {
-        // Fields: id parent major:minor root mount-point options [optional...] - fstype source super-options
-        let mut halves = line.splitn(2, " - ");
-        let (Some(left), Some(right)) = (halves.next(), halves.next()) else { continue };
-        let Some(mount_point) = left.split(' ').nth(4) else { continue };
-        let fstype = right.split(' ').next().unwrap_or("");
-        let mount_point = PathBuf::from(unescape_octal(mount_point));
-        match fstype {
-            "tracefs" => return Some(mount_point),
-            "debugfs" if debugfs.is_none() => debugfs = Some(mount_point.join("tracing")),
-            _ => {}
-        }
+    let mounts = crate::mountinfo::parse(mountinfo);
+    if let Some(m) = mounts.iter().find(|m| m.fstype == "tracefs") {
+        return Some(m.mount_point.clone());
     }
-    debugfs.filter(|p| p.join("events").is_dir())
-}
-
-/// Undoes mountinfo's `\NNN` octal escapes (space, tab, newline, backslash).
-pub(crate) fn unescape_octal(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') as u32 * 64
-                + (bytes[i + 2] - b'0') as u32 * 8
-                + (bytes[i + 3] - b'0') as u32;
-            if let Ok(b) = u8::try_from(v) {
-                out.push(b);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    mounts
+        .iter()
+        .filter(|m| m.fstype == "debugfs")
+        .map(|m| m.mount_point.join("tracing"))
+        .find(|p| p.join("events").is_dir())
 }
 
 #[cfg(test)]
@@ -161,12 +130,6 @@ mod tests {
     fn no_tracefs_no_debugfs_is_none() {
         let m = "22 1 0:20 / /sys rw - sysfs sysfs rw\n";
         assert_eq!(parse_mountinfo(m), None);
-    }
-
-    #[test]
-    fn unescapes_spaces() {
-        assert_eq!(unescape_octal(r"/mnt/a\040b"), "/mnt/a b");
-        assert_eq!(unescape_octal(r"/x\\"), r"/x\\");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use sampler::cgroup::{self, CpuStat};
+use sampler::cgroup::{CpuSource, CpuStat};
 use sampler::container::Resolver;
 use sampler::counter::{CounterOptions, CounterSet, Reading, Scope};
 use sampler::event::{self, EventList};
@@ -97,6 +97,7 @@ struct Counting {
     /// This target's slot in the BPF syscall counter, when it serves this run.
     bpf_slot: Option<usize>,
     cgroup_dir: Option<std::path::PathBuf>,
+    cpu: Option<CpuSource>,
     cpu_start: Option<CpuStat>,
 }
 
@@ -176,15 +177,20 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                     notes: Vec::new(),
                 },
                 Scope::Cgroup(resolved.dir.clone()),
+                Some(CpuSource::new(&resolved.dir, c.pids.first().copied())),
             ));
         }
     }
     for &pid in &opts.pids {
         let tids = threads_of(pid)?;
-        targets.push((simple_target(format!("pid:{pid}"), format!("process {pid}")), Scope::Threads(tids)));
+        targets.push((
+            simple_target(format!("pid:{pid}"), format!("process {pid}")),
+            Scope::Threads(tids),
+            None,
+        ));
     }
     if opts.system_wide && opts.containers.is_empty() {
-        targets.push((simple_target("all".into(), "all CPUs".into()), Scope::System));
+        targets.push((simple_target("all".into(), "all CPUs".into()), Scope::System, None));
     }
 
     // The command is counted itself only when nothing else was named; otherwise it is the timer.
@@ -192,7 +198,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     if targets.is_empty() {
         let w = workload.as_ref().expect("a command when no other target");
         let cmd = opts.command.join(" ");
-        targets.push((simple_target(cmd.clone(), format!("'{cmd}'")), Scope::Command(w.pid())));
+        targets.push((simple_target(cmd.clone(), format!("'{cmd}'")), Scope::Command(w.pid()), None));
     }
 
     let mut backends = choose_backends(&events, &targets, opts.allow_bpf, &mut notes);
@@ -201,7 +207,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     let counter_options = CounterOptions { syscall_errors: true };
     let mut counting = Vec::with_capacity(targets.len());
     let mut next_slot = 0;
-    for (report, scope) in targets {
+    for (report, scope, cpu) in targets {
         let counters = CounterSet::open_with(&perf_events, &scope, counter_options)
             .with_context(|| format!("cannot count for {}", report.description))?;
         let cgroup_dir = match &scope {
@@ -212,11 +218,11 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
             next_slot += 1;
             next_slot - 1
         });
-        counting.push(Counting { report, counters, bpf_slot, cgroup_dir, cpu_start: None });
+        counting.push(Counting { report, counters, bpf_slot, cgroup_dir, cpu, cpu_start: None });
     }
 
     for c in &mut counting {
-        c.cpu_start = c.cgroup_dir.as_deref().and_then(|d| CpuStat::read(d).ok());
+        c.cpu_start = c.cpu.as_ref().and_then(|src| src.read().ok());
     }
     if let Some(bpf) = backends.bpf.as_mut() {
         bpf.counter.enable()?;
@@ -295,12 +301,14 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         t.readings = readings;
         if let Some(dir) = &c.cgroup_dir {
             if dir.is_dir() {
-                if let (Some(before), Ok(after)) = (c.cpu_start, CpuStat::read(dir)) {
-                    t.cpu = Some(CpuWindow {
-                        delta: after.delta(&before),
-                        window_ns: report.duration_ns,
-                        limit_cpus: cgroup::cpu_limit(dir).ok().flatten(),
-                    });
+                if let (Some(src), Some(before)) = (&c.cpu, c.cpu_start) {
+                    if let Ok(after) = src.read() {
+                        t.cpu = Some(CpuWindow {
+                            delta: after.delta(&before),
+                            window_ns: report.duration_ns,
+                            limit_cpus: src.limit().ok().flatten(),
+                        });
+                    }
                 }
             } else {
                 t.notes
@@ -321,7 +329,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
 /// every event to perf, with a note saying why closing will be slow.
 fn choose_backends(
     events: &EventList,
-    targets: &[(TargetReport, Scope)],
+    targets: &[(TargetReport, Scope, Option<CpuSource>)],
     allow_bpf: bool,
     notes: &mut Vec<String>,
 ) -> Backends {
@@ -338,10 +346,10 @@ fn choose_backends(
         return all_perf(names);
     }
     let cgroups: Option<Vec<&std::path::Path>> = match targets {
-        [(_, Scope::System)] => Some(Vec::new()),
+        [(_, Scope::System, _)] => Some(Vec::new()),
         _ => targets
             .iter()
-            .map(|(_, scope)| match scope {
+            .map(|(_, scope, _)| match scope {
                 Scope::Cgroup(dir) => Some(dir.as_path()),
                 _ => None,
             })

@@ -189,12 +189,17 @@ fn cpu_line(cpu: &CpuWindow) -> String {
         }
         None => ", no CPU limit".to_string(),
     };
-    format!(
-        "CPU: {used_s:.3} s used over {window_s:.3} s = {share:.2} CPUs{limit}; throttled {} of {} periods, {:.3} s throttled",
-        thousands(cpu.delta.nr_throttled),
-        thousands(cpu.delta.nr_periods),
-        cpu.delta.throttled_usec as f64 / 1e6,
-    )
+    let throttling = if cpu.delta.throttling_known {
+        format!(
+            "throttled {} of {} periods, {:.3} s throttled",
+            thousands(cpu.delta.nr_throttled),
+            thousands(cpu.delta.nr_periods),
+            cpu.delta.throttled_usec as f64 / 1e6,
+        )
+    } else {
+        "throttling not accounted (no cpu controller for this cgroup, so nothing throttles it)".to_string()
+    };
+    format!("CPU: {used_s:.3} s used over {window_s:.3} s = {share:.2} CPUs{limit}; {throttling}")
 }
 
 fn write_human_interval(out: &mut dyn Write, report: &StatReport, show_zero: bool) -> io::Result<()> {
@@ -287,6 +292,7 @@ fn to_json(report: &StatReport) -> Value {
                     "nr_periods": cpu.delta.nr_periods,
                     "nr_throttled": cpu.delta.nr_throttled,
                     "throttled_usec": cpu.delta.throttled_usec,
+                    "throttling_known": cpu.delta.throttling_known,
                     "limit_cpus": cpu.limit_cpus,
                 });
             }
@@ -354,7 +360,10 @@ mod tests {
         write(&mut buf, &r, &OutputFormat::Human, false).unwrap();
         let s = String::from_utf8(buf).unwrap();
         let getppid_line = s.lines().find(|l| l.contains("syscalls:sys_enter_getppid")).expect(&s);
-        assert_eq!(getppid_line.split_whitespace().collect::<Vec<_>>(), ["12,345", "syscalls:sys_enter_getppid"]);
+        assert_eq!(
+            getppid_line.split_whitespace().collect::<Vec<_>>(),
+            ["12,345", "syscalls:sys_enter_getppid"]
+        );
         let getppid = s.find("syscalls:sys_enter_getppid").unwrap();
         let read = s.find("syscalls:sys_enter_read").unwrap();
         assert!(getppid < read, "{s}");
