@@ -61,7 +61,9 @@ overhead() {
     local v
     v=$(for _ in $(seq "$RUNS"); do loop_ns; done | median)
     if [ -n "$pid" ]; then
-        kill -INT "$pid" 2>/dev/null || true
+        # End the timer command (perf ignores a SIGINT sent to it alone while a command runs: it counts
+        # on the terminal to signal the command); tools without one get SIGINT.
+        pkill -TERM -P "$pid" -x sleep 2>/dev/null || kill -INT "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     fi
     echo "$v"

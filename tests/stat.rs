@@ -428,6 +428,77 @@ fn malformed_pid_target_is_a_one_line_error() {
     assert!(stderr.contains("pid:notapid"), "error should quote the bad target: {stderr}");
 }
 
+/// Without privilege the error explains perf_event_paranoid and the capabilities, in one line.
+#[test]
+fn permission_denied_explains_what_to_do() {
+    if !support::privileged() {
+        return;
+    }
+    // `nobody` may not count system-wide unless perf_event_paranoid is -1.
+    let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").unwrap();
+    assert!(paranoid.trim().parse::<i32>().unwrap() > -1, "this test needs perf_event_paranoid > -1");
+    let out = support::run(std::process::Command::new("setpriv").args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        support::cperf_path(),
+        "stat",
+        "-a",
+        "-e",
+        "cs",
+        "--",
+        "true",
+    ]));
+    let stderr = assert_one_line_error(&out, "permission denied");
+    for needle in ["perf_event_paranoid", "CAP_PERFMON", "--pid=host"] {
+        assert!(stderr.contains(needle), "error should mention {needle}: {stderr}");
+    }
+}
+
+/// Hardware events count where a PMU exists; elsewhere (most VMs) the error names the software event to use.
+#[test]
+fn hardware_event_counts_or_names_the_software_alternative() {
+    if !support::privileged() {
+        return;
+    }
+    let out = cperf_stat(&["-e", "cycles", "--json", "--", "true"]);
+    if out.status.success() {
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let cycles = json["targets"][0]["events"][0]["count"].as_u64().unwrap();
+        assert!(cycles > 0, "cycles counted 0 for `true`: {}", support::describe(&out));
+    } else {
+        let stderr = assert_one_line_error(&out, "no PMU");
+        assert!(stderr.contains("cpu-clock"), "error should name cpu-clock: {stderr}");
+    }
+}
+
+/// More perf events than RLIMIT_NOFILE allows: the soft limit is raised and counting goes on.
+#[test]
+fn low_open_file_limit_is_raised() {
+    if !support::privileged() {
+        return;
+    }
+    let script = format!(
+        "ulimit -Sn 24 && exec {} stat --no-bpf -a -e 'syscalls:sys_enter_get*' --json -- true",
+        support::cperf_path()
+    );
+    let out = support::run(std::process::Command::new("sh").args(["-c", &script]));
+    assert!(out.status.success(), "{}", support::describe(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events = json["targets"][0]["events"].as_array().unwrap();
+    assert!(events.len() >= 20, "only {} events: {}", events.len(), support::describe(&out));
+}
+
+#[test]
+fn missing_command_is_a_one_line_error() {
+    if !support::privileged() {
+        return;
+    }
+    let out = cperf_stat(&["-e", "cs", "--", "/nonexistent/cperf-no-such-command"]);
+    let stderr = assert_one_line_error(&out, "missing command");
+    assert!(stderr.contains("/nonexistent/cperf-no-such-command"), "{stderr}");
+}
+
 // --- g. human output ------------------------------------------------------------------------------------
 
 #[test]
