@@ -610,3 +610,50 @@ fn command_children_are_counted() {
     let json = cperf_stat_json(&["-e", ENTER, "--json", "--", "/bin/busybox", "sh", "-c", &script]);
     assert_eq!(only_target_count(&json, ENTER), 701);
 }
+
+// --- BPF for -p and counted commands ----------------------------------------------------------------
+
+/// A counted command under `syscalls:*` goes through the BPF task-following counter and gives exactly
+/// perf's numbers for every syscall event, including the exec boundary (perf's enable-on-exec counts
+/// the command from inside its execve: sys_exit_execve, not sys_enter_execve).
+#[test]
+fn counted_command_all_syscalls_with_bpf_equals_perf() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let fixture = support::fixture("getppid");
+    let fixture = fixture.to_str().unwrap();
+    let json = cperf_stat_json(&["-e", "syscalls:*", "--json", "--", fixture, "777"]);
+    assert!(json["bpf_events"].as_u64().unwrap() > 600, "BPF not used: {:?}", json["notes"]);
+    let ours: std::collections::BTreeMap<String, u64> = json["targets"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["count"].as_u64().unwrap() > 0)
+        .map(|e| (e["event"].as_str().unwrap().to_owned(), e["count"].as_u64().unwrap()))
+        .collect();
+    let perf = support::perf_stat_command(&["syscalls:*"], &[fixture, "777"]);
+    let theirs: std::collections::BTreeMap<String, u64> =
+        perf.counts.iter().filter_map(|(e, c)| c.filter(|&c| c > 0).map(|c| (e.clone(), c))).collect();
+    assert_eq!(ours.get("syscalls:sys_enter_getppid"), Some(&777));
+    assert_eq!(ours, theirs, "cperf (left) and perf (right) differ");
+}
+
+/// `-p` follows the threads of the process and every task it creates after counting starts, on the
+/// BPF path (`syscalls:*`) and on the perf-event path (one tracepoint, inherited counters).
+#[test]
+fn pid_target_follows_children_created_later() {
+    if !support::privileged() {
+        return;
+    }
+    let fixture = support::fixture("getppid");
+    let script = format!("sleep 0.5; {f} 300; {f} 400", f = fixture.display());
+    for (events, bpf) in [("syscalls:*", true), (ENTER, false)] {
+        let mut shell = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+        let pid = shell.id().to_string();
+        let json = cperf_stat_json(&["-p", &pid, "-e", events, "--json", "--duration", "1.5"]);
+        shell.wait().unwrap();
+        assert_eq!(json["bpf_events"].as_u64().unwrap() > 0, bpf, "{events}: {:?}", json["notes"]);
+        assert_eq!(count(&json, &format!("pid:{pid}"), ENTER), 700, "{events}");
+    }
+}

@@ -11,6 +11,11 @@
 // perf's PERF_FLAG_PID_CGROUP), via bpf_current_task_under_cgroup: the task making the syscall is
 // always `current` here.
 //
+// With `follow_tasks` set, slot 0 counts the threads in `followed` instead, the way perf's inherited
+// per-task events do (`perf stat -p`, `perf stat -- cmd`): the loader seeds it with thread ids; a
+// thread or process created by a followed thread is followed (sched_process_fork); a task in `armed`
+// becomes followed when it execs (sched_process_exec, perf's enable_on_exec); exited tasks are removed.
+//
 // Exactness against perf's syscalls:sys_{enter,exit}_* events: they skip 32-bit compat syscalls
 // (ARCH_TRACE_IGNORE_COMPAT_SYSCALLS) and numbers outside the table; so do we. The syscall number at
 // exit is read from pt_regs->orig_ax, as the kernel's own syscall_get_nr() does.
@@ -46,10 +51,27 @@ struct thread_info {
 
 struct task_struct {
 	struct thread_info thread_info;
+	int pid;
 } __attribute__((preserve_access_index));
 
 /* Set by the loader: how many cgroup targets are in `targets` (0 = count every task). */
 const volatile __u32 n_targets = 0;
+/* Set by the loader: count the threads in `followed` (into slot 0) instead. */
+const volatile __u32 follow_tasks = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} followed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} armed SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -92,6 +114,13 @@ static __always_inline void account(long nr, int is_exit, long ret)
 	task = bpf_get_current_task_btf();
 	if (task->thread_info.status & TS_COMPAT)
 		return;
+	if (follow_tasks) {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+		if (bpf_map_lookup_elem(&followed, &tid))
+			add(0, nr, is_exit, ret);
+		return;
+	}
 	if (n == 0) {
 		add(0, nr, is_exit, ret);
 		return;
@@ -119,6 +148,46 @@ int cperf_sys_exit(unsigned long long *ctx)
 	struct pt_regs *regs = (struct pt_regs *)ctx[0];
 
 	account((long)regs->orig_ax, 1, (long)ctx[1]);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int cperf_fork(unsigned long long *ctx)
+{
+	/* TP_PROTO(struct task_struct *parent, struct task_struct *child) */
+	struct task_struct *parent = (struct task_struct *)ctx[0];
+	struct task_struct *child = (struct task_struct *)ctx[1];
+	__u32 parent_tid = parent->pid, child_tid = child->pid;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&followed, &parent_tid))
+		bpf_map_update_elem(&followed, &child_tid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int cperf_exec(unsigned long long *ctx)
+{
+	/* TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	__u32 tid = task->pid;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&armed, &tid)) {
+		bpf_map_update_elem(&followed, &tid, &one, BPF_ANY);
+		bpf_map_delete_elem(&armed, &tid);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int cperf_exit(unsigned long long *ctx)
+{
+	/* TP_PROTO(struct task_struct *p, ...) */
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	__u32 tid = task->pid;
+
+	bpf_map_delete_elem(&followed, &tid);
 	return 0;
 }
 

@@ -15,7 +15,7 @@ use sampler::cgroup::{CpuSource, CpuStat};
 use sampler::container::Resolver;
 use sampler::counter::{CounterOptions, CounterSet, Reading, Scope};
 use sampler::event::{self, EventList};
-use sampler::syscount::{self, BpfEvent, SyscallCounter};
+use sampler::syscount::{self, BpfEvent, SyscallCounter, SyscallTarget};
 use sampler::workload::{Exit, Workload};
 
 pub use output::OutputFormat;
@@ -325,8 +325,8 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
 }
 
 /// Splits the events between the BPF syscall counter and perf events. BPF serves wide syscall lists
-/// for container targets (or one system-wide target); anything else, or a BPF load failure, leaves
-/// every event to perf, with a note saying why closing will be slow.
+/// for container targets, or for one system-wide, process or command target; a mix of kinds, or a
+/// BPF load failure, leaves every event to perf, with a note saying why closing will be slow.
 fn choose_backends(
     events: &EventList,
     targets: &[(TargetReport, Scope, Option<CpuSource>)],
@@ -345,24 +345,27 @@ fn choose_backends(
         notes.push(format!("{slow} (--no-bpf); closing them takes the kernel about 35 ms per tracepoint"));
         return all_perf(names);
     }
-    let cgroups: Option<Vec<&std::path::Path>> = match targets {
-        [(_, Scope::System, _)] => Some(Vec::new()),
-        _ => targets
-            .iter()
-            .map(|(_, scope, _)| match scope {
-                Scope::Cgroup(dir) => Some(dir.as_path()),
-                _ => None,
-            })
-            .collect(),
-    };
-    let Some(cgroups) = cgroups else {
-        notes.push(format!(
-            "{slow}: the BPF syscall counter serves containers and -a, not -p or a counted command"
-        ));
-        return all_perf(names);
+    let cgroups: Vec<&std::path::Path> = targets
+        .iter()
+        .filter_map(|(_, scope, _)| match scope {
+            Scope::Cgroup(dir) => Some(dir.as_path()),
+            _ => None,
+        })
+        .collect();
+    let target = match targets {
+        [(_, Scope::System, _)] => SyscallTarget::All,
+        [(_, Scope::Threads(tids), _)] => SyscallTarget::Tasks { tids, on_exec: None },
+        [(_, Scope::Command(pid), _)] => SyscallTarget::Tasks { tids: &[], on_exec: Some(*pid) },
+        _ if cgroups.len() == targets.len() => SyscallTarget::Cgroups(&cgroups),
+        _ => {
+            notes.push(format!(
+                "{slow}: the BPF syscall counter serves one kind of target at a time (containers, -a, one -p or one command)"
+            ));
+            return all_perf(names);
+        }
     };
     let exits = plan.bpf.iter().any(|e| !e.enter);
-    match SyscallCounter::load(&cgroups, exits) {
+    match SyscallCounter::load(&target, exits) {
         Ok(counter) => Backends {
             names,
             perf_indexes: plan.perf,

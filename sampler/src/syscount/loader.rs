@@ -3,12 +3,12 @@
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use aya::maps::{CgroupArray, MapData, PerCpuArray};
+use aya::maps::{CgroupArray, HashMap, MapData, PerCpuArray};
 use aya::programs::tp_btf::BtfTracePointLinkId;
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 
-use super::{SyscallCounts, SyscountError, MAX_SYSCALLS, MAX_TARGETS};
+use super::{SyscallCounts, SyscallTarget, SyscountError, MAX_SYSCALLS, MAX_TARGETS};
 use crate::sys::BpfSyscallCounts;
 
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount.bpf.o"));
@@ -19,6 +19,8 @@ pub struct SyscallCounter {
     counts: PerCpuArray<MapData, BpfSyscallCounts>,
     programs: Vec<&'static str>,
     links: Vec<(&'static str, BtfTracePointLinkId)>,
+    /// Task-tracking programs (fork/exec/exit), attached from load to drop.
+    _trackers: Vec<BtfTracePointLinkId>,
     slots: usize,
 }
 
@@ -33,11 +35,22 @@ impl std::fmt::Debug for SyscallCounter {
 
 const PROGRAMS: [(&str, &str); 2] = [("cperf_sys_enter", "sys_enter"), ("cperf_sys_exit", "sys_exit")];
 
+/// Programs that keep the `followed` set of a task target up to date.
+const TRACKERS: [(&str, &str); 3] = [
+    ("cperf_fork", "sched_process_fork"),
+    ("cperf_exec", "sched_process_exec"),
+    ("cperf_exit", "sched_process_exit"),
+];
+
 impl SyscallCounter {
-    /// Loads the programs for these cgroup directories (one slot each, in order), or for every task
-    /// when `cgroups` is empty (one slot); the exit program only when `exits` (syscall exits or errors
-    /// are wanted). Nothing is counted until [`SyscallCounter::enable`].
-    pub fn load(cgroups: &[&Path], exits: bool) -> Result<Self, SyscountError> {
+    /// Loads the programs for `target`; the exit program only when `exits` (syscall exits or errors
+    /// are wanted). Nothing is counted until [`SyscallCounter::enable`]; a task target's set of
+    /// followed threads is tracked from now on.
+    pub fn load(target: &SyscallTarget<'_>, exits: bool) -> Result<Self, SyscountError> {
+        let cgroups: &[&Path] = match target {
+            SyscallTarget::Cgroups(c) => c,
+            _ => &[],
+        };
         if cgroups.len() > MAX_TARGETS {
             return Err(SyscountError::TooManyTargets);
         }
@@ -51,6 +64,7 @@ impl SyscallCounter {
             .collect::<Result<Vec<_>, _>>()?;
         let slots = cgroups.len().max(1);
         let n_targets = cgroups.len() as u32;
+        let follow_tasks = u32::from(matches!(target, SyscallTarget::Tasks { .. }));
         // Older kernels charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it.
         let _ = nix::sys::resource::setrlimit(
             nix::sys::resource::Resource::RLIMIT_MEMLOCK,
@@ -59,6 +73,7 @@ impl SyscallCounter {
         );
         let mut ebpf = EbpfLoader::new()
             .override_global("n_targets", &n_targets, true)
+            .override_global("follow_tasks", &follow_tasks, true)
             .map_max_entries("counts", slots as u32 * MAX_SYSCALLS)
             .load(PROGRAM)
             .map_err(|e| load_error(&e))?;
@@ -82,9 +97,20 @@ impl SyscallCounter {
             }
             program(&mut ebpf, name)?.load(tracepoint, &btf).map_err(|e| load_error(&e))?;
         }
+        let mut trackers = Vec::new();
+        if let SyscallTarget::Tasks { tids, on_exec } = target {
+            // Track forks before seeding, so no thread created meanwhile is missed.
+            for (name, tracepoint) in TRACKERS {
+                let prog = program(&mut ebpf, name)?;
+                prog.load(tracepoint, &btf).map_err(|e| load_error(&e))?;
+                trackers.push(prog.attach().map_err(|e| load_error(&e))?);
+            }
+            seed(&mut ebpf, "followed", tids)?;
+            seed(&mut ebpf, "armed", on_exec.as_slice())?;
+        }
         let map = ebpf.take_map("counts").ok_or_else(|| SyscountError::Load("no map 'counts'".into()))?;
         let counts = PerCpuArray::try_from(map).map_err(|e| load_error(&e))?;
-        Ok(SyscallCounter { ebpf, counts, programs, links: Vec::new(), slots })
+        Ok(SyscallCounter { ebpf, counts, programs, links: Vec::new(), _trackers: trackers, slots })
     }
 
     /// Attaches both programs: counting starts.
@@ -122,6 +148,16 @@ impl SyscallCounter {
         }
         Ok(total)
     }
+}
+
+/// Puts thread ids into one of the task-set maps.
+fn seed(ebpf: &mut Ebpf, map: &str, tids: &[u32]) -> Result<(), SyscountError> {
+    let data = ebpf.map_mut(map).ok_or_else(|| SyscountError::Load(format!("no map '{map}'")))?;
+    let mut set: HashMap<_, u32, u8> = HashMap::try_from(data).map_err(|e| load_error(&e))?;
+    for tid in tids {
+        set.insert(tid, 1, 0).map_err(|e| load_error(&e))?;
+    }
+    Ok(())
 }
 
 fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut BtfTracePoint, SyscountError> {

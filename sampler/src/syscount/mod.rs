@@ -34,7 +34,7 @@ pub struct SyscallCounts {
 /// The counter in a build without BPF: it never loads, so callers fall back to perf events.
 #[cfg(not(all(feature = "bpf", target_arch = "x86_64")))]
 mod unavailable {
-    use super::{SyscallCounts, SyscountError};
+    use super::{SyscallCounts, SyscallTarget, SyscountError};
 
     /// Never constructed in this build: [`SyscallCounter::load`] always fails with `NotBuilt`.
     #[derive(Debug)]
@@ -42,7 +42,7 @@ mod unavailable {
 
     impl SyscallCounter {
         /// Always `Err(SyscountError::NotBuilt)` in this build.
-        pub fn load(_cgroups: &[&std::path::Path], _exits: bool) -> Result<Self, SyscountError> {
+        pub fn load(_target: &SyscallTarget<'_>, _exits: bool) -> Result<Self, SyscountError> {
             Err(SyscountError::NotBuilt)
         }
         /// Unreachable: no value exists.
@@ -70,6 +70,23 @@ pub const MAX_SYSCALLS: u32 = 1024;
 
 /// Largest number of cgroup targets one program serves, as in `syscount.bpf.c`.
 pub const MAX_TARGETS: usize = 64;
+
+/// Whose syscalls the BPF counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallTarget<'a> {
+    /// Every task (one slot).
+    All,
+    /// Tasks in these cgroup directories and below (one slot each, in order).
+    Cgroups(&'a [&'a std::path::Path]),
+    /// These threads and every task they create from now on (one slot), plus, from its `exec` on, the
+    /// held command `on_exec` — the tasks perf's inherited per-task events count.
+    Tasks {
+        /// Threads followed from the start.
+        tids: &'a [u32],
+        /// A process followed from its next `exec`.
+        on_exec: Option<u32>,
+    },
+}
 
 /// Why the BPF counter could not be used.
 #[derive(Debug, thiserror::Error)]
