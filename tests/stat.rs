@@ -19,20 +19,23 @@ const ENTER: &str = "syscalls:sys_enter_getppid";
 const EXIT: &str = "syscalls:sys_exit_getppid";
 
 /// A container that makes `n` getppid calls once `/tmp/go` exists, then creates `/tmp/done` and sleeps.
+/// A bundle whose container makes exactly `n` getppid calls once `/tmp/go` exists in its root, then
+/// creates `/tmp/done` and sleeps.
+fn getppid_bundle(n: u64) -> Bundle {
+    Bundle::new().with_fixture("getppid").args(&[
+        "/bin/getppid",
+        &n.to_string(),
+        "--wait-for",
+        "/tmp/go",
+        "--done",
+        "/tmp/done",
+        "--then-sleep",
+        "1000",
+    ])
+}
+
 fn getppid_container(test: &str, n: u64) -> Container {
-    Bundle::new()
-        .with_fixture("getppid")
-        .args(&[
-            "/bin/getppid",
-            &n.to_string(),
-            "--wait-for",
-            "/tmp/go",
-            "--done",
-            "/tmp/done",
-            "--then-sleep",
-            "1000",
-        ])
-        .run_detached(test)
+    getppid_bundle(n).run_detached(test)
 }
 
 /// Runs `cperf stat <args>` and returns its output, whatever the exit status.
@@ -200,20 +203,7 @@ fn exact_count_by_container_id() {
 /// it by cgroup path cannot silently fall back to the container id.
 fn getppid_container_in_own_cgroup(test: &str, n: u64) -> Container {
     let cgroup = support::unique_id("cgpath");
-    let c = Bundle::new()
-        .with_fixture("getppid")
-        .args(&[
-            "/bin/getppid",
-            &n.to_string(),
-            "--wait-for",
-            "/tmp/go",
-            "--done",
-            "/tmp/done",
-            "--then-sleep",
-            "1000",
-        ])
-        .cgroups_path(&format!("/{cgroup}"))
-        .run_detached(test);
+    let c = getppid_bundle(n).cgroups_path(&format!("/{cgroup}")).run_detached(test);
     assert_eq!(c.cgroup(), cgroup, "runc ignored linux.cgroupsPath");
     assert_ne!(c.cgroup(), c.id());
     c
@@ -506,20 +496,7 @@ fn human_output_has_separators_and_cpu_usage() {
     if !support::privileged() {
         return;
     }
-    let c = Bundle::new()
-        .with_fixture("getppid")
-        .args(&[
-            "/bin/getppid",
-            &N.to_string(),
-            "--wait-for",
-            "/tmp/go",
-            "--done",
-            "/tmp/done",
-            "--then-sleep",
-            "1000",
-        ])
-        .cpu_quota(50_000, 100_000)
-        .run_detached("human");
+    let c = getppid_bundle(N).cpu_quota(50_000, 100_000).run_detached("human");
     let script = c.go_and_wait_done_script();
     let out = cperf_stat(&["-G", c.id(), "-e", "syscalls:sys_enter_get*", "--", "sh", "-c", &script]);
     assert!(out.status.success(), "{}", support::describe(&out));
