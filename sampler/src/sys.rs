@@ -230,3 +230,115 @@ pub(crate) struct BpfSyscallCounts {
 // struct of the same fields that the kernel copies out of the map.
 #[cfg(all(feature = "bpf", target_arch = "x86_64"))]
 unsafe impl aya::Pod for BpfSyscallCounts {}
+
+/// The mapping of a perf event's ring buffer: the metadata page and a power-of-two data area.
+///
+/// The kernel writes records and advances `data_head`; we read them, then advance `data_tail`.
+/// `data_head` is loaded with acquire ordering (records before it are fully written) and `data_tail`
+/// stored with release ordering (we are done with the bytes before it), as perf_event_open(2) asks.
+#[derive(Debug)]
+pub(crate) struct PerfMmap {
+    base: std::ptr::NonNull<libc::c_void>,
+    len: usize,
+    data_offset: usize,
+    data_size: usize,
+}
+
+// SAFETY: the mapping is owned by this value; the kernel is the only other party and synchronises
+// through the head/tail protocol, so moving the owner to another thread is sound.
+unsafe impl Send for PerfMmap {}
+
+impl PerfMmap {
+    /// Maps `1 + data_pages` pages of `fd` (`data_pages` a power of two), read-write so that the
+    /// tail can be published (the kernel then never overwrites unread records: it counts them lost).
+    pub(crate) fn map(fd: BorrowedFd<'_>, data_pages: usize) -> Result<Self, SyscallError> {
+        let page =
+            nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as usize;
+        if !data_pages.is_power_of_two() {
+            return Err(SyscallError {
+                call: "mmap(perf ring)",
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "data pages must be a power of two",
+                ),
+            });
+        }
+        let len = page * (1 + data_pages);
+        let size = std::num::NonZeroUsize::new(len).expect("at least one page");
+        // SAFETY: a fresh shared mapping of a perf event fd at a kernel-chosen address; no existing
+        // memory is affected. The kernel validates the size (1 + 2^n pages).
+        let base = unsafe {
+            nix::sys::mman::mmap(
+                None,
+                size,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+                fd,
+                0,
+            )
+        }
+        .map_err(|e| SyscallError { call: "mmap(perf ring)", source: e.into() })?;
+        let mut m = PerfMmap { base, len, data_offset: page, data_size: page * data_pages };
+        let meta = m.meta();
+        // SAFETY: `meta` points at the metadata page we just mapped; these fields are written once by the
+        // kernel before mmap returns (kernel >= 4.1; zero on older ones, then the classic layout holds).
+        let (offset, size) = unsafe { ((*meta).data_offset, (*meta).data_size) };
+        if offset != 0 && size != 0 && (offset + size) as usize <= len {
+            m.data_offset = offset as usize;
+            m.data_size = size as usize;
+        }
+        Ok(m)
+    }
+
+    fn meta(&self) -> *mut perf::perf_event_mmap_page {
+        self.base.as_ptr().cast()
+    }
+
+    /// Where the kernel has written up to (monotonic byte position).
+    pub(crate) fn head(&self) -> u64 {
+        // SAFETY: data_head is a naturally aligned u64 in the mapped metadata page; the kernel updates it
+        // concurrently, so it is read atomically, with acquire ordering as the ABI requires.
+        unsafe {
+            let p = std::ptr::addr_of_mut!((*self.meta()).data_head);
+            (*(p as *const std::sync::atomic::AtomicU64)).load(std::sync::atomic::Ordering::Acquire)
+        }
+    }
+
+    /// What we have consumed up to.
+    pub(crate) fn tail(&self) -> u64 {
+        // SAFETY: only this process writes data_tail; aligned u64 in the mapped page.
+        unsafe {
+            let p = std::ptr::addr_of_mut!((*self.meta()).data_tail);
+            (*(p as *const std::sync::atomic::AtomicU64)).load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    /// Publishes that everything before `tail` has been consumed.
+    pub(crate) fn set_tail(&self, tail: u64) {
+        // SAFETY: aligned u64 in the mapped page; release ordering so our reads of the records happen
+        // before the kernel may reuse their space.
+        unsafe {
+            let p = std::ptr::addr_of_mut!((*self.meta()).data_tail);
+            (*(p as *const std::sync::atomic::AtomicU64)).store(tail, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// The data area.
+    pub(crate) fn data(&self) -> &[u8] {
+        // SAFETY: the data area lies inside the mapping (checked in `map`) and lives as long as `self`.
+        // The kernel writes only between head and tail + size, i.e. never into the published range
+        // [tail, head) that readers look at before publishing a new tail — the protocol every perf
+        // reader relies on.
+        unsafe {
+            std::slice::from_raw_parts(self.base.as_ptr().cast::<u8>().add(self.data_offset), self.data_size)
+        }
+    }
+}
+
+impl Drop for PerfMmap {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly the mapping made in `map`, and no slice from `data` can
+        // outlive `self`.
+        let _ = unsafe { nix::sys::mman::munmap(self.base, self.len) };
+    }
+}
