@@ -329,14 +329,14 @@ mod tests {
     #[test]
     fn sample_with_callchain() {
         let body = Bytes::default().u64(42).u64(0x1000).u32(7).u32(8).u64(99).u32(1).u32(0).u64(10_101_010);
-        let body = body.u64(3).u64(perf::PERF_CONTEXT_USER as u64).u64(0x1000).u64(0x2000).0;
+        let body = body.u64(3).u64(perf::PERF_CONTEXT_USER).u64(0x1000).u64(0x2000).0;
         let r = parse(perf::PERF_RECORD_SAMPLE, 2, &body).unwrap();
         let Record::Sample(s) = r else { panic!("{r:?}") };
         assert_eq!(
             (s.id, s.ip, s.pid, s.tid, s.time, s.cpu, s.period),
             (42, 0x1000, 7, 8, 99, 1, 10_101_010)
         );
-        assert_eq!(s.callchain, [perf::PERF_CONTEXT_USER as u64, 0x1000, 0x2000]);
+        assert_eq!(s.callchain, [perf::PERF_CONTEXT_USER, 0x1000, 0x2000]);
     }
 
     #[test]
