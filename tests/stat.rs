@@ -365,11 +365,18 @@ fn container_killed_during_window_still_reported() {
     }
     let c = getppid_container("killed", N);
     let runc = support::runc_path().unwrap();
-    let script =
-        format!("{} {} kill {} KILL; sleep 0.2", c.go_and_wait_done_script(), runc.display(), c.id());
+    // Killed, then deleted: its processes and its cgroup are gone before the window ends.
+    let script = format!(
+        "{} {runc} kill {id} KILL; sleep 0.2; {runc} delete -f {id}; sleep 0.1",
+        c.go_and_wait_done_script(),
+        runc = runc.display(),
+        id = c.id()
+    );
     let json = cperf_stat_json(&["-G", c.id(), "-e", ENTER, "--json", "--", "sh", "-c", &script]);
-    assert_eq!(c.status(), "stopped", "the timer script did not kill the container");
+    assert!(!c.cgroup_dir().exists(), "the timer script did not delete the container");
     assert_eq!(count(&json, c.id(), ENTER), N);
+    let notes = target(&json, c.id())["notes"].to_string();
+    assert!(notes.contains("exited during the window"), "no note that the container exited: {notes}");
 }
 
 // --- f. errors ------------------------------------------------------------------------------------------

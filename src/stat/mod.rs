@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use sampler::cgroup::{CpuSource, CpuStat};
+use sampler::cgroup::{self, CpuSource, CpuStat};
 use sampler::container::Resolver;
 use sampler::counter::{CounterOptions, CounterSet, Reading, Scope};
 use sampler::event::{self, EventList};
@@ -89,6 +89,22 @@ pub struct CpuWindow {
     pub limit_cpus: Option<f64>,
 }
 
+/// A target resolved, before its counters are open.
+struct Planned {
+    report: TargetReport,
+    scope: Scope,
+    /// Where a container's CPU usage and throttling are read.
+    cpu: Option<CpuSource>,
+    /// The container had processes when it was resolved.
+    had_processes: bool,
+}
+
+impl Planned {
+    fn new(report: TargetReport, scope: Scope) -> Self {
+        Planned { report, scope, cpu: None, had_processes: false }
+    }
+}
+
 /// One target being counted.
 struct Counting {
     report: TargetReport,
@@ -97,6 +113,8 @@ struct Counting {
     /// This target's slot in the BPF syscall counter, when it serves this run.
     bpf_slot: Option<usize>,
     cgroup_dir: Option<std::path::PathBuf>,
+    /// The container had processes when counting started (so an empty cgroup at the end means it exited).
+    had_processes: bool,
     cpu: Option<CpuSource>,
     cpu_start: Option<CpuStat>,
 }
@@ -167,8 +185,8 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                 .clone()
                 .or_else(|| c.id.as_ref().map(|id| id.chars().take(12).collect()))
                 .unwrap_or_else(|| given.clone());
-            targets.push((
-                TargetReport {
+            targets.push(Planned {
+                report: TargetReport {
                     target: given.clone(),
                     description: format!("container '{label}' ({}, cgroup {})", c.runtime, c.cgroup),
                     cgroup: Some(c.cgroup.clone()),
@@ -176,21 +194,21 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                     cpu: None,
                     notes: Vec::new(),
                 },
-                Scope::Cgroup(resolved.dir.clone()),
-                Some(CpuSource::new(&resolved.dir, c.pids.first().copied())),
-            ));
+                scope: Scope::Cgroup(resolved.dir.clone()),
+                cpu: Some(CpuSource::new(&resolved.dir, c.pids.first().copied())),
+                had_processes: !c.pids.is_empty(),
+            });
         }
     }
     for &pid in &opts.pids {
         let tids = threads_of(pid)?;
-        targets.push((
+        targets.push(Planned::new(
             simple_target(format!("pid:{pid}"), format!("process {pid}")),
             Scope::Threads(tids),
-            None,
         ));
     }
     if opts.system_wide && opts.containers.is_empty() {
-        targets.push((simple_target("all".into(), "all CPUs".into()), Scope::System, None));
+        targets.push(Planned::new(simple_target("all".into(), "all CPUs".into()), Scope::System));
     }
 
     // The command is counted itself only when nothing else was named; otherwise it is the timer.
@@ -198,7 +216,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     if targets.is_empty() {
         let w = workload.as_ref().expect("a command when no other target");
         let cmd = opts.command.join(" ");
-        targets.push((simple_target(cmd.clone(), format!("'{cmd}'")), Scope::Command(w.pid()), None));
+        targets.push(Planned::new(simple_target(cmd.clone(), format!("'{cmd}'")), Scope::Command(w.pid())));
     }
 
     let mut backends = choose_backends(&events, &targets, opts.allow_bpf, &mut notes);
@@ -207,7 +225,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     let counter_options = CounterOptions { syscall_errors: true };
     let mut counting = Vec::with_capacity(targets.len());
     let mut next_slot = 0;
-    for (report, scope, cpu) in targets {
+    for Planned { report, scope, cpu, had_processes } in targets {
         let counters = CounterSet::open_with(&perf_events, &scope, counter_options)
             .with_context(|| format!("cannot count for {}", report.description))?;
         let cgroup_dir = match &scope {
@@ -218,7 +236,15 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
             next_slot += 1;
             next_slot - 1
         });
-        counting.push(Counting { report, counters, bpf_slot, cgroup_dir, cpu, cpu_start: None });
+        counting.push(Counting {
+            report,
+            counters,
+            bpf_slot,
+            cgroup_dir,
+            had_processes,
+            cpu,
+            cpu_start: None,
+        });
     }
 
     for c in &mut counting {
@@ -300,6 +326,12 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         let mut t = c.report;
         t.readings = readings;
         if let Some(dir) = &c.cgroup_dir {
+            let gone = !dir.is_dir() || cgroup::procs(dir, true).is_ok_and(|p| p.is_empty());
+            if c.had_processes && gone {
+                t.notes.push(
+                    "the container exited during the window; its counts cover it until it exited".into(),
+                );
+            }
             if dir.is_dir() {
                 if let (Some(src), Some(before)) = (&c.cpu, c.cpu_start) {
                     if let Ok(after) = src.read() {
@@ -329,7 +361,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
 /// BPF load failure, leaves every event to perf, with a note saying why closing will be slow.
 fn choose_backends(
     events: &EventList,
-    targets: &[(TargetReport, Scope, Option<CpuSource>)],
+    targets: &[Planned],
     allow_bpf: bool,
     notes: &mut Vec<String>,
 ) -> Backends {
@@ -347,15 +379,19 @@ fn choose_backends(
     }
     let cgroups: Vec<&std::path::Path> = targets
         .iter()
-        .filter_map(|(_, scope, _)| match scope {
+        .filter_map(|t| match &t.scope {
             Scope::Cgroup(dir) => Some(dir.as_path()),
             _ => None,
         })
         .collect();
-    let target = match targets {
-        [(_, Scope::System, _)] => SyscallTarget::All,
-        [(_, Scope::Threads(tids), _)] => SyscallTarget::Tasks { tids, on_exec: None },
-        [(_, Scope::Command(pid), _)] => SyscallTarget::Tasks { tids: &[], on_exec: Some(*pid) },
+    let only = match targets {
+        [one] => Some(&one.scope),
+        _ => None,
+    };
+    let target = match only {
+        Some(Scope::System) => SyscallTarget::All,
+        Some(Scope::Threads(tids)) => SyscallTarget::Tasks { tids, on_exec: None },
+        Some(Scope::Command(pid)) => SyscallTarget::Tasks { tids: &[], on_exec: Some(*pid) },
         _ if cgroups.len() == targets.len() => SyscallTarget::Cgroups(&cgroups),
         _ => {
             notes.push(format!(
