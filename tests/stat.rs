@@ -563,6 +563,31 @@ fn interval_mode_prints_several_blocks() {
     assert!(blocks >= 3, "expected several interval blocks, found {blocks}: {}", support::describe(&out));
 }
 
+/// Interval counts add up to the whole: nothing is lost between intervals or after the last tick
+/// (the final, partial interval is printed, as perf does). Both the perf-event and the BPF path.
+#[test]
+fn interval_counts_sum_to_the_exact_total() {
+    if !support::privileged() {
+        return;
+    }
+    for (test, events) in [("isum-perf", ENTER), ("isum-bpf", "syscalls:*")] {
+        let c = getppid_container(test, N);
+        let script = c.go_and_wait_done_script();
+        let out = cperf_stat(&["-G", c.id(), "-e", events, "-I", "50", "--json", "--", "sh", "-c", &script]);
+        assert!(out.status.success(), "{}", support::describe(&out));
+        let mut total = 0;
+        let mut intervals = 0;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let doc: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert!(doc["interval_end_ns"].as_u64().is_some(), "{line}");
+            total += count(&doc, c.id(), ENTER);
+            intervals += 1;
+        }
+        assert!(intervals >= 1, "{}", support::describe(&out));
+        assert_eq!(total, N, "{events}: sum over {intervals} intervals");
+    }
+}
+
 // --- i. counting a command ------------------------------------------------------------------------------
 
 /// The only target (the command), and its count of `ev`.

@@ -124,6 +124,7 @@ struct BpfPart {
     counter: SyscallCounter,
     events: Vec<BpfEvent>,
     enabled_at: Option<Instant>,
+    disabled_at: Option<Instant>,
 }
 
 /// How the events of a run are counted: `plan.perf` by perf events, the rest by `bpf`.
@@ -145,7 +146,8 @@ impl Backends {
             merged[index] = Some(reading);
         }
         if let (Some(bpf), Some(slot)) = (&self.bpf, c.bpf_slot) {
-            let ns = bpf.enabled_at.map_or(0, |t| t.elapsed().as_nanos() as u64);
+            let end = bpf.disabled_at.unwrap_or_else(Instant::now);
+            let ns = bpf.enabled_at.map_or(0, |t| end.saturating_duration_since(t).as_nanos() as u64);
             for e in &bpf.events {
                 let counts = bpf.counter.read(slot, e.nr)?;
                 let (count, errors) =
@@ -264,40 +266,51 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
 
     let mut previous: Vec<Vec<Reading>> = Vec::new();
     let mut last_tick = Duration::ZERO;
-    let stop = signals.run(workload.as_mut(), opts.duration, opts.interval, |elapsed| {
-        let now: Vec<Vec<Reading>> = counting.iter().map(|c| backends.read(c)).collect::<Result<_, _>>()?;
-        let deltas = if previous.is_empty() {
-            now.clone()
-        } else {
-            now.iter()
-                .zip(&previous)
-                .map(|(n, p)| n.iter().zip(p).map(|(a, b)| a.since(b)).collect())
-                .collect()
+    // Prints the counts since the previous interval (-I), ending `elapsed` after the start.
+    let mut print_interval =
+        |counting: &[Counting], backends: &Backends, elapsed: Duration| -> anyhow::Result<()> {
+            let now: Vec<Vec<Reading>> =
+                counting.iter().map(|c| backends.read(c)).collect::<Result<_, _>>()?;
+            let deltas = if previous.is_empty() {
+                now.clone()
+            } else {
+                now.iter()
+                    .zip(&previous)
+                    .map(|(n, p)| n.iter().zip(p).map(|(a, b)| a.since(b)).collect())
+                    .collect()
+            };
+            let report = StatReport {
+                duration_ns: (elapsed - last_tick).as_nanos() as u64,
+                interval_end: Some(elapsed),
+                targets: counting
+                    .iter()
+                    .zip(deltas)
+                    .map(|(c, readings)| TargetReport { readings, ..c.report.clone() })
+                    .collect(),
+                notes: Vec::new(),
+                bpf_events: backends.bpf_events(),
+            };
+            output::write(out, &report, &opts.format, opts.show_zero)?;
+            out.flush()?;
+            previous = now;
+            last_tick = elapsed;
+            Ok(())
         };
-        let report = StatReport {
-            duration_ns: (elapsed - last_tick).as_nanos() as u64,
-            interval_end: Some(elapsed),
-            targets: counting
-                .iter()
-                .zip(deltas)
-                .map(|(c, readings)| TargetReport { readings, ..c.report.clone() })
-                .collect(),
-            notes: Vec::new(),
-            bpf_events: backends.bpf_events(),
-        };
-        output::write(out, &report, &opts.format, opts.show_zero)?;
-        out.flush()?;
-        previous = now;
-        last_tick = elapsed;
-        Ok(())
+    let stop = signals.run(workload.as_mut(), opts.duration, opts.interval, |_| {
+        print_interval(&counting, &backends, start.elapsed())
     })?;
     for c in &counting {
         c.counters.disable()?;
     }
     if let Some(bpf) = backends.bpf.as_mut() {
         bpf.counter.disable()?;
+        bpf.disabled_at = Some(Instant::now());
     }
     let window = start.elapsed();
+    if opts.interval.is_some() {
+        // The last, partial interval (as perf prints it): nothing counted is left unprinted.
+        print_interval(&counting, &backends, window)?;
+    }
     let exit_code = match stop {
         Stop::Command(Exit::Code(code)) => code,
         Stop::Command(Exit::Signal(sig)) => 128 + sig,
@@ -405,7 +418,7 @@ fn choose_backends(
         Ok(counter) => Backends {
             names,
             perf_indexes: plan.perf,
-            bpf: Some(BpfPart { counter, events: plan.bpf, enabled_at: None }),
+            bpf: Some(BpfPart { counter, events: plan.bpf, enabled_at: None, disabled_at: None }),
         },
         Err(e) => {
             notes.push(format!(
