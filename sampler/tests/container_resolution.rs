@@ -333,8 +333,10 @@ fn ambiguous_prefix_lists_every_match_and_exact_names_win() {
     let tree = CgroupTree::new(&root);
     let names = TempDir::new();
     let shared = random_hex(20);
-    let a = format!("{shared}{}", random_hex(44));
-    let b = format!("{shared}{}", random_hex(44));
+    // The ids share 20 digits and differ at the 21st, so `b[..21]` is unique (random 21st digits would
+    // collide one run in 16).
+    let a = format!("{shared}0{}", random_hex(43));
+    let b = format!("{shared}f{}", random_hex(43));
     let a_cg = tree.mkdir(&format!("system.slice/docker-{a}.scope"));
     let b_cg = tree.mkdir(&format!("docker/{b}"));
     write_docker_name(&names.0, &a, "alpha");
