@@ -263,7 +263,7 @@ fn sum(fds: &[OwnedFd]) -> Result<RawCount, SyscallError> {
     Ok(total)
 }
 
-fn open_dir(path: &Path) -> Result<OwnedFd, CounterError> {
+pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, CounterError> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)
@@ -307,7 +307,7 @@ fn counting_attr(event: &Event, scope: &Scope) -> perf::perf_event_attr {
     attr
 }
 
-fn open_one(
+pub(crate) fn open_one(
     attr: &perf::perf_event_attr,
     target: Target<'_>,
     cpu: i32,

@@ -36,6 +36,7 @@ pub mod mountinfo;
 pub mod recording;
 pub mod records;
 pub mod ring;
+pub mod sampling;
 mod sys;
 pub mod syscount;
 pub mod tracefs;

@@ -1,26 +1,32 @@
 //! Typed perf records, parsed from ring-buffer bodies.
 //!
-//! cperf opens its sampling events with one fixed layout ([`SAMPLE_TYPE`], `sample_id_all`), so the
-//! parser needs no per-event format negotiation. Every read is bounds-checked: a short or malformed
+//! cperf opens its sampling events with one fixed layout ([`sample_type`], `sample_id_all`), with or
+//! without a callchain, so the parser needs no per-event format negotiation. Every read is bounds-checked: a short or malformed
 //! body is an error, never a panic.
 
 use crate::sys::perf;
 
-/// The `sample_type` cperf samples with: which fields a `PERF_RECORD_SAMPLE` carries, in kernel order.
-pub const SAMPLE_TYPE: u64 = (perf::PERF_SAMPLE_IDENTIFIER
-    | perf::PERF_SAMPLE_IP
-    | perf::PERF_SAMPLE_TID
-    | perf::PERF_SAMPLE_TIME
-    | perf::PERF_SAMPLE_CPU
-    | perf::PERF_SAMPLE_PERIOD
-    | perf::PERF_SAMPLE_CALLCHAIN) as u64;
+/// The `sample_type` cperf samples with: which fields a `PERF_RECORD_SAMPLE` carries, in kernel order;
+/// the callchain only with `-g`.
+pub fn sample_type(callchain: bool) -> u64 {
+    let mut t = perf::PERF_SAMPLE_IDENTIFIER
+        | perf::PERF_SAMPLE_IP
+        | perf::PERF_SAMPLE_TID
+        | perf::PERF_SAMPLE_TIME
+        | perf::PERF_SAMPLE_CPU
+        | perf::PERF_SAMPLE_PERIOD;
+    if callchain {
+        t |= perf::PERF_SAMPLE_CALLCHAIN;
+    }
+    u64::from(t)
+}
 
 /// `PERF_RECORD_MISC_MMAP_BUILD_ID`: the MMAP2 record carries a build-id instead of inode numbers.
 const MISC_MMAP_BUILD_ID: u16 = 1 << 14;
 /// `PERF_RECORD_MISC_COMM_EXEC`: the COMM record comes from an exec.
 const MISC_COMM_EXEC: u16 = 1 << 13;
 
-/// What `sample_id_all` appends to every non-sample record (for cperf's [`SAMPLE_TYPE`]).
+/// What `sample_id_all` appends to every non-sample record (for cperf's [`sample_type`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SampleId {
     /// Process id.
@@ -176,8 +182,8 @@ pub struct ParseError {
     pub what: &'static str,
 }
 
-/// Parses a record body (after its header).
-pub fn parse(kind: u32, misc: u16, body: &[u8]) -> Result<Record, ParseError> {
+/// Parses a record body (after its header); `callchain` says whether samples carry one.
+pub fn parse(kind: u32, misc: u16, body: &[u8], callchain: bool) -> Result<Record, ParseError> {
     let mut c = Cursor { buf: body, pos: 0, kind };
     Ok(match kind {
         perf::PERF_RECORD_SAMPLE => {
@@ -188,7 +194,7 @@ pub fn parse(kind: u32, misc: u16, body: &[u8]) -> Result<Record, ParseError> {
             let cpu = c.u32()?;
             let _res = c.u32()?;
             let period = c.u64()?;
-            let nr = c.u64()?;
+            let nr = if callchain { c.u64()? } else { 0 };
             if nr > (c.remaining() / 8) as u64 {
                 return Err(c.error("callchain longer than the record"));
             }
@@ -330,7 +336,7 @@ mod tests {
     fn sample_with_callchain() {
         let body = Bytes::default().u64(42).u64(0x1000).u32(7).u32(8).u64(99).u32(1).u32(0).u64(10_101_010);
         let body = body.u64(3).u64(perf::PERF_CONTEXT_USER).u64(0x1000).u64(0x2000).0;
-        let r = parse(perf::PERF_RECORD_SAMPLE, 2, &body).unwrap();
+        let r = parse(perf::PERF_RECORD_SAMPLE, 2, &body, true).unwrap();
         let Record::Sample(s) = r else { panic!("{r:?}") };
         assert_eq!(
             (s.id, s.ip, s.pid, s.tid, s.time, s.cpu, s.period),
@@ -342,7 +348,7 @@ mod tests {
     #[test]
     fn callchain_longer_than_body_is_an_error() {
         let body = Bytes::default().u64(1).u64(2).u32(3).u32(4).u64(5).u32(0).u32(0).u64(1).u64(1_000_000).0;
-        assert!(parse(perf::PERF_RECORD_SAMPLE, 0, &body).is_err());
+        assert!(parse(perf::PERF_RECORD_SAMPLE, 0, &body, true).is_err());
     }
 
     #[test]
@@ -352,7 +358,8 @@ mod tests {
         with_id.0.extend_from_slice(&[0xab; 20]);
         with_id.0.extend_from_slice(&[0; 4]);
         let with_id = with_id.u32(5).u32(2).name("/usr/bin/app").sample_id().0;
-        let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, MISC_MMAP_BUILD_ID, &with_id).unwrap() else {
+        let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, MISC_MMAP_BUILD_ID, &with_id, true).unwrap()
+        else {
             panic!()
         };
         assert_eq!(m.file_id, FileId::BuildId(vec![0xab; 20]));
@@ -361,7 +368,7 @@ mod tests {
 
         let inode = Bytes::default().u32(7).u32(8).u64(0x400000).u64(0x1000).u64(0x2000);
         let inode = inode.u32(8).u32(1).u64(1234).u64(0).u32(5).u32(2).name("/lib/x.so").sample_id().0;
-        let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, 0, &inode).unwrap() else { panic!() };
+        let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, 0, &inode, true).unwrap() else { panic!() };
         assert_eq!(m.file_id, FileId::Inode { maj: 8, min: 1, ino: 1234, ino_generation: 0 });
         assert_eq!((m.pgoff, m.filename.as_slice()), (0x2000, b"/lib/x.so".as_slice()));
     }
@@ -369,16 +376,21 @@ mod tests {
     #[test]
     fn comm_fork_exit_lost() {
         let comm = Bytes::default().u32(7).u32(7).name("nginx").sample_id().0;
-        let Record::Comm(c) = parse(perf::PERF_RECORD_COMM, MISC_COMM_EXEC, &comm).unwrap() else { panic!() };
+        let Record::Comm(c) = parse(perf::PERF_RECORD_COMM, MISC_COMM_EXEC, &comm, true).unwrap() else {
+            panic!()
+        };
         assert_eq!((c.comm.as_slice(), c.exec), (b"nginx".as_slice(), true));
         let fork = Bytes::default().u32(9).u32(7).u32(9).u32(7).u64(5).sample_id().0;
         assert!(matches!(
-            parse(perf::PERF_RECORD_FORK, 0, &fork).unwrap(),
+            parse(perf::PERF_RECORD_FORK, 0, &fork, true).unwrap(),
             Record::Fork(TaskEvent { pid: 9, ppid: 7, .. })
         ));
-        assert!(matches!(parse(perf::PERF_RECORD_EXIT, 0, &fork).unwrap(), Record::Exit(_)));
+        assert!(matches!(parse(perf::PERF_RECORD_EXIT, 0, &fork, true).unwrap(), Record::Exit(_)));
         let lost = Bytes::default().u64(42).u64(17).sample_id().0;
-        assert!(matches!(parse(perf::PERF_RECORD_LOST, 0, &lost).unwrap(), Record::Lost { lost: 17, .. }));
+        assert!(matches!(
+            parse(perf::PERF_RECORD_LOST, 0, &lost, true).unwrap(),
+            Record::Lost { lost: 17, .. }
+        ));
     }
 
     #[test]
@@ -393,8 +405,8 @@ mod tests {
             perf::PERF_RECORD_LOST_SAMPLES,
         ] {
             for n in 0..full.len() {
-                let _ = parse(kind, MISC_MMAP_BUILD_ID, &full[..n]);
-                let _ = parse(kind, 0, &full[..n]);
+                let _ = parse(kind, MISC_MMAP_BUILD_ID, &full[..n], true);
+                let _ = parse(kind, 0, &full[..n], true);
             }
         }
     }

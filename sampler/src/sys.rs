@@ -342,3 +342,24 @@ impl Drop for PerfMmap {
         let _ = unsafe { nix::sys::mman::munmap(self.base, self.len) };
     }
 }
+
+/// `PERF_EVENT_IOC_SET_OUTPUT`: send `fd`'s records to `target`'s ring (same CPU required).
+pub(crate) fn perf_set_output(fd: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), SyscallError> {
+    // SAFETY: SET_OUTPUT takes another perf event fd as an integer argument; both fds are live.
+    let rc = unsafe { perf_event_open_sys::ioctls::SET_OUTPUT(fd.as_raw_fd(), target.as_raw_fd()) };
+    if rc < 0 {
+        return Err(SyscallError::last("ioctl(PERF_EVENT_IOC_SET_OUTPUT)"));
+    }
+    Ok(())
+}
+
+/// `PERF_EVENT_IOC_ID`: the id the kernel puts in this event's records.
+pub(crate) fn perf_event_id(fd: BorrowedFd<'_>) -> Result<u64, SyscallError> {
+    let mut id = 0u64;
+    // SAFETY: the kernel writes one u64 through the pointer, which points at a live local.
+    let rc = unsafe { perf_event_open_sys::ioctls::ID(fd.as_raw_fd(), &mut id) };
+    if rc < 0 {
+        return Err(SyscallError::last("ioctl(PERF_EVENT_IOC_ID)"));
+    }
+    Ok(id)
+}

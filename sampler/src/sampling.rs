@@ -1,0 +1,320 @@
+//! Sampling events: one perf event per CPU for each target, every target's events on a CPU writing
+//! into that CPU's one ring buffer, with side-band records (MMAP2, COMM, FORK, EXIT) from the first.
+//!
+//! This is what `cperf record` drains; records are parsed by [`crate::records`] and attributed to a
+//! target through their event id.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use crate::counter::{self, CounterError, Scope};
+use crate::event::Event;
+use crate::records::{self, ParseError, Record};
+use crate::ring::{Ring, RingError};
+use crate::sys::{self, perf, Target};
+
+/// How often to sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    /// Samples per second (`-F`), the kernel adjusting the period.
+    Frequency(u64),
+    /// One sample every this many events (`-c`; nanoseconds for clock events).
+    Period(u64),
+}
+
+/// What to sample.
+#[derive(Debug, Clone)]
+pub struct SamplingOptions {
+    /// The event that triggers samples (`cpu-clock`, `cycles`, …).
+    pub event: Event,
+    /// How often.
+    pub rate: Rate,
+    /// Kernel and user callchains (`-g`).
+    pub callchain: bool,
+    /// Data pages per CPU ring (a power of two).
+    pub ring_pages: usize,
+}
+
+/// One CPU's events and their shared ring.
+#[derive(Debug)]
+struct CpuStream {
+    ring: Ring,
+    /// `(event fd, target index)`; the first one owns the ring and carries side-band records.
+    events: Vec<(OwnedFd, usize)>,
+}
+
+/// Sampling events for a set of targets.
+#[derive(Debug)]
+pub struct Sampler {
+    streams: Vec<CpuStream>,
+    /// Event id → target index.
+    ids: Vec<(u64, usize)>,
+    callchain: bool,
+}
+
+/// What a drain found besides records.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DrainStats {
+    /// Bytes consumed.
+    pub bytes: u64,
+    /// Records that did not parse (counted, skipped).
+    pub malformed: u64,
+    /// Corrupt ring stretches skipped.
+    pub ring_errors: u64,
+}
+
+impl Sampler {
+    /// Opens, disabled, one sampling event per online CPU for every target (only system-wide and
+    /// cgroup scopes: sampling per thread needs per-thread rings, which `record` does not use).
+    pub fn open(options: &SamplingOptions, targets: &[Scope]) -> Result<Self, CounterError> {
+        let dirs = targets
+            .iter()
+            .map(|scope| match scope {
+                Scope::Cgroup(path) => counter::open_dir(path).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cpus = counter::online_cpus();
+        let needed = cpus.len() * targets.len();
+        let mut streams = Vec::with_capacity(cpus.len());
+        let mut ids = Vec::new();
+        for &cpu in &cpus {
+            let mut events: Vec<(OwnedFd, usize)> = Vec::with_capacity(targets.len());
+            let mut ring = None;
+            for (index, scope) in targets.iter().enumerate() {
+                let target = match (scope, &dirs[index]) {
+                    (Scope::Cgroup(_), Some(dir)) => Target::Cgroup(dir.as_fd()),
+                    (Scope::System, _) => Target::AnyTask,
+                    _ => {
+                        return Err(CounterError::Syscall {
+                            event: options.event.name.clone(),
+                            source: sys::SyscallError {
+                                call: "perf_event_open",
+                                source: std::io::Error::new(
+                                    std::io::ErrorKind::InvalidInput,
+                                    "sampling supports system-wide and cgroup targets",
+                                ),
+                            },
+                        })
+                    }
+                };
+                let attr = sampling_attr(options, events.is_empty());
+                let fd = counter::open_one(&attr, target, cpu, &options.event, scope, needed)?;
+                let map_err = |source| CounterError::Syscall { event: options.event.name.clone(), source };
+                ids.push((sys::perf_event_id(fd.as_fd()).map_err(map_err)?, index));
+                match &ring {
+                    None => ring = Some(Ring::map(fd.as_fd(), options.ring_pages).map_err(map_err)?),
+                    Some(_) => sys::perf_set_output(fd.as_fd(), events[0].0.as_fd()).map_err(map_err)?,
+                }
+                events.push((fd, index));
+            }
+            if let Some(ring) = ring {
+                streams.push(CpuStream { ring, events });
+            }
+        }
+        Ok(Sampler { streams, ids, callchain: options.callchain })
+    }
+
+    /// Starts sampling.
+    pub fn enable(&self) -> Result<(), CounterError> {
+        self.each_fd(sys::perf_enable)
+    }
+
+    /// Stops sampling; records already written can still be drained.
+    pub fn disable(&self) -> Result<(), CounterError> {
+        self.each_fd(sys::perf_disable)
+    }
+
+    fn each_fd(&self, f: fn(BorrowedFd<'_>) -> Result<(), sys::SyscallError>) -> Result<(), CounterError> {
+        for s in &self.streams {
+            for (fd, _) in &s.events {
+                f(fd.as_fd())
+                    .map_err(|source| CounterError::Syscall { event: "sampling event".into(), source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The descriptors that own a ring, to wait on with poll/epoll (readable when the ring has data).
+    pub fn ring_fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.streams.iter().map(|s| s.events[0].0.as_fd())
+    }
+
+    /// The target index of an event id, if it is one of ours.
+    pub fn target_of(&self, id: u64) -> Option<usize> {
+        self.ids.iter().find(|(i, _)| *i == id).map(|(_, t)| *t)
+    }
+
+    /// Parses and hands over every record written so far, ring by ring.
+    pub fn drain(&mut self, mut f: impl FnMut(Record)) -> DrainStats {
+        let mut stats = DrainStats::default();
+        let callchain = self.callchain;
+        for s in &mut self.streams {
+            let result = s.ring.drain(|raw| {
+                let body = raw.body();
+                match records::parse(raw.header.kind, raw.header.misc, &body, callchain) {
+                    Ok(record) => f(record),
+                    Err(ParseError { .. }) => stats.malformed += 1,
+                }
+            });
+            match result {
+                Ok(bytes) => stats.bytes += bytes,
+                Err(RingError::Corrupt { .. }) => stats.ring_errors += 1,
+            }
+        }
+        stats
+    }
+}
+
+fn sampling_attr(options: &SamplingOptions, sideband: bool) -> perf::perf_event_attr {
+    let mut attr = sys::new_attr();
+    let (type_, config) = options.event.type_and_config();
+    attr.type_ = type_;
+    attr.config = config;
+    match options.rate {
+        Rate::Frequency(hz) => {
+            attr.set_freq(1);
+            attr.__bindgen_anon_1.sample_freq = hz;
+        }
+        Rate::Period(n) => attr.__bindgen_anon_1.sample_period = n,
+    }
+    attr.sample_type = records::sample_type(options.callchain);
+    attr.set_disabled(1);
+    attr.set_sample_id_all(1);
+    // Wake the reader when a quarter of the ring is full (it also polls on a timer).
+    attr.set_watermark(1);
+    attr.__bindgen_anon_2.wakeup_watermark = (options.ring_pages as u32 * 4096) / 4;
+    if sideband {
+        attr.set_mmap(1);
+        attr.set_mmap2(1);
+        attr.set_comm(1);
+        attr.set_comm_exec(1);
+        attr.set_task(1);
+    }
+    attr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_carry_sideband_only_on_the_first_event() {
+        let event = crate::event::named_event("cpu-clock").unwrap();
+        let options = SamplingOptions { event, rate: Rate::Frequency(99), callchain: true, ring_pages: 64 };
+        let first = sampling_attr(&options, true);
+        let other = sampling_attr(&options, false);
+        assert_eq!((first.mmap2(), first.comm(), first.task()), (1, 1, 1));
+        assert_eq!((other.mmap2(), other.comm(), other.task()), (0, 0, 0));
+        assert_eq!(first.freq(), 1);
+        assert_eq!(
+            first.sample_type & u64::from(perf::PERF_SAMPLE_CALLCHAIN),
+            u64::from(perf::PERF_SAMPLE_CALLCHAIN)
+        );
+    }
+
+    /// Samples a busy thread of this process system-wide at 999 Hz: its pid shows up in samples, and
+    /// side-band records arrive.
+    #[test]
+    fn samples_this_process_system_wide() {
+        let event = crate::event::named_event("cpu-clock").unwrap();
+        let options = SamplingOptions { event, rate: Rate::Frequency(999), callchain: true, ring_pages: 64 };
+        let mut sampler = match Sampler::open(&options, &[Scope::System]) {
+            Ok(s) => s,
+            Err(CounterError::Permission { .. })
+                if std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1") =>
+            {
+                eprintln!("skipped: system-wide sampling not permitted");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        sampler.enable().unwrap();
+        let child = std::process::Command::new("true").status().unwrap();
+        assert!(child.success());
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(300) {
+            std::hint::black_box(0u64);
+        }
+        sampler.disable().unwrap();
+        let me = std::process::id();
+        let (mut ours, mut comms, mut mmaps, mut with_stack) = (0, 0, 0, 0);
+        let mut ids = Vec::new();
+        let stats = sampler.drain(|r| match r {
+            Record::Sample(s) => {
+                ids.push(s.id);
+                if s.pid == me {
+                    ours += 1;
+                    if s.callchain.len() > 1 {
+                        with_stack += 1;
+                    }
+                }
+            }
+            Record::Comm(_) => comms += 1,
+            Record::Mmap2(_) => mmaps += 1,
+            _ => {}
+        });
+        assert_eq!(stats.malformed, 0);
+        assert!(ids.iter().all(|&id| sampler.target_of(id) == Some(0)), "a sample from an unknown event id");
+        // 300 ms of one busy thread at 999 Hz: about 300 samples; allow for a loaded machine.
+        assert!(ours >= 150, "{ours} samples of this process in 300 ms at 999 Hz");
+        assert!(with_stack * 10 >= ours * 9, "{with_stack} of {ours} samples have a callchain");
+        assert!(comms >= 1 && mmaps >= 1, "side-band: {comms} COMM, {mmaps} MMAP2 for the exec of `true`");
+    }
+
+    /// Only tasks of the cgroup are sampled: a busy shell moved into a fresh cgroup shows up, a busy
+    /// shell outside it never does.
+    #[test]
+    fn samples_only_the_cgroup() {
+        let privileged = nix::unistd::geteuid().is_root();
+        let Some(root) = crate::cgroup::cgroup2_mount().ok().filter(|_| privileged) else {
+            assert!(
+                std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+                "needs root and cgroup2"
+            );
+            eprintln!("skipped: needs root and cgroup2");
+            return;
+        };
+        let dir = root.join(format!("cperf-sampling-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let spin = |cgroup: Option<&std::path::Path>| {
+            let script = match cgroup {
+                Some(d) => format!("echo $$ > {}/cgroup.procs; while :; do :; done", d.display()),
+                None => "while :; do :; done".to_string(),
+            };
+            std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap()
+        };
+        let mut inside = spin(Some(&dir));
+        let mut outside = spin(None);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let event = crate::event::named_event("cpu-clock").unwrap();
+        let options = SamplingOptions { event, rate: Rate::Frequency(999), callchain: false, ring_pages: 64 };
+        let result = Sampler::open(&options, &[Scope::Cgroup(dir.clone())]).map(|mut sampler| {
+            sampler.enable().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            sampler.disable().unwrap();
+            let mut pids = std::collections::BTreeMap::new();
+            sampler.drain(|r| {
+                if let Record::Sample(s) = r {
+                    *pids.entry(s.pid).or_insert(0u32) += 1;
+                }
+            });
+            pids
+        });
+        let _ = inside.kill();
+        let _ = outside.kill();
+        let _ = inside.wait();
+        let _ = outside.wait();
+        let _ = std::fs::remove_dir(&dir);
+        let pids = result.unwrap();
+        let n_inside = pids.get(&inside.id()).copied().unwrap_or(0);
+        assert!(
+            n_inside >= 100,
+            "{n_inside} samples of the cgroup's busy shell in 400 ms at 999 Hz: {pids:?}"
+        );
+        assert_eq!(
+            pids.keys().copied().collect::<Vec<_>>(),
+            [inside.id()],
+            "samples outside the cgroup: {pids:?}"
+        );
+    }
+}
