@@ -1,5 +1,9 @@
 //! Turns sampled addresses into frames (function, file, line) for cperf.
 //!
-//! This crate is an empty shell until the symbolizer issue lands: it exists so that the workspace has the
-//! layout the design names (`sampler` produces addresses, `symbolizer` names them, `cperf` reports them).
+//! So far it holds [`root`]: reading files inside a container's root filesystem safely, which both
+//! `record` (capturing what a recording needs) and symbolization build on. ELF/DWARF symbolization
+//! comes with the symbolizer issue.
 #![deny(missing_docs)]
+
+pub mod root;
+mod sys;
