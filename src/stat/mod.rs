@@ -222,8 +222,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
 
     let mut backends = choose_backends(&events, &targets, opts.allow_bpf, &mut notes);
-    let perf_events =
-        EventList::from_events(backends.perf_indexes.iter().map(|&i| events.events()[i].clone()));
+    let perf_events = syscount::select(&events, &backends.perf_indexes);
     let counter_options = CounterOptions { syscall_errors: true };
     let mut counting = Vec::with_capacity(targets.len());
     let mut next_slot = 0;

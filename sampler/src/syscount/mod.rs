@@ -134,11 +134,9 @@ pub struct Plan {
     pub perf: Vec<usize>,
 }
 
-impl Plan {
-    /// The perf part as an event list, in original order.
-    pub fn perf_events(&self, events: &EventList) -> EventList {
-        EventList::from_events(self.perf.iter().map(|&i| events.events()[i].clone()))
-    }
+/// The events at `indexes` of `events`, in that order (the perf part of a [`Plan`]).
+pub fn select(events: &EventList, indexes: &[usize]) -> EventList {
+    EventList::from_events(indexes.iter().map(|&i| events.events()[i].clone()))
 }
 
 /// The syscall number of a tracepoint name (`read` → 0), if this architecture's table names it.
@@ -223,6 +221,6 @@ mod tests {
         assert_eq!(p.bpf.len(), 40);
         assert_eq!(p.perf, [40, 41]);
         assert_eq!(p.bpf[0], BpfEvent { index: 0, nr: x86_64::SYSCALLS[0].0, enter: true });
-        assert_eq!(p.perf_events(&events).len(), 2);
+        assert_eq!(select(&events, &p.perf).len(), 2);
     }
 }
