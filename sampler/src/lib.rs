@@ -33,6 +33,7 @@ pub mod container;
 pub mod counter;
 pub mod event;
 pub mod mountinfo;
+pub mod procmaps;
 pub mod recording;
 pub mod records;
 pub mod ring;
