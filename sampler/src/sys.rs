@@ -186,9 +186,11 @@ pub(crate) fn fork_held_command(argv: &[std::ffi::CString]) -> Result<HeldChild,
     let go_read_raw = go_read.as_raw_fd();
     let go_write_raw = go_write.as_raw_fd();
     let err_write_raw = err_write.as_raw_fd();
-    // SAFETY: the child below calls only async-signal-safe functions (close, read, sigprocmask, execvp,
-    // write, _exit) on memory prepared before the fork, and never returns into Rust code; so forking
-    // even a multi-threaded process is sound.
+    // SAFETY: the child below calls only close, read, sigemptyset, sigprocmask, execvp, write and _exit
+    // on memory prepared before the fork, and never returns into Rust code. All but execvp are
+    // async-signal-safe; execvp is not formally, but glibc's PATH search allocates on the stack, not the
+    // heap, and cperf forks before starting any thread of its own, so no lock can be held by a thread
+    // that does not exist in the child.
     match unsafe { fork() }.map_err(|e| SyscallError { call: "fork", source: e.into() })? {
         ForkResult::Child => {
             // SAFETY: see above; every pointer refers to memory allocated before fork and still live.
