@@ -96,7 +96,12 @@ impl StatArgs {
             Some(s) if !(s.is_finite() && s > 0.0) => {
                 anyhow::bail!("--duration must be a positive number of seconds, not {s}")
             }
-            Some(s) => Some(Duration::from_secs_f64(s)),
+            Some(s) => Some(
+                Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| d.as_secs() < 100 * 365 * 86400)
+                    .ok_or_else(|| anyhow::anyhow!("--duration {s} is too long (at most 100 years)"))?,
+            ),
             None => None,
         };
         let interval = match self.interval {

@@ -376,7 +376,11 @@ fn container_killed_during_window_still_reported() {
     assert!(!c.cgroup_dir().exists(), "the timer script did not delete the container");
     assert_eq!(count(&json, c.id(), ENTER), N);
     let notes = target(&json, c.id())["notes"].to_string();
-    assert!(notes.contains("exited during the window"), "no note that the container exited: {notes}");
+    assert_eq!(
+        notes.matches("exited during the window").count(),
+        1,
+        "one note that the container exited: {notes}"
+    );
 }
 
 // --- f. errors ------------------------------------------------------------------------------------------

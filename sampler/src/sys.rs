@@ -204,6 +204,8 @@ pub(crate) fn fork_held_command(argv: &[std::ffi::CString]) -> Result<HeldChild,
                 let mut empty: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut empty);
                 libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+                // Rust's runtime ignores SIGPIPE and ignored dispositions survive exec: restore it.
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                 libc::execvp(argv_ptrs[0], argv_ptrs.as_ptr());
                 let errno = *libc::__errno_location();
                 libc::write(err_write_raw, (&errno as *const i32).cast(), 4);

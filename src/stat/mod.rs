@@ -339,7 +339,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         t.readings = readings;
         if let Some(dir) = &c.cgroup_dir {
             let gone = !dir.is_dir() || cgroup::procs(dir, true).is_ok_and(|p| p.is_empty());
-            if c.had_processes && gone {
+            if gone && (c.had_processes || !dir.is_dir()) {
                 t.notes.push(
                     "the container exited during the window; its counts cover it until it exited".into(),
                 );
@@ -354,9 +354,6 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                         });
                     }
                 }
-            } else {
-                t.notes
-                    .push("the container exited during the window; counts cover it until it exited".into());
             }
         }
         if t.readings.iter().any(Reading::multiplexed) {
