@@ -91,13 +91,7 @@ impl Signals {
                 // SIGCHLD needs nothing here: the command is checked at the top of the loop.
                 if let Ok(sig @ (Signal::SIGINT | Signal::SIGTERM)) = Signal::try_from(info.ssi_signo as i32)
                 {
-                    if let Some(w) = workload.as_deref_mut() {
-                        // Ctrl-C reached the command through the terminal already; SIGTERM was
-                        // sent to us alone, so pass it on.
-                        if sig == Signal::SIGTERM {
-                            w.signal(Signal::SIGTERM);
-                        }
-                    }
+                    // The caller ends a still-running command on every early stop.
                     return Ok(Stop::Signal(sig));
                 }
             }
