@@ -211,7 +211,6 @@ pub fn parse(kind: u32, misc: u16, body: &[u8], callchain: bool) -> Result<Recor
                 if size > 20 {
                     return Err(c.error("build-id longer than 20 bytes"));
                 }
-                c.bytes(4)?; // pad to the size of the inode variant
                 FileId::BuildId(id[..size].to_vec())
             } else {
                 FileId::Inode { maj: c.u32()?, min: c.u32()?, ino: c.u64()?, ino_generation: c.u64()? }
@@ -355,8 +354,7 @@ mod tests {
     fn mmap2_with_build_id_and_inode() {
         let mut with_id = Bytes::default().u32(7).u32(8).u64(0x400000).u64(0x1000).u64(0);
         with_id.0.extend_from_slice(&[20, 0, 0, 0]);
-        with_id.0.extend_from_slice(&[0xab; 20]);
-        with_id.0.extend_from_slice(&[0; 4]);
+        with_id.0.extend_from_slice(&[0xab; 20]); // the union is 24 bytes, like maj, min, ino, ino_generation
         let with_id = with_id.u32(5).u32(2).name("/usr/bin/app").sample_id().0;
         let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, MISC_MMAP_BUILD_ID, &with_id, true).unwrap()
         else {
