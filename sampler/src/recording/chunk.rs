@@ -20,6 +20,16 @@ pub const CHUNK_HEADER_LEN: usize = 16;
 /// Largest payload a reader accepts (a writer never comes near it).
 pub const MAX_CHUNK_LEN: u32 = 256 << 20;
 
+/// Chunk kinds.
+pub mod kind {
+    /// The metadata (JSON, [`crate::recording::Meta`]); always the first chunk.
+    pub const META: u16 = 1;
+    /// Entries ([`crate::recording::entry`]).
+    pub const ENTRIES: u16 = 2;
+    /// The summary (JSON, [`crate::recording::Summary`]), last, from a recorder that ended cleanly.
+    pub const SUMMARY: u16 = 3;
+}
+
 /// Why a recording could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {

@@ -1,0 +1,74 @@
+//! The two JSON chunks of a recording: the metadata written first (what was recorded, how, where)
+//! and the summary written last by a recorder that ended cleanly.
+
+use serde::{Deserialize, Serialize};
+
+/// What was recorded and how: the first chunk of every recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// The cperf version that wrote it.
+    pub cperf_version: String,
+    /// The recording host's name.
+    pub hostname: String,
+    /// `uname -r` of the recording host.
+    pub kernel: String,
+    /// The machine architecture (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// The command line of the recorder.
+    pub command_line: Vec<String>,
+    /// Wall-clock start, nanoseconds since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// The start on the clock of every `time` field (CLOCK_MONOTONIC, nanoseconds).
+    pub start_time: u64,
+    /// The sampling event (`cpu-clock`, `cycles`, …).
+    pub event: String,
+    /// Why this event and not the one asked for, when they differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_note: Option<String>,
+    /// Samples per second asked for (`-F`), if sampling by frequency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency: Option<u64>,
+    /// Events per sample (`-c`), if sampling by period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+    /// Whether callchains were recorded (`-g`).
+    pub callchain: bool,
+    /// What was sampled; samples name their target by index.
+    pub targets: Vec<TargetMeta>,
+    /// How kernel frames are named (`kallsyms`, or why they are not).
+    pub kernel_symbols: String,
+}
+
+/// One thing sampled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetMeta {
+    /// What the user typed (`web`, `pid:4242`, `-a`, the command).
+    pub spec: String,
+    /// `container`, `system`, `process` or `command`.
+    pub kind: String,
+    /// What it resolved to, for people (`runc container 50993dd8 (pid 4242)`).
+    pub description: String,
+    /// The cgroup v2 path (relative to the cgroup2 mount), for containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+}
+
+/// Totals written by a recorder that ended cleanly: the last chunk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The end on the `time` clock.
+    pub end_time: u64,
+    /// Why recording stopped (`duration`, `command exited`, `SIGINT`, …).
+    pub stop: String,
+    /// Samples written.
+    pub samples: u64,
+    /// Samples (and side-band records) the kernel dropped.
+    pub lost: u64,
+    /// Processes seen.
+    pub processes: u64,
+    /// Modules (executables, libraries, kernel, JIT regions) seen.
+    pub modules: u64,
+    /// Things worth knowing about the recording (unreadable binaries, hidden kernel symbols, …).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}

@@ -1,0 +1,230 @@
+//! Reading a recording back: the metadata, then entries chunk by chunk, then the summary if the
+//! recorder ended cleanly. Whatever precedes a torn or corrupt chunk is returned; the damage is
+//! reported, never a panic.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use super::chunk::{self, kind, ChunkReader, Damage, FormatError};
+use super::entry::{Entry, EntryDecoder};
+use super::meta::{Meta, Summary};
+
+/// Why a recording could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Not a recording, or a newer format.
+    #[error("{path}: {source}")]
+    Format {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: FormatError,
+    },
+    /// The metadata chunk is missing or unreadable.
+    #[error("{path}: the recording's metadata is missing or corrupt ({why}); nothing can be read from it")]
+    NoMeta {
+        /// The path.
+        path: PathBuf,
+        /// What was wrong.
+        why: String,
+    },
+}
+
+/// An open recording, read front to back.
+#[derive(Debug)]
+pub struct RecordingReader {
+    chunks: ChunkReader<BufReader<File>>,
+    path: PathBuf,
+    meta: Meta,
+    summary: Option<Summary>,
+    pending: std::vec::IntoIter<Entry>,
+    malformed_chunks: u64,
+}
+
+impl RecordingReader {
+    /// Opens `path` and reads its metadata.
+    pub fn open(path: &Path) -> Result<Self, ReadError> {
+        let io_err = |source| ReadError::Io { path: path.to_path_buf(), source };
+        let file = File::open(path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        chunk::read_file_header(&mut input).map_err(|source| match source {
+            FormatError::Io(e) => io_err(e),
+            source => ReadError::Format { path: path.to_path_buf(), source },
+        })?;
+        let mut chunks = ChunkReader::new(input, chunk::FILE_HEADER_LEN as u64, len);
+        let no_meta = |why: String| ReadError::NoMeta { path: path.to_path_buf(), why };
+        let first = chunks.next_chunk().map_err(io_err)?;
+        let meta = match first {
+            Some(c) if c.kind == kind::META => {
+                serde_json::from_slice(&c.payload).map_err(|e| no_meta(e.to_string()))?
+            }
+            Some(c) => return Err(no_meta(format!("the first chunk is of kind {}", c.kind))),
+            None => {
+                let why = chunks
+                    .damage()
+                    .map_or_else(|| "the file ends after its header".into(), |d| d.to_string());
+                return Err(no_meta(why));
+            }
+        };
+        Ok(RecordingReader {
+            chunks,
+            path: path.to_path_buf(),
+            meta,
+            summary: None,
+            pending: Vec::new().into_iter(),
+            malformed_chunks: 0,
+        })
+    }
+
+    /// What was recorded and how.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The next entry, `Ok(None)` at the end of what is readable.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, ReadError> {
+        loop {
+            if let Some(e) = self.pending.next() {
+                return Ok(Some(e));
+            }
+            let chunk = self
+                .chunks
+                .next_chunk()
+                .map_err(|source| ReadError::Io { path: self.path.clone(), source })?;
+            let Some(chunk) = chunk else { return Ok(None) };
+            match chunk.kind {
+                kind::ENTRIES => {
+                    let mut dec = EntryDecoder::new(&chunk.payload);
+                    let mut entries = Vec::new();
+                    loop {
+                        match dec.next_entry() {
+                            Ok(Some(e)) => entries.push(e),
+                            Ok(None) => break,
+                            Err(_) => {
+                                // A checksummed chunk that does not decode came from a broken writer:
+                                // keep the entries before the bad one.
+                                self.malformed_chunks += 1;
+                                break;
+                            }
+                        }
+                    }
+                    self.pending = entries.into_iter();
+                }
+                kind::SUMMARY => self.summary = serde_json::from_slice(&chunk.payload).ok(),
+                _ => {} // a kind from a newer writer
+            }
+        }
+    }
+
+    /// The summary, once reading has reached it; `None` for a recording whose recorder did not end
+    /// cleanly (killed, crashed, disk full).
+    pub fn summary(&self) -> Option<&Summary> {
+        self.summary.as_ref()
+    }
+
+    /// Where reading stopped early, if it did.
+    pub fn damage(&self) -> Option<&Damage> {
+        self.chunks.damage()
+    }
+
+    /// Chunks with a good checksum whose entries did not all decode.
+    pub fn malformed_chunks(&self) -> u64 {
+        self.malformed_chunks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{RecordingWriter, TargetMeta};
+
+    fn meta() -> Meta {
+        Meta {
+            cperf_version: "test".into(),
+            hostname: "h".into(),
+            kernel: "6.1".into(),
+            arch: "x86_64".into(),
+            command_line: vec!["cperf".into()],
+            start_unix_ns: 1,
+            start_time: 2,
+            event: "cpu-clock".into(),
+            event_note: None,
+            frequency: Some(99),
+            period: None,
+            callchain: true,
+            targets: vec![TargetMeta {
+                spec: "-a".into(),
+                kind: "system".into(),
+                description: "all".into(),
+                cgroup: None,
+            }],
+            kernel_symbols: "kallsyms".into(),
+        }
+    }
+
+    fn sample(time: u64) -> Entry {
+        Entry::Sample { time, pid: 1, tid: 1, cpu: 0, target: 0, period: 1, stack: 1 }
+    }
+
+    fn read_all(path: &Path) -> (Vec<Entry>, RecordingReader) {
+        let mut r = RecordingReader::open(path).unwrap();
+        let mut out = Vec::new();
+        while let Some(e) = r.next_entry().unwrap() {
+            out.push(e);
+        }
+        (out, r)
+    }
+
+    #[test]
+    fn writes_and_reads_back_and_survives_a_torn_tail() {
+        let dir = std::env::temp_dir().join(format!("cperf-reader-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.cperf");
+        let mut w = RecordingWriter::create(&path, &meta()).unwrap();
+        w.push(&sample(10)).unwrap();
+        w.flush().unwrap();
+        w.push(&sample(20)).unwrap();
+        w.push(&sample(30)).unwrap();
+        w.flush().unwrap();
+        let summary = Summary { samples: 3, stop: "duration".into(), ..Summary::default() };
+        let len = w.finish(&summary).unwrap();
+        assert_eq!(len, std::fs::metadata(&path).unwrap().len());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+
+        let (entries, r) = read_all(&path);
+        assert_eq!(entries, [sample(10), sample(20), sample(30)]);
+        assert_eq!(r.meta(), &meta());
+        assert_eq!(r.summary(), Some(&summary));
+        assert!(r.damage().is_none());
+
+        // Cut inside the second data chunk, as a SIGKILL mid-write would.
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = dir.join("cut.cperf");
+        for keep in (bytes.len() - 60)..bytes.len() {
+            std::fs::write(&cut, &bytes[..keep]).unwrap();
+            let (entries, r) = read_all(&cut);
+            assert!(entries.starts_with(&[sample(10)]), "kept {keep}: {entries:?}");
+            assert!(r.summary().is_none());
+            assert!(r.damage().is_some(), "kept {keep}");
+        }
+        // Not a recording, and an empty one.
+        std::fs::write(&cut, b"hello world, not a recording").unwrap();
+        assert!(matches!(RecordingReader::open(&cut), Err(ReadError::Format { .. })));
+        std::fs::write(&cut, &bytes[..chunk::FILE_HEADER_LEN]).unwrap();
+        assert!(matches!(RecordingReader::open(&cut), Err(ReadError::NoMeta { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

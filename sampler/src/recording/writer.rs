@@ -1,0 +1,122 @@
+//! Writing a recording: the header and metadata, then entries gathered in memory and appended as one
+//! checksummed chunk per [`RecordingWriter::flush`] (the recorder flushes at least once a second), then
+//! the summary.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::chunk::{self, kind};
+use super::entry::{Entry, EntryEncoder};
+use super::meta::{Meta, Summary};
+
+/// Above this many buffered bytes, [`RecordingWriter::push`] writes a chunk without waiting for the
+/// next flush.
+const CHUNK_TARGET: usize = 1 << 20;
+
+/// Why a recording could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The file could not be created.
+    #[error("cannot create {path}: {source}")]
+    Create {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A write failed (disk full, I/O error); what was written before is readable.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// An open recording.
+#[derive(Debug)]
+pub struct RecordingWriter {
+    file: File,
+    path: PathBuf,
+    entries: EntryEncoder,
+    bytes: u64,
+}
+
+impl RecordingWriter {
+    /// Creates (or truncates) `path` with mode 0600 and writes the header and metadata.
+    pub fn create(path: &Path, meta: &Meta) -> Result<Self, WriteError> {
+        let create_err = |source| WriteError::Create { path: path.to_path_buf(), source };
+        let file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .map_err(create_err)?;
+        // An existing file keeps its mode through O_TRUNC: a recording is private whatever was there.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(create_err)?;
+        let mut w =
+            RecordingWriter { file, path: path.to_path_buf(), entries: EntryEncoder::default(), bytes: 0 };
+        let mut head = Vec::new();
+        chunk::write_file_header(&mut head).map_err(create_err)?;
+        let json = serde_json::to_vec(meta).map_err(|e| create_err(io::Error::other(e)))?;
+        chunk::write_chunk(&mut head, kind::META, 0, &json).map_err(create_err)?;
+        w.write(&head)?;
+        Ok(w)
+    }
+
+    /// The path written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes written to the file so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Buffers one entry (writing a chunk if the buffer is large).
+    pub fn push(&mut self, entry: &Entry) -> Result<(), WriteError> {
+        self.entries.push(entry);
+        if self.entries.len() >= CHUNK_TARGET {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered entries as one chunk (nothing if there are none).
+    pub fn flush(&mut self) -> Result<(), WriteError> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        let payload = self.entries.take();
+        let mut buf = Vec::with_capacity(payload.len() + chunk::CHUNK_HEADER_LEN);
+        chunk::write_chunk(&mut buf, kind::ENTRIES, 0, &payload)
+            .map_err(|source| WriteError::Write { path: self.path.clone(), source })?;
+        self.write(&buf)
+    }
+
+    /// Flushes, writes the summary and syncs the file to disk.
+    pub fn finish(mut self, summary: &Summary) -> Result<u64, WriteError> {
+        self.flush()?;
+        let write_err = |source| WriteError::Write { path: self.path.clone(), source };
+        let json = serde_json::to_vec(summary).map_err(|e| write_err(io::Error::other(e)))?;
+        let mut buf = Vec::new();
+        chunk::write_chunk(&mut buf, kind::SUMMARY, 0, &json).map_err(write_err)?;
+        self.write(&buf)?;
+        self.file.sync_data().map_err(|source| WriteError::Write { path: self.path.clone(), source })?;
+        Ok(self.bytes)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> Result<(), WriteError> {
+        self.file.write_all(buf).map_err(|source| WriteError::Write { path: self.path.clone(), source })?;
+        self.bytes += buf.len() as u64;
+        Ok(())
+    }
+}
