@@ -49,6 +49,7 @@ pub struct Sampler {
     /// Event id → target index.
     ids: Vec<(u64, usize)>,
     callchain: bool,
+    build_ids: bool,
 }
 
 /// What a drain found besides records.
@@ -63,8 +64,10 @@ pub struct DrainStats {
 }
 
 impl Sampler {
-    /// Opens, disabled, one sampling event per online CPU for every target (only system-wide and
-    /// cgroup scopes: sampling per thread needs per-thread rings, which `record` does not use).
+    /// Opens, disabled, one sampling event per online CPU for every target. System-wide and cgroup
+    /// targets get one event per CPU; threads (`-p`) and a held command get one per thread per CPU,
+    /// inherited by the tasks they create (the kernel only maps rings of inherited events bound to
+    /// a CPU). Every event on a CPU writes into that CPU's one ring.
     pub fn open(options: &SamplingOptions, targets: &[Scope]) -> Result<Self, CounterError> {
         let dirs = targets
             .iter()
@@ -74,44 +77,85 @@ impl Sampler {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let cpus = counter::online_cpus();
-        let needed = cpus.len() * targets.len();
+        let per_cpu: usize = targets
+            .iter()
+            .map(|t| match t {
+                Scope::Threads(tids) => tids.len(),
+                _ => 1,
+            })
+            .sum();
+        let needed = cpus.len() * per_cpu;
+        let mut build_id = true;
         let mut streams = Vec::with_capacity(cpus.len());
         let mut ids = Vec::new();
         for &cpu in &cpus {
-            let mut events: Vec<(OwnedFd, usize)> = Vec::with_capacity(targets.len());
+            let mut events: Vec<(OwnedFd, usize)> = Vec::with_capacity(per_cpu);
             let mut ring = None;
             for (index, scope) in targets.iter().enumerate() {
-                let target = match (scope, &dirs[index]) {
-                    (Scope::Cgroup(_), Some(dir)) => Target::Cgroup(dir.as_fd()),
-                    (Scope::System, _) => Target::AnyTask,
-                    _ => {
-                        return Err(CounterError::Syscall {
-                            event: options.event.name.clone(),
-                            source: sys::SyscallError {
-                                call: "perf_event_open",
-                                source: std::io::Error::new(
-                                    std::io::ErrorKind::InvalidInput,
-                                    "sampling supports system-wide and cgroup targets",
-                                ),
-                            },
-                        })
+                let placements: Vec<(Target<'_>, bool)> = match (scope, &dirs[index]) {
+                    (Scope::Cgroup(_), Some(dir)) => vec![(Target::Cgroup(dir.as_fd()), false)],
+                    (Scope::System, _) => vec![(Target::AnyTask, false)],
+                    (Scope::Threads(tids), _) => {
+                        tids.iter().map(|&t| (Target::Pid(t as i32), true)).collect()
                     }
+                    (Scope::Command(pid), _) => vec![(Target::Pid(*pid as i32), true)],
+                    (Scope::Cgroup(_), None) => unreachable!("cgroup directories are opened above"),
                 };
-                let attr = sampling_attr(options, events.is_empty());
-                let fd = counter::open_one(&attr, target, cpu, &options.event, scope, needed)?;
-                let map_err = |source| CounterError::Syscall { event: options.event.name.clone(), source };
-                ids.push((sys::perf_event_id(fd.as_fd()).map_err(map_err)?, index));
-                match &ring {
-                    None => ring = Some(Ring::map(fd.as_fd(), options.ring_pages).map_err(map_err)?),
-                    Some(_) => sys::perf_set_output(fd.as_fd(), events[0].0.as_fd()).map_err(map_err)?,
+                for (target, per_task) in placements {
+                    // Side-band records of CPU-wide events would repeat on every event of the CPU,
+                    // so only the first carries them; per-task events each see only their tasks.
+                    let sideband = per_task || events.is_empty();
+                    let mut attr = sampling_attr(options, sideband, scope, build_id);
+                    let fd = match counter::open_one(&attr, target, cpu, &options.event, scope, needed) {
+                        Err(CounterError::Syscall { ref source, .. })
+                            if build_id && sideband && source.errno() == Some(libc::EINVAL) =>
+                        {
+                            // Kernels before 5.12 do not put build-ids in MMAP2 records.
+                            build_id = false;
+                            attr = sampling_attr(options, sideband, scope, false);
+                            counter::open_one(&attr, target, cpu, &options.event, scope, needed)
+                        }
+                        other => other,
+                    };
+                    let fd = match fd {
+                        Ok(fd) => fd,
+                        // A thread of `-p` that exited since it was listed.
+                        Err(CounterError::NoSuchProcess { .. }) if matches!(scope, Scope::Threads(t) if t.len() > 1) => {
+                            continue
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let map_err =
+                        |source| CounterError::Syscall { event: options.event.name.clone(), source };
+                    ids.push((sys::perf_event_id(fd.as_fd()).map_err(map_err)?, index));
+                    match &ring {
+                        None => ring = Some(Ring::map(fd.as_fd(), options.ring_pages).map_err(map_err)?),
+                        Some(_) => sys::perf_set_output(fd.as_fd(), events[0].0.as_fd()).map_err(map_err)?,
+                    }
+                    events.push((fd, index));
                 }
-                events.push((fd, index));
             }
             if let Some(ring) = ring {
                 streams.push(CpuStream { ring, events });
             }
         }
-        Ok(Sampler { streams, ids, callchain: options.callchain })
+        if streams.is_empty() {
+            return Err(CounterError::NoSuchProcess {
+                pid: targets
+                    .iter()
+                    .find_map(|t| match t {
+                        Scope::Threads(t) => t.first().copied(),
+                        _ => None,
+                    })
+                    .unwrap_or(0),
+            });
+        }
+        Ok(Sampler { streams, ids, callchain: options.callchain, build_ids: build_id })
+    }
+
+    /// True when MMAP2 records carry build-ids (kernel 5.12+).
+    pub fn build_ids(&self) -> bool {
+        self.build_ids
     }
 
     /// Starts sampling.
@@ -165,7 +209,12 @@ impl Sampler {
     }
 }
 
-fn sampling_attr(options: &SamplingOptions, sideband: bool) -> perf::perf_event_attr {
+fn sampling_attr(
+    options: &SamplingOptions,
+    sideband: bool,
+    scope: &Scope,
+    build_id: bool,
+) -> perf::perf_event_attr {
     let mut attr = sys::new_attr();
     let (type_, config) = options.event.type_and_config();
     attr.type_ = type_;
@@ -180,15 +229,29 @@ fn sampling_attr(options: &SamplingOptions, sideband: bool) -> perf::perf_event_
     attr.sample_type = records::sample_type(options.callchain);
     attr.set_disabled(1);
     attr.set_sample_id_all(1);
+    // Times on CLOCK_MONOTONIC, comparable with the recorder's own clock.
+    attr.set_use_clockid(1);
+    attr.clockid = libc::CLOCK_MONOTONIC;
     // Wake the reader when a quarter of the ring is full (it also polls on a timer).
     attr.set_watermark(1);
     attr.__bindgen_anon_2.wakeup_watermark = (options.ring_pages as u32 * 4096) / 4;
+    match scope {
+        Scope::Threads(_) => attr.set_inherit(1),
+        Scope::Command(_) => {
+            attr.set_inherit(1);
+            attr.set_enable_on_exec(1);
+        }
+        Scope::System | Scope::Cgroup(_) => {}
+    }
     if sideband {
         attr.set_mmap(1);
         attr.set_mmap2(1);
         attr.set_comm(1);
         attr.set_comm_exec(1);
         attr.set_task(1);
+        if build_id {
+            attr.set_build_id(1);
+        }
     }
     attr
 }
@@ -201,11 +264,14 @@ mod tests {
     fn attributes_carry_sideband_only_on_the_first_event() {
         let event = crate::event::named_event("cpu-clock").unwrap();
         let options = SamplingOptions { event, rate: Rate::Frequency(99), callchain: true, ring_pages: 64 };
-        let first = sampling_attr(&options, true);
-        let other = sampling_attr(&options, false);
+        let first = sampling_attr(&options, true, &Scope::System, true);
+        let other = sampling_attr(&options, false, &Scope::System, true);
         assert_eq!((first.mmap2(), first.comm(), first.task()), (1, 1, 1));
         assert_eq!((other.mmap2(), other.comm(), other.task()), (0, 0, 0));
         assert_eq!(first.freq(), 1);
+        assert_eq!((first.build_id(), first.use_clockid(), first.inherit()), (1, 1, 0));
+        let command = sampling_attr(&options, true, &Scope::Command(1), false);
+        assert_eq!((command.inherit(), command.enable_on_exec(), command.build_id()), (1, 1, 0));
         assert_eq!(
             first.sample_type & u64::from(perf::PERF_SAMPLE_CALLCHAIN),
             u64::from(perf::PERF_SAMPLE_CALLCHAIN)
