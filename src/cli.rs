@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use sampler::sampling::Rate;
+
+use crate::record::RecordOptions;
 use crate::stat::{OutputFormat, StatOptions};
 
 /// See inside containers from the host: per-container event counts, built on perf_event_open.
@@ -20,8 +23,113 @@ pub struct Cli {
 pub enum Command {
     /// Count events (syscalls, tracepoints, software events) for containers, processes or the host.
     Stat(StatArgs),
+    /// Sample call stacks of containers, processes or the host into a self-contained recording.
+    Record(RecordArgs),
     /// List the containers cperf can resolve: id, name, runtime, cgroup, pids.
     Containers(ContainersArgs),
+}
+
+/// `cperf record`: arguments as perf record users expect.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  cperf record -G web -F 99 -g -o /out/web.cperf -- sleep 30   one container for 30 s
+  cperf record -G web -G db -g --duration 10                    two containers, into ./cperf.data
+  cperf record -a -g -F 999 -- sleep 5                          the whole host
+  cperf record -g -- ./my-program                               one command and its children
+
+The recording holds everything needed to name its frames (symbols and source lines of the sampled
+binaries, read through each container's root; JIT perf maps; kernel symbols): analyse it later,
+elsewhere, after the container is gone. Its format: docs/recording-format.md.")]
+pub struct RecordArgs {
+    /// Sample in this container (repeatable): id or unique id prefix, name, cgroup path, or pid:<N>.
+    #[arg(short = 'G', long = "cgroup", visible_alias = "container", value_name = "CONTAINER")]
+    pub cgroups: Vec<String>,
+
+    /// System-wide on all CPUs (implied by -G).
+    #[arg(short = 'a', long = "all-cpus")]
+    pub all_cpus: bool,
+
+    /// Sample these processes (all their threads and children), comma-separated.
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
+    pub pids: Vec<u32>,
+
+    /// The event that triggers samples: cycles where a hardware PMU exists (the default there),
+    /// cpu-clock (the default elsewhere), task-clock, page-faults, a tracepoint, …
+    #[arg(short = 'e', long = "event", value_name = "EVENT")]
+    pub event: Option<String>,
+
+    /// Samples per second per CPU (default 99).
+    #[arg(short = 'F', long = "freq", value_name = "HZ", conflicts_with = "count")]
+    pub freq: Option<u64>,
+
+    /// One sample every N events (nanoseconds for cpu-clock/task-clock).
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Record call stacks (kernel and user, frame pointers).
+    #[arg(short = 'g')]
+    pub callchain: bool,
+
+    /// The recording to write (mode 0600; replaced if it exists).
+    #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "cperf.data")]
+    pub output: std::path::PathBuf,
+
+    /// Stop after this many seconds (fractions allowed).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Ring-buffer size per CPU in pages (a power of two).
+    #[arg(short = 'm', long = "mmap-pages", value_name = "PAGES", default_value_t = 256)]
+    pub mmap_pages: usize,
+
+    /// The command to run: profiled itself (with its children), or with -G/-a/-p just the timer.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl RecordArgs {
+    /// The plain options `record` runs on; refuses meaningless values.
+    pub fn into_options(self) -> anyhow::Result<RecordOptions> {
+        let rate = match (self.freq, self.count) {
+            (Some(0), _) => anyhow::bail!("-F needs a positive number of samples per second"),
+            (_, Some(0)) => anyhow::bail!("-c needs a positive number of events"),
+            (Some(hz), _) => Some(Rate::Frequency(hz)),
+            (None, Some(n)) => Some(Rate::Period(n)),
+            (None, None) => None,
+        };
+        if !self.mmap_pages.is_power_of_two() {
+            anyhow::bail!("-m {}: the ring size must be a power of two number of pages", self.mmap_pages);
+        }
+        Ok(RecordOptions {
+            containers: self.cgroups,
+            pids: self.pids,
+            system_wide: self.all_cpus,
+            command: self.command,
+            event: self.event,
+            rate,
+            callchain: self.callchain,
+            output: self.output,
+            duration: duration_arg(self.duration)?,
+            ring_pages: self.mmap_pages,
+        })
+    }
+}
+
+/// `--duration` in seconds, checked.
+fn duration_arg(secs: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    match secs {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            anyhow::bail!("--duration must be a positive number of seconds, not {s}")
+        }
+        Some(s) => Ok(Some(
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| d.as_secs() < 100 * 365 * 86400)
+                .ok_or_else(|| anyhow::anyhow!("--duration {s} is too long (at most 100 years)"))?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// `cperf stat`: arguments as perf stat users expect.
@@ -92,18 +200,7 @@ pub struct ContainersArgs {
 impl StatArgs {
     /// The plain options `stat` runs on; refuses contradictory or meaningless values.
     pub fn into_options(self) -> anyhow::Result<StatOptions> {
-        let duration = match self.duration {
-            Some(s) if !(s.is_finite() && s > 0.0) => {
-                anyhow::bail!("--duration must be a positive number of seconds, not {s}")
-            }
-            Some(s) => Some(
-                Duration::try_from_secs_f64(s)
-                    .ok()
-                    .filter(|d| d.as_secs() < 100 * 365 * 86400)
-                    .ok_or_else(|| anyhow::anyhow!("--duration {s} is too long (at most 100 years)"))?,
-            ),
-            None => None,
-        };
+        let duration = duration_arg(self.duration)?;
         let interval = match self.interval {
             Some(0) => anyhow::bail!("-I needs a positive number of milliseconds"),
             Some(ms) if ms < 10 => anyhow::bail!("-I {ms}: the smallest interval is 10 ms"),
@@ -180,5 +277,32 @@ mod tests {
         assert!(parse(&["cperf", "stat", "--duration", "0", "-a"]).is_err());
         assert!(parse(&["cperf", "stat", "--duration=-1", "-a"]).is_err());
         assert!(parse(&["cperf", "stat", "-I", "0", "-a"]).is_err());
+    }
+
+    #[test]
+    fn record_arguments_parse() {
+        let cli = Cli::try_parse_from([
+            "cperf", "record", "-G", "web", "-F", "999", "-g", "-o", "/out/x", "--", "sleep", "3",
+        ])
+        .unwrap();
+        let Command::Record(args) = cli.command else { panic!("not record") };
+        let o = args.into_options().unwrap();
+        assert_eq!(o.containers, ["web"]);
+        assert_eq!(o.rate, Some(Rate::Frequency(999)));
+        assert!(o.callchain);
+        assert_eq!(o.output, std::path::PathBuf::from("/out/x"));
+        assert_eq!(o.command, ["sleep", "3"]);
+        let record = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Record(a) = cli.command else { panic!() };
+            a.into_options()
+        };
+        assert!(record(&["cperf", "record", "-F", "0", "-a"]).is_err());
+        assert!(record(&["cperf", "record", "-m", "100", "-a"]).is_err());
+        assert_eq!(
+            record(&["cperf", "record", "-a"]).unwrap().output,
+            std::path::PathBuf::from("cperf.data")
+        );
+        assert!(Cli::try_parse_from(["cperf", "record", "-F", "99", "-c", "1000", "-a"]).is_err());
     }
 }

@@ -5,7 +5,11 @@
 mod cli;
 mod containers;
 mod containers_view;
+mod numbers;
+mod record;
+mod signals;
 mod stat;
+mod targets;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,6 +24,9 @@ fn main() -> ExitCode {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match cli.command {
         Command::Stat(args) => args.into_options().and_then(|o| stat::run(o, &mut out)),
+        Command::Record(args) => {
+            args.into_options().and_then(|o| record::run(o, &mut std::io::stderr().lock()))
+        }
         Command::Containers(args) => containers::run(args.json, &mut out).map(|()| 0),
     };
     let result = result.and_then(|code| out.flush().map(|()| code).map_err(Into::into));

@@ -18,8 +18,9 @@ use sampler::event::{self, EventList};
 use sampler::syscount::{self, BpfEvent, SyscallCounter, SyscallTarget};
 use sampler::workload::{Exit, Workload};
 
+use crate::signals::Signals;
 pub use output::OutputFormat;
-use window::{Signals, Stop};
+use window::Stop;
 
 /// What `cperf stat` was asked to do, free of any command-line parsing.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,15 +183,10 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         for given in &opts.containers {
             let resolved = resolver.resolve(given)?;
             let c = &resolved.container;
-            let label = c
-                .name
-                .clone()
-                .or_else(|| c.id.as_ref().map(|id| id.chars().take(12).collect()))
-                .unwrap_or_else(|| given.clone());
             targets.push(Planned {
                 report: TargetReport {
                     target: given.clone(),
-                    description: format!("container '{label}' ({}, cgroup {})", c.runtime, c.cgroup),
+                    description: crate::targets::describe_container(&resolved),
                     cgroup: Some(c.cgroup.clone()),
                     readings: Vec::new(),
                     cpu: None,
@@ -203,7 +199,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         }
     }
     for &pid in &opts.pids {
-        let tids = threads_of(pid)?;
+        let tids = crate::targets::threads_of(pid)?;
         targets.push(Planned::new(
             simple_target(format!("pid:{pid}"), format!("process {pid}")),
             Scope::Threads(tids),
@@ -442,20 +438,4 @@ fn parse_events(specs: &[String], notes: &mut Vec<String>) -> anyhow::Result<Eve
     }
     let events = defaults.iter().map(|n| event::named_event(n)).collect::<Result<Vec<_>, _>>()?;
     Ok(EventList::from_events(events))
-}
-
-/// All threads of a process, from /proc/<pid>/task.
-fn threads_of(pid: u32) -> anyhow::Result<Vec<u32>> {
-    let dir = format!("/proc/{pid}/task");
-    let entries = std::fs::read_dir(&dir)
-        .map_err(|_| anyhow::anyhow!("no such process {pid}: check the pid with: ps -p {pid}"))?;
-    let mut tids: Vec<u32> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-        .collect();
-    tids.sort_unstable();
-    if tids.is_empty() {
-        bail!("process {pid} has no threads left (it exited)");
-    }
-    Ok(tids)
 }

@@ -1,6 +1,7 @@
 //! Writers for `cperf stat`: human tables, separated values (`-x`) and JSON. They only format a
 //! [`StatReport`]; nothing here counts or reads the system.
 
+use crate::numbers::thousands;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -50,19 +51,6 @@ fn format_count(r: &Reading) -> (String, &'static str) {
     } else {
         (thousands(r.count), "")
     }
-}
-
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 fn format_float_thousands(v: f64, decimals: usize) -> String {

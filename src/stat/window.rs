@@ -1,17 +1,18 @@
 //! The counting window: waits for the end of the command, `--duration`, Ctrl-C or SIGTERM, waking up
 //! for each `-I` interval on the way.
 //!
-//! SIGINT, SIGTERM and SIGCHLD are blocked and read from a signalfd, so a signal can never be lost
-//! between two checks, and the timer is exact to the poll's millisecond.
+//! Signals come from [`Signals`]' signalfd, so none is lost between two checks, and the timer is
+//! exact to the poll's millisecond.
 
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use sampler::workload::{Exit, Workload};
+
+use crate::signals::Signals;
 
 /// Why the window closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,27 +25,7 @@ pub enum Stop {
     Signal(Signal),
 }
 
-/// Signals routed to the window; created before any command is forked so the child inherits the
-/// mask only until it resets it at exec.
-#[derive(Debug)]
-pub struct Signals {
-    fd: SignalFd,
-}
-
 impl Signals {
-    /// Blocks SIGINT, SIGTERM and SIGCHLD in this thread and opens a signalfd for them.
-    pub fn block() -> anyhow::Result<Self> {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGINT);
-        set.add(Signal::SIGTERM);
-        set.add(Signal::SIGCHLD);
-        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
-            .context("blocking signals")?;
-        let fd =
-            SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).context("signalfd")?;
-        Ok(Signals { fd })
-    }
-
     /// Runs the window until it stops, calling `tick` at each interval boundary (with the time since
     /// the start). Returns why it stopped and when.
     pub fn run(
@@ -82,18 +63,15 @@ impl Signals {
                 }
                 None => PollTimeout::NONE,
             };
-            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            let mut fds = [PollFd::new(self.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e).context("poll"),
             }
-            while let Ok(Some(info)) = self.fd.read_signal() {
-                // SIGCHLD needs nothing here: the command is checked at the top of the loop.
-                if let Ok(sig @ (Signal::SIGINT | Signal::SIGTERM)) = Signal::try_from(info.ssi_signo as i32)
-                {
-                    // The caller ends a still-running command on every early stop.
-                    return Ok(Stop::Signal(sig));
-                }
+            // SIGCHLD needs nothing here: the command is checked at the top of the loop. The caller
+            // ends a still-running command on every early stop.
+            if let Some(sig) = self.read_stop() {
+                return Ok(Stop::Signal(sig));
             }
         }
     }

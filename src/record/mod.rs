@@ -1,0 +1,366 @@
+//! `cperf record`: sample stacks of containers, processes, a command or the whole host into a
+//! self-contained recording.
+//!
+//! The flow: resolve targets → pick the event → open per-CPU sampling events (one ring per CPU) →
+//! write the metadata and what already-running processes have mapped → drain the rings every
+//! 100 ms, turning records into entries ([`session`]), naming newly seen frames while their files are
+//! open ([`modules`]), copying JIT perf maps ([`jit`]), and writing a chunk at least once a second →
+//! on the end of the command, `--duration`, Ctrl-C or SIGTERM, drain what is left, write the summary
+//! and print it ([`output`]).
+
+mod jit;
+mod modules;
+mod output;
+mod procfs;
+mod session;
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use sampler::counter::{self, Scope};
+use sampler::event::{self, EventKind, EventList};
+use sampler::recording::{Meta, RecordingWriter, Summary, TargetMeta};
+use sampler::records::Record;
+use sampler::sampling::{Rate, Sampler, SamplingOptions};
+use sampler::workload::{Exit, Workload};
+
+use crate::signals::Signals;
+use modules::Modules;
+use session::Session;
+
+/// What `cperf record` was asked to do, free of command-line parsing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordOptions {
+    /// Containers as named (`-G`).
+    pub containers: Vec<String>,
+    /// `-p`.
+    pub pids: Vec<u32>,
+    /// `-a`.
+    pub system_wide: bool,
+    /// The command after `--`: profiled itself, or with -G/-a/-p just the timer.
+    pub command: Vec<String>,
+    /// `-e`, or the default (cycles where a PMU exists, else cpu-clock).
+    pub event: Option<String>,
+    /// `-F` or `-c`; `None` for the default (99 Hz, or every event for tracepoints).
+    pub rate: Option<Rate>,
+    /// `-g`.
+    pub callchain: bool,
+    /// `-o`.
+    pub output: PathBuf,
+    /// `--duration`.
+    pub duration: Option<Duration>,
+    /// `-m`: data pages per CPU ring.
+    pub ring_pages: usize,
+}
+
+/// How often the recording is flushed (the most a SIGKILL can lose).
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How often the rings are drained.
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
+
+/// Why recording stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Duration,
+    Command(Exit),
+    Signal(nix::sys::signal::Signal),
+    ProcessesGone,
+}
+
+/// Runs `cperf record`; returns the exit code.
+pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<i32> {
+    if opts.containers.is_empty() && opts.pids.is_empty() && !opts.system_wide && opts.command.is_empty() {
+        bail!("nothing to record: give -G <container>, -p <pid>, -a (whole host), or a command after --");
+    }
+    let (event, event_note) = pick_event(opts.event.as_deref())?;
+    let rate = opts.rate.unwrap_or(match event.kind {
+        EventKind::Tracepoint { .. } => Rate::Period(1),
+        _ => Rate::Frequency(99),
+    });
+    let mut signals = Signals::block()?;
+
+    // Targets, in the order given: containers, processes, the host, or the command.
+    let mut scopes = Vec::new();
+    let mut metas = Vec::new();
+    let mut first_pids: Vec<Option<u32>> = Vec::new();
+    let mut existing: Vec<(u32, usize)> = Vec::new();
+    if !opts.containers.is_empty() {
+        let resolver = sampler::container::Resolver::new().context("cannot look up containers")?;
+        for given in &opts.containers {
+            let resolved = resolver.resolve(given)?;
+            let index = scopes.len();
+            existing.extend(resolved.container.pids.iter().map(|&p| (p, index)));
+            first_pids.push(resolved.container.pids.first().copied());
+            metas.push(TargetMeta {
+                spec: given.clone(),
+                kind: "container".into(),
+                description: crate::targets::describe_container(&resolved),
+                cgroup: Some(resolved.container.cgroup.clone()),
+            });
+            scopes.push(Scope::Cgroup(resolved.dir.clone()));
+        }
+    }
+    for &pid in &opts.pids {
+        let tids = crate::targets::threads_of(pid)?;
+        existing.push((pid, scopes.len()));
+        first_pids.push(Some(pid));
+        metas.push(TargetMeta {
+            spec: format!("pid:{pid}"),
+            kind: "process".into(),
+            description: format!("process {pid}"),
+            cgroup: None,
+        });
+        scopes.push(Scope::Threads(tids));
+    }
+    if opts.system_wide && opts.containers.is_empty() {
+        let index = scopes.len();
+        existing.extend(procfs::all_pids().into_iter().map(|p| (p, index)));
+        first_pids.push(None);
+        metas.push(TargetMeta {
+            spec: "-a".into(),
+            kind: "system".into(),
+            description: "all CPUs".into(),
+            cgroup: None,
+        });
+        scopes.push(Scope::System);
+    }
+    let mut workload = if opts.command.is_empty() { None } else { Some(Workload::prepare(&opts.command)?) };
+    if scopes.is_empty() {
+        let w = workload.as_ref().expect("a command when no other target");
+        let cmd = opts.command.join(" ");
+        first_pids.push(None);
+        metas.push(TargetMeta {
+            spec: cmd.clone(),
+            kind: "command".into(),
+            description: format!("'{cmd}'"),
+            cgroup: None,
+        });
+        scopes.push(Scope::Command(w.pid()));
+    }
+
+    let sampling = SamplingOptions {
+        event: event.clone(),
+        rate,
+        callchain: opts.callchain,
+        ring_pages: opts.ring_pages,
+    };
+    let mut sampler = Sampler::open(&sampling, &scopes)
+        .with_context(|| format!("cannot sample '{}' for {}", event.name, metas[0].description))?;
+
+    let kallsyms = read_kallsyms();
+    let start_time = monotonic_ns();
+    let meta = Meta {
+        cperf_version: env!("CARGO_PKG_VERSION").into(),
+        hostname: read_trimmed("/proc/sys/kernel/hostname"),
+        kernel: read_trimmed("/proc/sys/kernel/osrelease"),
+        arch: std::env::consts::ARCH.into(),
+        command_line: std::env::args().collect(),
+        start_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        start_time,
+        event: event.name.clone(),
+        event_note: event_note.clone(),
+        frequency: match rate {
+            Rate::Frequency(f) => Some(f),
+            Rate::Period(_) => None,
+        },
+        period: match rate {
+            Rate::Period(p) => Some(p),
+            Rate::Frequency(_) => None,
+        },
+        callchain: opts.callchain,
+        targets: metas.clone(),
+        kernel_symbols: match &kallsyms {
+            Ok(_) => "kallsyms".into(),
+            Err(why) => why.clone(),
+        },
+    };
+    let writer = RecordingWriter::create(&opts.output, &meta)?;
+    let mut session = Session::new(writer, Modules::new(kallsyms), opts.callchain, scopes.len());
+    for (target, pid) in first_pids.iter().enumerate() {
+        if let Some(pid) = pid {
+            session.set_target_root(target, *pid);
+        }
+    }
+    for &(pid, target) in &existing {
+        session.add_existing(pid, target as u32)?;
+    }
+    session.flush()?;
+
+    sampler.enable()?;
+    let started = Instant::now();
+    if let Some(w) = workload.as_mut() {
+        w.start()?;
+    }
+    let deadline = opts.duration.map(|d| started + d);
+    let mut next_flush = started + FLUSH_EVERY;
+    let mut notes = Vec::new();
+    let mut hung_up = vec![false; sampler.ring_fds().count()];
+    let stop = loop {
+        if let Some(exit) = workload.as_mut().and_then(|w| w.try_wait()) {
+            break Stop::Command(exit);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break Stop::Duration;
+        }
+        if let Some(sig) = signals.read_stop() {
+            break Stop::Signal(sig);
+        }
+        if workload.is_none() && !opts.pids.is_empty() && opts.pids.iter().all(|&p| !procfs::alive(p)) {
+            break Stop::ProcessesGone;
+        }
+        let wait =
+            deadline.map_or(DRAIN_EVERY, |d| d.saturating_duration_since(Instant::now()).min(DRAIN_EVERY));
+        {
+            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+            let rings: Vec<_> = sampler.ring_fds().collect();
+            let polled: Vec<usize> = (0..rings.len()).filter(|&i| !hung_up[i]).collect();
+            fds.extend(polled.iter().map(|&i| PollFd::new(rings[i], PollFlags::POLLIN)));
+            let timeout = PollTimeout::try_from(wait.as_millis().max(1) as i32).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e).context("poll"),
+            }
+            // A per-task ring hangs up when its tasks are gone; stop polling it (it is still drained).
+            for (k, &i) in polled.iter().enumerate() {
+                if fds[k + 1].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP)) {
+                    hung_up[i] = true;
+                }
+            }
+        }
+        drain(&mut sampler, &mut session, &mut notes)?;
+        session.symbolize(Some(Duration::from_millis(50)))?;
+        if Instant::now() >= next_flush {
+            session.poll_perf_maps()?;
+            session.flush()?;
+            next_flush = Instant::now() + FLUSH_EVERY;
+        }
+    };
+    sampler.disable()?;
+    if let (Some(w), Stop::Signal(_) | Stop::Duration) = (workload.as_mut(), stop) {
+        // The command is not ours to keep running once recording ends early.
+        w.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+    drain(&mut sampler, &mut session, &mut notes)?;
+    let elapsed = started.elapsed();
+    let stats = session.stats.clone();
+    notes.extend(session.modules().notes.iter().cloned());
+    let summary = Summary {
+        end_time: monotonic_ns(),
+        stop: match stop {
+            Stop::Duration => "duration".into(),
+            Stop::Command(_) => "command exited".into(),
+            Stop::Signal(s) => s.as_str().into(),
+            Stop::ProcessesGone => "processes exited".into(),
+        },
+        samples: stats.samples,
+        lost: stats.lost,
+        processes: stats.processes,
+        modules: session.modules().len() as u64,
+        notes: notes.clone(),
+    };
+    let modules = session.modules().len();
+    let path = opts.output.clone();
+    let bytes = session.finish(&summary)?;
+    if let Some(w) = workload.as_mut() {
+        w.wait();
+    }
+    output::print_summary(
+        err,
+        &output::SummaryView {
+            event: &event.name,
+            event_note: event_note.as_deref(),
+            rate,
+            callchain: opts.callchain,
+            elapsed,
+            stats: &stats,
+            targets: &metas,
+            modules,
+            bytes,
+            path: &path,
+            notes: &notes,
+        },
+    )?;
+    Ok(0)
+}
+
+/// Drains every ring, then hands the records over in time order.
+fn drain(sampler: &mut Sampler, session: &mut Session, notes: &mut Vec<String>) -> anyhow::Result<()> {
+    let mut records: Vec<(u64, Record)> = Vec::new();
+    let stats = sampler.drain(|r| records.push((record_time(&r), r)));
+    if stats.malformed > 0 {
+        notes.push(format!("{} malformed perf records were skipped", stats.malformed));
+    }
+    if stats.ring_errors > 0 {
+        notes.push(format!("{} corrupt ring-buffer stretches were skipped", stats.ring_errors));
+    }
+    records.sort_by_key(|(t, _)| *t);
+    session.next_drain();
+    for (_, r) in records {
+        let target = record_id(&r).and_then(|id| sampler.target_of(id)).unwrap_or(0) as u32;
+        session.handle(r, target)?;
+    }
+    Ok(())
+}
+
+fn record_time(r: &Record) -> u64 {
+    match r {
+        Record::Sample(s) => s.time,
+        Record::Mmap2(m) => m.sample_id.time,
+        Record::Comm(c) => c.sample_id.time,
+        Record::Fork(t) | Record::Exit(t) => t.time,
+        Record::Lost { sample_id, .. } | Record::LostSamples { sample_id, .. } => sample_id.time,
+        Record::Other(_) => 0,
+    }
+}
+
+fn record_id(r: &Record) -> Option<u64> {
+    Some(match r {
+        Record::Sample(s) => s.id,
+        Record::Mmap2(m) => m.sample_id.id,
+        Record::Comm(c) => c.sample_id.id,
+        Record::Fork(t) | Record::Exit(t) => t.sample_id.id,
+        Record::Lost { sample_id, .. } | Record::LostSamples { sample_id, .. } => sample_id.id,
+        Record::Other(_) => return None,
+    })
+}
+
+/// The event to sample and, when it is not what was asked for, why.
+fn pick_event(spec: Option<&str>) -> anyhow::Result<(event::Event, Option<String>)> {
+    if let Some(spec) = spec {
+        let tracefs =
+            if spec.contains(':') { Some(sampler::tracefs::Tracefs::find_or_mount()?) } else { None };
+        let list = EventList::parse(&[spec], tracefs.as_ref())?;
+        if list.len() != 1 {
+            bail!("-e {spec} names {} events; record samples one event: name a single one", list.len());
+        }
+        return Ok((list.events()[0].clone(), None));
+    }
+    if counter::hardware_available() {
+        Ok((event::named_event("cycles")?, None))
+    } else {
+        Ok((
+            event::named_event("cpu-clock")?,
+            Some("no hardware PMU (cycles is unavailable): sampling cpu-clock instead".into()),
+        ))
+    }
+}
+
+fn read_kallsyms() -> Result<symbolizer::kallsyms::Kallsyms, String> {
+    let text =
+        std::fs::read_to_string("/proc/kallsyms").map_err(|e| format!("cannot read /proc/kallsyms: {e}"))?;
+    symbolizer::kallsyms::Kallsyms::parse(&text).map_err(|e| e.to_string())
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+}

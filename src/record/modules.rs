@@ -1,0 +1,325 @@
+//! The modules of a recording (executables and libraries, the kernel, the vDSO, JIT memory) and the
+//! capture of what names their frames.
+//!
+//! An ELF file is opened the moment its mapping is seen, while the process is alive: through
+//! `/proc/<pid>/map_files` (the very inode mapped), else by its path inside the process's root
+//! (`openat2` `RESOLVE_IN_ROOT`), never by the host path of the same name. The descriptor keeps the
+//! file readable after the process, the container and its image are gone. The file is read and
+//! parsed only once one of its frames is sampled; its frames are then named (ELF symbols, DWARF lines
+//! and inlines, split debug files found inside the same root) and the names go into the recording.
+//! Modules are keyed by build-id where the kernel reports one, so a library shared by many processes
+//! or containers is read and parsed once.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::rc::Rc;
+
+use sampler::recording::{Entry, Line, ModuleKind};
+use symbolizer::kallsyms::Kallsyms;
+use symbolizer::root::ContainerRoot;
+use symbolizer::{ElfModule, Symbolized, Symbolizer};
+
+/// The largest binary read for its symbols.
+pub const MAX_BINARY: u64 = 1 << 30;
+
+/// What identifies a module across processes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ModuleKey {
+    /// An ELF file with a build-id from the kernel.
+    BuildId(Vec<u8>),
+    /// An ELF file known by its root, path and inode.
+    File {
+        /// The root it was seen through.
+        root: Option<(u64, u64)>,
+        /// Its path in that root.
+        path: Vec<u8>,
+        /// Device and inode, as the kernel or `/proc/<pid>/maps` reported them.
+        dev_ino: (u32, u32, u64),
+    },
+    /// The kernel.
+    Kernel,
+    /// The vDSO.
+    Vdso,
+    /// JIT (anonymous executable) memory of a process.
+    Anonymous(u32),
+    /// Addresses of a process in no known mapping.
+    Unmapped(u32),
+}
+
+/// Where a module's bytes come from.
+#[derive(Debug)]
+pub enum Source {
+    /// An open file and its size.
+    File(File, u64),
+    /// An image already in memory (the vDSO).
+    Bytes(Vec<u8>),
+}
+
+/// A module's file, opened while its process was alive.
+#[derive(Debug)]
+pub struct Opened {
+    /// Its bytes.
+    pub source: Source,
+    /// The root its split debug files are looked up in.
+    pub root: Option<Rc<ContainerRoot>>,
+}
+
+#[derive(Debug)]
+enum Symbols {
+    /// Not read yet (its file is open, or it could not be opened: the reason).
+    Pending(Result<Opened, String>),
+    /// Parsed.
+    Elf(Rc<ElfModule>),
+    /// Named by other means (kallsyms, perf maps) or not at all; the reason when not at all.
+    Other(Option<String>),
+}
+
+#[derive(Debug)]
+struct Module {
+    kind: ModuleKind,
+    path: Vec<u8>,
+    kernel_build_id: Vec<u8>,
+    symbols: Symbols,
+}
+
+/// A frame waiting to be named.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingFrame {
+    /// Frame id.
+    pub frame: u32,
+    /// Module id.
+    pub module: u32,
+    /// Offset (see [`ModuleKind`]).
+    pub offset: u64,
+    /// A return address (looked up at `offset - 1`).
+    pub caller: bool,
+}
+
+/// Every module of the recording.
+#[derive(Debug)]
+pub struct Modules {
+    by_key: HashMap<ModuleKey, u32>,
+    list: Vec<Module>,
+    kallsyms: Result<Kallsyms, String>,
+    /// Parsed ELF files by build-id, shared between modules with the same contents.
+    parsed: Symbolizer,
+    /// Notes for the summary (modules that could not be read).
+    pub notes: Vec<String>,
+}
+
+impl Modules {
+    /// An empty table; kernel frames are named from `kallsyms`, or carry the reason they cannot be.
+    pub fn new(kallsyms: Result<Kallsyms, String>) -> Self {
+        Modules {
+            by_key: HashMap::new(),
+            list: Vec::new(),
+            kallsyms,
+            parsed: Symbolizer::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// How many modules.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// The id of `key`, if it is known.
+    pub fn get(&self, key: &ModuleKey) -> Option<u32> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The kind of module `id`.
+    pub fn kind(&self, id: u32) -> ModuleKind {
+        self.list[(id - 1) as usize].kind
+    }
+
+    /// Adds a module; `open` is called at once (the process may be gone by the next second). Returns
+    /// its id and the entry that defines it.
+    pub fn add(
+        &mut self,
+        key: ModuleKey,
+        kind: ModuleKind,
+        path: Vec<u8>,
+        kernel_build_id: Vec<u8>,
+        pid: u32,
+        open: impl FnOnce() -> Result<Opened, String>,
+    ) -> (u32, Entry) {
+        let symbols = match kind {
+            ModuleKind::Elf | ModuleKind::Vdso => Symbols::Pending(open()),
+            ModuleKind::Kernel => Symbols::Other(self.kallsyms.as_ref().err().cloned()),
+            ModuleKind::Anonymous => Symbols::Other(None),
+            ModuleKind::Unmapped => Symbols::Other(Some("address in no known mapping".into())),
+        };
+        self.list.push(Module {
+            kind,
+            path: path.clone(),
+            kernel_build_id: kernel_build_id.clone(),
+            symbols,
+        });
+        let id = self.list.len() as u32;
+        self.by_key.insert(key, id);
+        let pid = if matches!(kind, ModuleKind::Anonymous | ModuleKind::Unmapped) { pid } else { 0 };
+        (id, Entry::Module { id, kind, path, build_id: kernel_build_id, pid })
+    }
+
+    /// Names `frames` (all of one module), loading the module first if needed. Returns the entries
+    /// to write: strings through `intern`, the module's status when it was just loaded, and one
+    /// [`Entry::Symbols`] per frame. Frames of JIT memory are left to the perf map copied into the
+    /// recording.
+    pub fn symbolize(
+        &mut self,
+        module: u32,
+        frames: &[PendingFrame],
+        intern: &mut dyn FnMut(&[u8]) -> u32,
+        out: &mut Vec<Entry>,
+    ) {
+        let index = (module - 1) as usize;
+        if let Symbols::Pending(_) = self.list[index].symbols {
+            let status = self.load(index);
+            out.push(status);
+        }
+        let m = &self.list[index];
+        match (&m.symbols, m.kind) {
+            (_, ModuleKind::Anonymous) => {}
+            (Symbols::Elf(elf), _) => {
+                for f in frames {
+                    let at = if f.caller { f.offset.saturating_sub(1) } else { f.offset };
+                    let entry = match elf.symbolize_offset(at) {
+                        Symbolized::Frames(lines) => Entry::Symbols {
+                            frame: f.frame,
+                            lines: lines
+                                .iter()
+                                .map(|l| Line {
+                                    function: l.function.as_deref().map_or(0, |s| intern(s.as_bytes())),
+                                    file: l.file.as_deref().map_or(0, |s| intern(s.as_bytes())),
+                                    line: l.line.unwrap_or(0),
+                                })
+                                .collect(),
+                            unknown: 0,
+                        },
+                        Symbolized::Unknown(reason) => Entry::Symbols {
+                            frame: f.frame,
+                            lines: Vec::new(),
+                            unknown: intern(reason.to_string().as_bytes()),
+                        },
+                    };
+                    out.push(entry);
+                }
+            }
+            (Symbols::Other(None), ModuleKind::Kernel) => {
+                let Ok(kallsyms) = &self.kallsyms else { return };
+                for f in frames {
+                    let entry = match kallsyms.lookup(f.offset) {
+                        Some((sym, _)) => {
+                            let name = match &sym.module {
+                                Some(m) => format!("{} [{m}]", sym.name),
+                                None => sym.name.clone(),
+                            };
+                            let function = intern(name.as_bytes());
+                            Entry::Symbols {
+                                frame: f.frame,
+                                lines: vec![Line { function, file: 0, line: 0 }],
+                                unknown: 0,
+                            }
+                        }
+                        None => Entry::Symbols {
+                            frame: f.frame,
+                            lines: Vec::new(),
+                            unknown: intern(b"no kernel symbol"),
+                        },
+                    };
+                    out.push(entry);
+                }
+            }
+            (symbols, _) => {
+                let why = match symbols {
+                    Symbols::Other(Some(why)) => why.clone(),
+                    _ => "not readable".to_string(),
+                };
+                let unknown = intern(why.as_bytes());
+                out.extend(frames.iter().map(|f| Entry::Symbols {
+                    frame: f.frame,
+                    lines: Vec::new(),
+                    unknown,
+                }));
+            }
+        }
+    }
+
+    /// Reads and parses module `index` from its open file; returns its status entry.
+    fn load(&mut self, index: usize) -> Entry {
+        let m = &mut self.list[index];
+        let Symbols::Pending(opened) = std::mem::replace(&mut m.symbols, Symbols::Other(None)) else {
+            unreachable!("load is called on pending modules")
+        };
+        let id = index as u32 + 1;
+        let result = opened.and_then(|o| {
+            if let Some(parsed) =
+                self.parsed.cached(&m.kernel_build_id).filter(|_| !m.kernel_build_id.is_empty())
+            {
+                return Ok(parsed);
+            }
+            let elf = read_and_parse(o, &m.path)?;
+            if !m.kernel_build_id.is_empty() && elf.build_id().is_some_and(|b| b != m.kernel_build_id) {
+                return Err(format!(
+                    "the file read has build-id {} but the kernel mapped {}; it changed on disk",
+                    hex(elf.build_id().unwrap_or_default()),
+                    hex(&m.kernel_build_id)
+                ));
+            }
+            Ok(self.parsed.insert(elf))
+        });
+        match result {
+            Ok(elf) => {
+                let how = if elf.has_dwarf() {
+                    "dwarf"
+                } else if elf.has_symtab() {
+                    "symtab"
+                } else {
+                    "dynsym"
+                };
+                let build_id = elf.build_id().unwrap_or_default().to_vec();
+                m.symbols = Symbols::Elf(elf);
+                Entry::ModuleStatus { id, build_id, symbols: how.as_bytes().to_vec() }
+            }
+            Err(why) => {
+                self.notes.push(format!("{}: {why}", String::from_utf8_lossy(&m.path)));
+                m.symbols = Symbols::Other(Some(why.clone()));
+                Entry::ModuleStatus { id, build_id: Vec::new(), symbols: format!("none: {why}").into_bytes() }
+            }
+        }
+    }
+}
+
+/// Reads an opened binary and parses it, attaching a split debug file found in the same root.
+fn read_and_parse(o: Opened, path: &[u8]) -> Result<ElfModule, String> {
+    let data = match o.source {
+        Source::Bytes(b) => b,
+        Source::File(file, len) => {
+            let mut data = Vec::with_capacity(len.min(MAX_BINARY) as usize);
+            file.take(MAX_BINARY + 1).read_to_end(&mut data).map_err(|e| format!("cannot read it: {e}"))?;
+            data
+        }
+    };
+    if data.len() as u64 > MAX_BINARY {
+        return Err(format!("larger than {} MiB; not read", MAX_BINARY >> 20));
+    }
+    let mut elf = ElfModule::parse(data).map_err(|e| format!("not a readable ELF file: {e}"))?;
+    if !elf.has_dwarf() {
+        if let Some(root) = &o.root {
+            let path = Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path));
+            if let Some(debug) = symbolizer::find_debug_file(&elf, path, root.as_ref()) {
+                let _ = elf.attach_debug(debug);
+            }
+        }
+    }
+    Ok(elf)
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,82 @@
+//! The summary `cperf record` prints when it ends (on stderr, like perf, so a profiled command's
+//! own output stays clean).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use sampler::recording::TargetMeta;
+use sampler::sampling::Rate;
+
+use super::session::Stats;
+use crate::numbers::thousands;
+
+/// What the summary shows.
+#[derive(Debug)]
+pub struct SummaryView<'a> {
+    pub event: &'a str,
+    pub event_note: Option<&'a str>,
+    pub rate: Rate,
+    pub callchain: bool,
+    pub elapsed: Duration,
+    pub stats: &'a Stats,
+    pub targets: &'a [TargetMeta],
+    pub modules: usize,
+    pub bytes: u64,
+    pub path: &'a Path,
+    pub notes: &'a [String],
+}
+
+/// Prints the summary.
+pub fn print_summary(out: &mut dyn Write, v: &SummaryView<'_>) -> std::io::Result<()> {
+    let rate = match v.rate {
+        Rate::Frequency(hz) => format!("{hz} Hz"),
+        Rate::Period(n) => format!("every {} events", thousands(n)),
+    };
+    writeln!(
+        out,
+        "cperf record: {} samples of {} at {rate}{}, {} lost, over {:.1} s",
+        thousands(v.stats.samples),
+        v.event,
+        if v.callchain { " with call stacks" } else { "" },
+        thousands(v.stats.lost),
+        v.elapsed.as_secs_f64()
+    )?;
+    if let Some(note) = v.event_note {
+        writeln!(out, "  note: {note}")?;
+    }
+    for (t, n) in v.targets.iter().zip(&v.stats.per_target) {
+        writeln!(out, "  {}: {} samples", t.description, thousands(*n))?;
+    }
+    writeln!(
+        out,
+        "  {} processes sampled ({} seen), {} modules",
+        thousands(v.stats.processes_sampled),
+        thousands(v.stats.processes),
+        thousands(v.modules as u64)
+    )?;
+    for note in v.notes {
+        writeln!(out, "  note: {note}")?;
+    }
+    writeln!(out, "  wrote {} to {}", size(v.bytes), v.path.display())
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 10 << 20 => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
+        b if b >= 10 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(size(999), "999 bytes");
+        assert_eq!(size(20 << 10), "20.0 KiB");
+        assert_eq!(size(30 << 20), "30.0 MiB");
+    }
+}

@@ -1,0 +1,263 @@
+//! Integration tests of `cperf record` against real runc containers.
+//!
+//! The workloads are the `hot` fixture (75% of its time in `cperf_hot_heavy`, 25% in `cperf_hot_light`)
+//! and the `jit` fixture (generated code named by a perf map). Every test reads its recording only
+//! after the container and its bundle are deleted, so the names can only come from the recording.
+//! Tests that need root return early (printing `skipped: ...`) unless the host is privileged;
+//! `CPERF_REQUIRE_PRIVILEGED=1` makes that fatal.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{cperf, describe, profile, Bundle};
+
+/// A scratch directory for one test's recordings, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = support::target_dir().join("record-tests").join(support::unique_id(test));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `cperf record` with these arguments; panics unless it succeeds. Returns its stderr (the summary).
+fn record(args: &[&str]) -> String {
+    let out = cperf().arg("record").args(args).output().unwrap();
+    assert!(out.status.success(), "cperf record {args:?} failed:\n{}", describe(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_hot_proportions(p: &profile::Profile) {
+    let (heavy, light) = (p.share("cperf_hot_heavy"), p.share("cperf_hot_light"));
+    assert!(
+        (0.65..=0.85).contains(&heavy) && (0.17..=0.33).contains(&light),
+        "expected ~75% cperf_hot_heavy and ~25% cperf_hot_light of {} samples: {:?}",
+        p.samples,
+        p.leaves
+    );
+}
+
+/// The headline workflow: a container's binary is named from the recording alone, after the container
+/// and its bundle are gone, with the right proportions; a different binary at the same path on the host
+/// is never read.
+#[test]
+fn hot_functions_are_named_after_the_container_is_gone_and_never_from_the_host_file() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-hot");
+    // The container's binary lives at /opt/<unique>/hot; the host has the `spin` fixture at that path.
+    let dir = format!("/opt/{}", support::unique_id("decoy"));
+    let bundle = Bundle::new();
+    std::fs::create_dir_all(bundle.rootfs().join(&dir[1..])).unwrap();
+    std::fs::copy(support::fixture("hot"), bundle.rootfs().join(&dir[1..]).join("hot")).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(support::fixture("spin"), Path::new(&dir).join("hot")).unwrap();
+    let container = bundle.args(&[format!("{dir}/hot"), "30".into()]).run_detached("record-hot");
+    std::thread::sleep(Duration::from_millis(200));
+
+    let out = scratch.path("hot.cperf");
+    let summary =
+        record(&["-G", container.id(), "-F", "999", "-g", "-o", out.to_str().unwrap(), "--duration", "2"]);
+    drop(container);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "recording mode");
+    let p = profile::read(&out);
+    assert!(
+        p.samples >= 1000,
+        "{} samples in 2 s at 999 Hz of a busy container; summary:\n{summary}",
+        p.samples
+    );
+    assert!(
+        !p.leaves.keys().any(|k| k.contains("cperf_spin")),
+        "a name from the host's file at the same path: {:?}",
+        p.leaves
+    );
+    assert_hot_proportions(&p);
+    let s = p.summary.as_ref().expect("a clean end writes a summary");
+    assert_eq!((s.samples, s.lost, p.lost), (p.samples, 0, 0), "summary {s:?}");
+    let hot_module = format!("{dir}/hot");
+    assert_eq!(p.module_status.get(&hot_module).map(String::as_str), Some("dwarf"), "{:?}", p.module_status);
+    assert!(summary.contains("samples of") && summary.contains("wrote"), "summary:\n{summary}");
+}
+
+/// JIT code is named by the perf map the process wrote inside its container (`/tmp/perf-1.map`, its own
+/// pid), copied into the recording; a perf map on the host under the process's host pid is not used.
+#[test]
+fn jit_frames_are_named_from_the_containers_own_perf_map() {
+    if !support::privileged() || std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let scratch = Scratch::new("record-jit");
+    let container = Bundle::new().with_fixture("jit").args(&["jit", "30"]).run_detached("record-jit");
+    container.wait_for_file("/tmp/perf-1.map", Duration::from_secs(5));
+    // A decoy under the host pid, covering the same code with another name.
+    let inner = std::fs::read_to_string(container.rootfs().join("tmp/perf-1.map")).unwrap();
+    let host_map = PathBuf::from(format!("/tmp/perf-{}.map", container.init_pid()));
+    std::fs::write(&host_map, inner.replace("cperf_jit_spin", "host_decoy")).unwrap();
+
+    let out = scratch.path("jit.cperf");
+    let result = cperf()
+        .args([
+            "record",
+            "-G",
+            container.id(),
+            "-F",
+            "999",
+            "-g",
+            "-o",
+            out.to_str().unwrap(),
+            "--duration",
+            "1.5",
+        ])
+        .output()
+        .unwrap();
+    drop(container);
+    let _ = std::fs::remove_file(&host_map);
+    assert!(result.status.success(), "{}", describe(&result));
+
+    let p = profile::read(&out);
+    assert!(!p.perf_map_pids.is_empty(), "no perf map copied");
+    assert!(!p.leaves.contains_key("host_decoy"), "the host's perf map was used: {:?}", p.leaves);
+    assert!(p.share("cperf_jit_spin") >= 0.8, "JIT code named in {} samples: {:?}", p.samples, p.leaves);
+}
+
+/// A process started after recording began and exited before it ended (with its container) is named.
+#[test]
+fn a_container_that_exits_mid_recording_is_named() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-exit");
+    let container = Bundle::new()
+        .with_fixture("hot")
+        .args(&["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; exec hot 1"])
+        .run_detached("record-exit");
+    let out = scratch.path("exit.cperf");
+    let recorder = cperf()
+        .args([
+            "record",
+            "-G",
+            container.id(),
+            "-F",
+            "999",
+            "-g",
+            "-o",
+            out.to_str().unwrap(),
+            "--duration",
+            "3",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    std::fs::write(container.rootfs().join("tmp/go"), b"").unwrap();
+    let result = recorder.wait_with_output().unwrap();
+    assert!(result.status.success(), "{}", describe(&result));
+    assert_eq!(container.status(), "stopped", "the container ran for 1 s of the 3 s recording");
+    drop(container);
+
+    let p = profile::read(&out);
+    assert!(p.samples >= 400, "{} samples of 1 s of a busy process at 999 Hz: {:?}", p.samples, p.leaves);
+    assert!(p.comms.contains_key("hot"), "process names: {:?}", p.comms);
+    assert_hot_proportions(&p);
+}
+
+/// A recorder killed with SIGKILL leaves a recording that reads up to its last flush (at most a second
+/// old), names included.
+#[test]
+fn a_sigkilled_recorder_leaves_a_readable_recording() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-kill");
+    let container = Bundle::new().with_fixture("hot").args(&["hot", "30"]).run_detached("record-kill");
+    let out = scratch.path("killed.cperf");
+    let mut recorder = cperf()
+        .args(["record", "-G", container.id(), "-F", "999", "-g", "-o", out.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    recorder.kill().unwrap();
+    recorder.wait().unwrap();
+    drop(container);
+
+    let p = profile::read(&out);
+    assert!(p.summary.is_none(), "a killed recorder wrote a summary");
+    assert!(p.samples >= 700, "{} samples kept of 2.5 s at 999 Hz (at most ~1 s may be lost)", p.samples);
+    let (named, frames) = p.frames_named;
+    assert!(named * 10 >= frames * 9, "{named} of {frames} frames named");
+    assert_hot_proportions(&p);
+}
+
+/// Without -G, the command after `--` is profiled with its children, from its exec on.
+#[test]
+fn a_command_and_its_children_are_profiled() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-cmd");
+    let out = scratch.path("cmd.cperf");
+    let hot = support::fixture("hot");
+    let summary = record(&[
+        "-F",
+        "999",
+        "-g",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &format!("{} 1", hot.display()),
+    ]);
+    let p = profile::read(&out);
+    assert!(p.samples >= 400, "{} samples; summary:\n{summary}", p.samples);
+    assert!(p.comms.contains_key("hot"), "{:?}", p.comms);
+    assert_hot_proportions(&p);
+}
+
+/// Bad input is one line on stderr and exit status 2.
+#[test]
+fn bad_input_is_a_one_line_error() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-errors");
+    let out = scratch.path("x.cperf");
+    let cases: [(&[&str], &str); 4] = [
+        (&["-G", "no-such-container-cperf", "--duration", "1"], "cperf containers"),
+        (&["-e", "no-such-event", "-a", "--duration", "1"], "no-such-event"),
+        (&["-a", "-o", "/nonexistent-dir/x.cperf", "--duration", "1"], "cannot create"),
+        (&["--duration", "1"], "nothing to record"),
+    ];
+    for (args, needle) in cases {
+        let mut cmd = cperf();
+        cmd.arg("record").args(args);
+        if !args.contains(&"-o") {
+            cmd.args(["-o", out.to_str().unwrap()]);
+        }
+        let r = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {}", describe(&r));
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}

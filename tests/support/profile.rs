@@ -1,0 +1,123 @@
+//! Reading a recording back in tests: each sample's user leaf function, named the way `cperf report`
+//! will (SYMBOLS entries for ELF, kernel and vDSO frames; the process's last perf map for JIT code).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use sampler::recording::{Entry, ModuleKind, RecordingReader, Summary};
+use symbolizer::perfmap::PerfMap;
+
+/// What a recording says, reduced to what tests check.
+#[derive(Debug, Default)]
+pub struct Profile {
+    /// Samples per user leaf function name (`[unknown]` when unnamed).
+    pub leaves: BTreeMap<String, u64>,
+    /// Samples per process name (the last COMM of the process's main thread).
+    pub comms: BTreeMap<String, u64>,
+    /// All samples.
+    pub samples: u64,
+    /// Lost records.
+    pub lost: u64,
+    /// The summary, if the recorder ended cleanly.
+    pub summary: Option<Summary>,
+    /// The damage report, if reading stopped early.
+    pub damage: Option<String>,
+    /// Module path → MODULE_STATUS symbols text.
+    pub module_status: BTreeMap<String, String>,
+    /// Module path → build-id (hex) the file read had.
+    pub module_build_ids: BTreeMap<String, String>,
+    /// Pids that have PERF_MAP data.
+    pub perf_map_pids: Vec<u32>,
+    /// Frames with a SYMBOLS entry / all frames.
+    pub frames_named: (u64, u64),
+}
+
+struct Frame {
+    module: u32,
+    offset: u64,
+}
+
+/// Reads a recording.
+pub fn read(path: &Path) -> Profile {
+    let mut r = RecordingReader::open(path).unwrap_or_else(|e| panic!("cannot open recording: {e}"));
+    let mut strings: HashMap<u32, String> = HashMap::new();
+    let mut modules: HashMap<u32, (ModuleKind, String, u32)> = HashMap::new();
+    let mut frames: HashMap<u32, Frame> = HashMap::new();
+    let mut names: HashMap<u32, String> = HashMap::new();
+    let mut stacks: HashMap<u32, (u32, Vec<u32>)> = HashMap::new();
+    let mut perf_maps: HashMap<u32, Vec<u8>> = HashMap::new();
+    let mut comm_of: HashMap<u32, String> = HashMap::new();
+    // Samples are resolved at the end: names and perf maps may come after the samples.
+    let mut samples: Vec<(u32, u32)> = Vec::new();
+    let mut p = Profile::default();
+    while let Some(e) = r.next_entry().unwrap() {
+        match e {
+            Entry::Str { id, text } => {
+                strings.insert(id, String::from_utf8_lossy(&text).into_owned());
+            }
+            Entry::Module { id, kind, path, pid, .. } => {
+                modules.insert(id, (kind, String::from_utf8_lossy(&path).into_owned(), pid));
+            }
+            Entry::ModuleStatus { id, build_id, symbols } => {
+                let path = modules.get(&id).map(|m| m.1.clone()).unwrap_or_default();
+                p.module_status.insert(path.clone(), String::from_utf8_lossy(&symbols).into_owned());
+                p.module_build_ids.insert(path, build_id.iter().map(|b| format!("{b:02x}")).collect());
+            }
+            Entry::Frame { id, module, offset, .. } => {
+                frames.insert(id, Frame { module, offset });
+            }
+            Entry::Symbols { frame, lines, .. } => {
+                if let Some(l) = lines.last() {
+                    names.insert(frame, strings.get(&l.function).cloned().unwrap_or_default());
+                }
+            }
+            Entry::Stack { id, kernel, frames } => {
+                stacks.insert(id, (kernel, frames));
+            }
+            Entry::Sample { pid, stack, .. } => samples.push((pid, stack)),
+            Entry::PerfMap { pid, reset, data } => {
+                let m = perf_maps.entry(pid).or_default();
+                if reset {
+                    m.clear();
+                }
+                m.extend_from_slice(&data);
+            }
+            Entry::Comm { pid, tid, name, .. } if pid == tid => {
+                comm_of.insert(pid, String::from_utf8_lossy(&name).into_owned());
+            }
+            Entry::Lost { count, .. } => p.lost += count,
+            _ => {}
+        }
+    }
+    let maps: HashMap<u32, PerfMap> =
+        perf_maps.iter().map(|(&pid, text)| (pid, PerfMap::parse(text))).collect();
+    p.perf_map_pids = maps.keys().copied().collect();
+    p.frames_named = (names.len() as u64, frames.len() as u64);
+    for (pid, stack) in samples {
+        p.samples += 1;
+        let (kernel, ids) = &stacks[&stack];
+        let leaf = ids.get(*kernel as usize).or(ids.first()).copied();
+        let name = leaf.and_then(|id| {
+            let f = &frames[&id];
+            let (kind, _, owner) = &modules[&f.module];
+            match kind {
+                ModuleKind::Anonymous => {
+                    maps.get(owner).and_then(|m| m.lookup(f.offset)).map(|s| s.name.clone())
+                }
+                _ => names.get(&id).cloned(),
+            }
+        });
+        *p.leaves.entry(name.unwrap_or_else(|| "[unknown]".into())).or_default() += 1;
+        *p.comms.entry(comm_of.get(&pid).cloned().unwrap_or_default()).or_default() += 1;
+    }
+    p.summary = r.summary().cloned();
+    p.damage = r.damage().map(|d| d.to_string());
+    p
+}
+
+impl Profile {
+    /// The share of samples whose user leaf is `function`.
+    pub fn share(&self, function: &str) -> f64 {
+        self.leaves.get(function).copied().unwrap_or(0) as f64 / self.samples.max(1) as f64
+    }
+}
