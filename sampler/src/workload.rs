@@ -127,12 +127,47 @@ impl Workload {
     }
 }
 
+/// How long a command dropped while still running gets between SIGTERM and SIGKILL.
+const TERM_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Drop for Workload {
     fn drop(&mut self) {
         // A command never started exits by itself when its go pipe closes; reap it either way.
-        self.held.take();
-        if self.exit.is_none() {
-            let _ = self.wait();
+        let started = self.held.take().is_none();
+        if self.exit.is_some() {
+            return;
         }
+        if started {
+            // Dropped while running means the measurement ended early (an error): end the command
+            // rather than wait for it, SIGTERM first, SIGKILL if it ignores that.
+            self.signal(Signal::SIGTERM);
+            let deadline = std::time::Instant::now() + TERM_GRACE;
+            while self.try_wait().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            self.signal(Signal::SIGKILL);
+        }
+        let _ = self.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A running command dropped without being waited for (an error path) is ended, even one that
+    /// ignores SIGTERM, instead of hanging its caller.
+    #[test]
+    fn dropping_a_running_command_ends_it() {
+        let argv: Vec<String> =
+            ["sh", "-c", "trap '' TERM; sleep 30; sleep 30"].iter().map(|s| s.to_string()).collect();
+        let mut w = Workload::prepare(&argv).unwrap();
+        w.start().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let pid = w.pid();
+        let start = std::time::Instant::now();
+        drop(w);
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "drop took {:?}", start.elapsed());
+        assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err(), "still there");
     }
 }
