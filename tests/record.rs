@@ -261,3 +261,94 @@ fn bad_input_is_a_one_line_error() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+/// Two containers in one recording: each sample is attributed to its own container.
+#[test]
+fn two_containers_keep_their_own_samples() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-two");
+    let hot = Bundle::new().with_fixture("hot").args(&["hot", "30"]).run_detached("record-two-hot");
+    let spin = Bundle::new().with_fixture("spin").args(&["spin", "30"]).run_detached("record-two-spin");
+    let out = scratch.path("two.cperf");
+    record(&[
+        "-G",
+        hot.id(),
+        "-G",
+        spin.id(),
+        "-F",
+        "999",
+        "-g",
+        "-o",
+        out.to_str().unwrap(),
+        "--duration",
+        "1.5",
+    ]);
+    drop(hot);
+    drop(spin);
+    let p = profile::read(&out);
+    let share = |target: u32, prefix: &str| {
+        let leaves = p.by_target.get(&target).cloned().unwrap_or_default();
+        let total: u64 = leaves.values().sum();
+        let matching: u64 = leaves.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum();
+        (matching, total)
+    };
+    let (hot_ok, hot_total) = share(0, "cperf_hot_");
+    let (spin_ok, spin_total) = share(1, "cperf_spin_");
+    assert!(hot_total >= 300 && spin_total >= 300, "samples per target: {:?}", p.by_target);
+    assert!(hot_ok * 100 >= hot_total * 95, "container 0 (hot): {:?}", p.by_target.get(&0));
+    assert!(spin_ok * 100 >= spin_total * 95, "container 1 (spin): {:?}", p.by_target.get(&1));
+}
+
+/// Kernel frames are named from kallsyms: a container that makes getppid calls in a loop spends much
+/// of its time in the kernel, and those samples name kernel functions.
+#[test]
+fn kernel_frames_are_named() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-kernel");
+    let c = Bundle::new()
+        .with_fixture("getppid")
+        .args(&["sh", "-c", "while :; do getppid 1000000; done"])
+        .run_detached("record-kernel");
+    let out = scratch.path("kernel.cperf");
+    record(&["-G", c.id(), "-F", "999", "-g", "-o", out.to_str().unwrap(), "--duration", "1.5"]);
+    drop(c);
+    let p = profile::read(&out);
+    let kernel: u64 = p.kernel_leaves.values().sum();
+    let unknown = p.kernel_leaves.get("[unknown]").copied().unwrap_or(0);
+    assert!(
+        kernel * 10 >= p.samples,
+        "{kernel} of {} samples in the kernel: {:?}",
+        p.samples,
+        p.kernel_leaves
+    );
+    assert!(unknown * 20 <= kernel, "{unknown} of {kernel} kernel leaves unnamed: {:?}", p.kernel_leaves);
+    assert!(
+        p.kernel_leaves.keys().any(|k| k.contains("getppid") || k.contains("syscall")),
+        "no syscall path among kernel leaves: {:?}",
+        p.kernel_leaves
+    );
+}
+
+/// `-p` samples a running process and, without --duration, ends when it exits.
+#[test]
+fn a_process_is_profiled_by_pid_until_it_exits() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-pid");
+    let mut child = std::process::Command::new(support::fixture("hot")).arg("1.5").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let out = scratch.path("pid.cperf");
+    let started = std::time::Instant::now();
+    let summary = record(&["-p", &child.id().to_string(), "-F", "999", "-g", "-o", out.to_str().unwrap()]);
+    assert!(started.elapsed() < Duration::from_secs(5), "record -p did not end with its process");
+    child.wait().unwrap();
+    let p = profile::read(&out);
+    assert!(p.samples >= 500, "{} samples; summary:\n{summary}", p.samples);
+    assert_eq!(p.summary.as_ref().map(|s| s.stop.as_str()), Some("processes exited"));
+    assert_hot_proportions(&p);
+}

@@ -12,6 +12,10 @@ use symbolizer::perfmap::PerfMap;
 pub struct Profile {
     /// Samples per user leaf function name (`[unknown]` when unnamed).
     pub leaves: BTreeMap<String, u64>,
+    /// Samples per target index, then per user leaf function.
+    pub by_target: BTreeMap<u32, BTreeMap<String, u64>>,
+    /// Samples whose leaf is a kernel frame, per kernel function (`[unknown]` when unnamed).
+    pub kernel_leaves: BTreeMap<String, u64>,
     /// Samples per process name (the last COMM of the process's main thread).
     pub comms: BTreeMap<String, u64>,
     /// All samples.
@@ -48,7 +52,7 @@ pub fn read(path: &Path) -> Profile {
     let mut perf_maps: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut comm_of: HashMap<u32, String> = HashMap::new();
     // Samples are resolved at the end: names and perf maps may come after the samples.
-    let mut samples: Vec<(u32, u32)> = Vec::new();
+    let mut samples: Vec<(u32, u32, u32)> = Vec::new();
     let mut p = Profile::default();
     while let Some(e) = r.next_entry().unwrap() {
         match e {
@@ -74,7 +78,7 @@ pub fn read(path: &Path) -> Profile {
             Entry::Stack { id, kernel, frames } => {
                 stacks.insert(id, (kernel, frames));
             }
-            Entry::Sample { pid, stack, .. } => samples.push((pid, stack)),
+            Entry::Sample { pid, stack, target, .. } => samples.push((pid, stack, target)),
             Entry::PerfMap { pid, reset, data } => {
                 let m = perf_maps.entry(pid).or_default();
                 if reset {
@@ -93,9 +97,13 @@ pub fn read(path: &Path) -> Profile {
         perf_maps.iter().map(|(&pid, text)| (pid, PerfMap::parse(text))).collect();
     p.perf_map_pids = maps.keys().copied().collect();
     p.frames_named = (names.len() as u64, frames.len() as u64);
-    for (pid, stack) in samples {
+    for (pid, stack, target) in samples {
         p.samples += 1;
         let (kernel, ids) = &stacks[&stack];
+        if *kernel > 0 {
+            let name = names.get(&ids[0]).cloned().unwrap_or_else(|| "[unknown]".into());
+            *p.kernel_leaves.entry(name).or_default() += 1;
+        }
         let leaf = ids.get(*kernel as usize).or(ids.first()).copied();
         let name = leaf.and_then(|id| {
             let f = &frames[&id];
@@ -107,7 +115,9 @@ pub fn read(path: &Path) -> Profile {
                 _ => names.get(&id).cloned(),
             }
         });
-        *p.leaves.entry(name.unwrap_or_else(|| "[unknown]".into())).or_default() += 1;
+        let name = name.unwrap_or_else(|| "[unknown]".into());
+        *p.by_target.entry(target).or_default().entry(name.clone()).or_default() += 1;
+        *p.leaves.entry(name).or_default() += 1;
         *p.comms.entry(comm_of.get(&pid).cloned().unwrap_or_default()).or_default() += 1;
     }
     p.summary = r.summary().cloned();
