@@ -1,9 +1,16 @@
-//! ELF files: what symbolization needs from them, extracted once so the file's bytes can be dropped:
-//! the build-id, the `.gnu_debuglink`, the loadable segments (to turn file offsets into addresses),
-//! the function symbols (`.symtab`, else `.dynsym`) and the DWARF sections (decompressed).
+//! ELF files: what symbolization needs from one, extracted once so that the file's bytes can be
+//! dropped — the build-id, the `.gnu_debuglink`, the loadable segments (file offsets to addresses),
+//! the function symbols (`.symtab`, else `.dynsym` plus MiniDebugInfo) and the DWARF sections,
+//! decompressed.
+//!
+//! - [`parser`]: the headers, notes, program headers and sections, through `object` (never panics);
+//! - [`symbols`]: function symbols sorted by address, looked up by binary search, demangled lazily;
+//! - [`minidebuginfo`]: the xz-compressed `.gnu_debugdata` symbol table of Fedora-style binaries.
 
+mod minidebuginfo;
 mod parser;
 mod symbols;
 
-pub use parser::{ElfError, ElfFile, Segment};
-pub use symbols::{Symbol, SymbolTable};
+pub use parser::ElfError;
+pub(crate) use parser::{build_id_of, ElfFile, Segment, SymbolSource};
+pub(crate) use symbols::SymbolTable;

@@ -1,51 +1,114 @@
-//! A function symbol table sorted by address, looked up by binary search.
+//! Function symbols sorted by address, looked up by binary search. Names are kept as the file spells
+//! them and demangled on first use (a library can have hundreds of thousands of symbols, of which a
+//! profile touches a few hundred).
 
-/// One function symbol.
+use std::sync::{Arc, OnceLock};
+
+use crate::demangle::demangle;
+
+/// A function symbol as read from a symbol table, before sorting.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Symbol {
+pub(crate) struct RawSymbol {
     /// Start address.
     pub addr: u64,
     /// Size in bytes (0 when the table does not say).
     pub size: u64,
-    /// Demangled name.
-    pub name: String,
+    /// The end of the section holding it: how far a size-less symbol may reach.
+    pub section_end: u64,
+    /// `STT_FUNC` or `STT_GNU_IFUNC` (preferred over `STT_NOTYPE` labels).
+    pub func: bool,
+    /// The name as in the file (mangled).
+    pub name: Box<str>,
+    /// The source file named by a preceding `STT_FILE` symbol, when binutils would use it.
+    pub file: Option<Arc<str>>,
 }
 
-/// Function symbols sorted by address.
-#[derive(Debug, Clone, Default)]
-pub struct SymbolTable {
+/// One symbol of the table: the address range it covers and its name.
+#[derive(Debug)]
+struct Symbol {
+    addr: u64,
+    /// Exclusive end: `addr + size`, or for a size-less symbol the next symbol or the section end.
+    end: u64,
+    raw: RawSymbol,
+    demangled: OnceLock<Arc<str>>,
+}
+
+/// Function symbols sorted by address; `Sync`, so lookups need no lock.
+#[derive(Default)]
+pub(crate) struct SymbolTable {
     symbols: Vec<Symbol>,
 }
 
+impl std::fmt::Debug for SymbolTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SymbolTable({} symbols)", self.symbols.len())
+    }
+}
+
+/// A symbol found by [`SymbolTable::lookup`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Found<'a> {
+    symbol: &'a Symbol,
+}
+
+impl Found<'_> {
+    /// The demangled name, shared.
+    pub fn name(&self) -> Arc<str> {
+        self.symbol.demangled.get_or_init(|| Arc::from(demangle(&self.symbol.raw.name))).clone()
+    }
+
+    /// The source file of an `STT_FILE` symbol, as binutils reports it for code without DWARF.
+    pub fn file(&self) -> Option<Arc<str>> {
+        self.symbol.raw.file.clone()
+    }
+
+    /// The start address.
+    pub fn addr(&self) -> u64 {
+        self.symbol.addr
+    }
+}
+
 impl SymbolTable {
-    /// A table over `symbols` (any order; at one address the sized, then first, symbol wins).
-    pub fn new(mut symbols: Vec<Symbol>) -> Self {
-        symbols.sort_by(|a, b| a.addr.cmp(&b.addr).then(b.size.cmp(&a.size)));
-        symbols.dedup_by_key(|s| s.addr);
+    /// A table over `symbols`, in file order. At one address one symbol is kept: a sized one over a
+    /// size-less one, then a function over a label, then the first in the file — the alias
+    /// binutils' `addr2line` names (for glibc, the local `__GI_` alias before the public name).
+    pub fn new(mut raw: Vec<RawSymbol>) -> Self {
+        // Stable: equal keys keep file order.
+        raw.sort_by_key(|s| (s.addr, s.size == 0, !s.func));
+        raw.dedup_by_key(|s| s.addr);
+        let starts: Vec<u64> = raw.iter().map(|s| s.addr).collect();
+        let symbols = raw
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let end = if raw.size > 0 {
+                    raw.addr.saturating_add(raw.size)
+                } else {
+                    let next = starts.get(i + 1).copied().unwrap_or(u64::MAX);
+                    next.min(raw.section_end).max(raw.addr.saturating_add(1))
+                };
+                Symbol { addr: raw.addr, end, raw, demangled: OnceLock::new() }
+            })
+            .collect();
         SymbolTable { symbols }
     }
 
-    /// True when there are no symbols.
-    pub fn is_empty(&self) -> bool {
-        self.symbols.is_empty()
-    }
-
-    /// How many symbols.
+    /// How many symbols (after merging aliases).
     pub fn len(&self) -> usize {
         self.symbols.len()
     }
 
-    /// The symbol covering `addr`: the last one starting at or before it, if `addr` is inside its size
-    /// (or, for a symbol without a size, before the next symbol).
-    pub fn lookup(&self, addr: u64) -> Option<&Symbol> {
+    /// The symbol covering `addr`: the last one starting at or before it, if `addr` is before its
+    /// end.
+    pub fn lookup(&self, addr: u64) -> Option<Found<'_>> {
         let i = self.symbols.partition_point(|s| s.addr <= addr).checked_sub(1)?;
-        let s = &self.symbols[i];
-        let covers = if s.size > 0 {
-            addr - s.addr < s.size
-        } else {
-            self.symbols.get(i + 1).is_none_or(|next| addr < next.addr)
-        };
-        covers.then_some(s)
+        let symbol = &self.symbols[i];
+        (addr < symbol.end).then_some(Found { symbol })
+    }
+
+    /// The symbols as read, to be merged into another table.
+    pub fn into_raw(self) -> Vec<RawSymbol> {
+        self.symbols.into_iter().map(|s| s.raw).collect()
     }
 }
 
@@ -53,12 +116,12 @@ impl SymbolTable {
 mod tests {
     use super::*;
 
-    fn sym(addr: u64, size: u64, name: &str) -> Symbol {
-        Symbol { addr, size, name: name.into() }
+    fn sym(addr: u64, size: u64, name: &str) -> RawSymbol {
+        RawSymbol { addr, size, section_end: 0x1000, func: true, name: name.into(), file: None }
     }
 
     #[test]
-    fn sized_unsized_and_gaps() {
+    fn sized_unsized_gaps_and_section_ends() {
         let t = SymbolTable::new(vec![
             sym(0x300, 0, "c"),
             sym(0x100, 0x10, "a"),
@@ -66,11 +129,38 @@ mod tests {
             sym(0x100, 0, "alias"),
         ]);
         assert_eq!(t.len(), 3);
-        assert_eq!(t.lookup(0x100).unwrap().name, "a");
-        assert_eq!(t.lookup(0x10f).unwrap().name, "a");
-        assert!(t.lookup(0x110).is_none());
-        assert!(t.lookup(0xff).is_none());
-        assert_eq!(t.lookup(0x2ff).unwrap().name, "b");
-        assert_eq!(t.lookup(0x1_0000).unwrap().name, "c");
+        let name = |a| t.lookup(a).map(|f| f.name().to_string());
+        assert_eq!(name(0x100).as_deref(), Some("a"));
+        assert_eq!(name(0x10f).as_deref(), Some("a"));
+        assert_eq!(name(0x110), None);
+        assert_eq!(name(0xff), None);
+        assert_eq!(name(0x2ff).as_deref(), Some("b"));
+        assert_eq!(name(0xfff).as_deref(), Some("c"));
+        assert_eq!(name(0x1000), None, "a size-less symbol stops at its section's end");
+        assert_eq!(name(u64::MAX), None);
+        assert_eq!(t.lookup(0x2ff).unwrap().addr(), 0x200);
+    }
+
+    #[test]
+    fn aliases_prefer_sized_functions_then_file_order() {
+        let mut label = sym(0x100, 0x10, "label");
+        label.func = false;
+        let t = SymbolTable::new(vec![
+            sym(0x100, 0, "sizeless"),
+            label,
+            sym(0x100, 0x10, "__GI_malloc"),
+            sym(0x100, 0x10, "malloc"),
+        ]);
+        assert_eq!(&*t.lookup(0x100).unwrap().name(), "__GI_malloc");
+    }
+
+    #[test]
+    fn names_are_demangled_once() {
+        let t = SymbolTable::new(vec![sym(0x10, 4, "_ZN3foo3barEv")]);
+        let a = t.lookup(0x10).unwrap().name();
+        let b = t.lookup(0x12).unwrap().name();
+        assert_eq!(&*a, "foo::bar()");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(SymbolTable::default().lookup(0).is_none());
     }
 }
