@@ -7,14 +7,17 @@
 use crate::sys::perf;
 
 /// The `sample_type` cperf samples with: which fields a `PERF_RECORD_SAMPLE` carries, in kernel order;
-/// the callchain only with `-g`.
+/// the callchain only with `-g`. The cgroup id (kernel 5.7+) lets a recorder drop the samples a
+/// cgroup-filtered event takes at a context switch while the task switching in or out is another
+/// cgroup's.
 pub fn sample_type(callchain: bool) -> u64 {
     let mut t = perf::PERF_SAMPLE_IDENTIFIER
         | perf::PERF_SAMPLE_IP
         | perf::PERF_SAMPLE_TID
         | perf::PERF_SAMPLE_TIME
         | perf::PERF_SAMPLE_CPU
-        | perf::PERF_SAMPLE_PERIOD;
+        | perf::PERF_SAMPLE_PERIOD
+        | perf::PERF_SAMPLE_CGROUP;
     if callchain {
         t |= perf::PERF_SAMPLE_CALLCHAIN;
     }
@@ -62,6 +65,8 @@ pub struct Sample {
     pub callchain: Vec<u64>,
     /// `PERF_RECORD_MISC_*` bits (kernel/user mode of `ip`).
     pub misc: u16,
+    /// The cgroup (v2 id, the inode of its directory) of the task sampled.
+    pub cgroup: u64,
 }
 
 /// A `PERF_RECORD_MMAP2`: an executable (or data) mapping of a process.
@@ -199,7 +204,8 @@ pub fn parse(kind: u32, misc: u16, body: &[u8], callchain: bool) -> Result<Recor
                 return Err(c.error("callchain longer than the record"));
             }
             let callchain = (0..nr).map(|_| c.u64()).collect::<Result<Vec<_>, _>>()?;
-            Record::Sample(Sample { id, ip, pid, tid, time, cpu, period, callchain, misc })
+            let cgroup = c.u64()?;
+            Record::Sample(Sample { id, ip, pid, tid, time, cpu, period, callchain, misc, cgroup })
         }
         perf::PERF_RECORD_MMAP2 => {
             let (pid, tid) = (c.u32()?, c.u32()?);
@@ -334,7 +340,7 @@ mod tests {
     #[test]
     fn sample_with_callchain() {
         let body = Bytes::default().u64(42).u64(0x1000).u32(7).u32(8).u64(99).u32(1).u32(0).u64(10_101_010);
-        let body = body.u64(3).u64(perf::PERF_CONTEXT_USER).u64(0x1000).u64(0x2000).0;
+        let body = body.u64(3).u64(perf::PERF_CONTEXT_USER).u64(0x1000).u64(0x2000).u64(77).0;
         let r = parse(perf::PERF_RECORD_SAMPLE, 2, &body, true).unwrap();
         let Record::Sample(s) = r else { panic!("{r:?}") };
         assert_eq!(
@@ -342,6 +348,7 @@ mod tests {
             (42, 0x1000, 7, 8, 99, 1, 10_101_010)
         );
         assert_eq!(s.callchain, [perf::PERF_CONTEXT_USER, 0x1000, 0x2000]);
+        assert_eq!(s.cgroup, 77);
     }
 
     #[test]

@@ -236,7 +236,13 @@ fn sampling_attr(
     attr.set_watermark(1);
     attr.__bindgen_anon_2.wakeup_watermark = (options.ring_pages as u32 * 4096) / 4;
     match scope {
-        Scope::Threads(_) => attr.set_inherit(1),
+        Scope::Threads(_) => {
+            attr.set_inherit(1);
+            // Measured on 6.18: an inherited per-CPU event on a task that is already running and
+            // never sleeps takes no samples when enabled later by ioctl; opened enabled, it does.
+            // Its samples wait in the ring until the recorder drains it.
+            attr.set_disabled(0);
+        }
         Scope::Command(_) => {
             attr.set_inherit(1);
             attr.set_enable_on_exec(1);
