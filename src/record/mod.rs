@@ -8,6 +8,7 @@
 //! on the end of the command, `--duration`, Ctrl-C or SIGTERM, drain what is left, write the summary
 //! and print it ([`output`]).
 
+mod cgroups;
 mod jit;
 mod modules;
 mod output;
@@ -28,6 +29,7 @@ use sampler::sampling::{Rate, Sampler, SamplingOptions};
 use sampler::workload::{Exit, Workload};
 
 use crate::signals::Signals;
+use cgroups::CgroupMembership;
 use modules::Modules;
 use session::Session;
 
@@ -76,10 +78,25 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         bail!("nothing to record: give -G <container>, -p <pid>, -a (whole host), or a command after --");
     }
     let (event, event_note) = pick_event(opts.event.as_deref())?;
-    let rate = opts.rate.unwrap_or(match event.kind {
+    let mut rate = opts.rate.unwrap_or(match event.kind {
         EventKind::Tracepoint { .. } => Rate::Period(1),
         _ => Rate::Frequency(99),
     });
+    let mut event_note = event_note;
+    if let (Rate::Frequency(hz), Some(max)) = (rate, max_sample_rate()) {
+        if hz > max {
+            // The kernel refuses a higher frequency (and lowers this limit by itself when sampling
+            // interrupts take long); sample at the limit and say so rather than fail.
+            rate = Rate::Frequency(max.max(1));
+            let note = format!(
+                "sampling at {max} Hz, not {hz}: kernel.perf_event_max_sample_rate is {max}; raise it with: sysctl kernel.perf_event_max_sample_rate={hz}"
+            );
+            event_note = Some(match event_note {
+                Some(n) => format!("{n}; {note}"),
+                None => note,
+            });
+        }
+    }
     let mut signals = Signals::block()?;
 
     // Targets, in the order given: containers, processes, the host, or the command.
@@ -180,6 +197,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         },
     };
     let writer = RecordingWriter::create(&opts.output, &meta)?;
+    let mut membership = CgroupMembership::new(&scopes);
     let mut session = Session::new(writer, Modules::new(kallsyms), opts.callchain, scopes.len());
     for (target, pid) in first_pids.iter().enumerate() {
         if let Some(pid) = pid {
@@ -232,7 +250,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
                 }
             }
         }
-        drain(&mut sampler, &mut session, &mut notes)?;
+        drain(&mut sampler, &mut session, &mut membership, &mut notes)?;
         session.symbolize(Some(Duration::from_millis(50)))?;
         if Instant::now() >= next_flush {
             session.poll_perf_maps()?;
@@ -245,8 +263,14 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         // The command is not ours to keep running once recording ends early.
         w.signal(nix::sys::signal::Signal::SIGTERM);
     }
-    drain(&mut sampler, &mut session, &mut notes)?;
+    drain(&mut sampler, &mut session, &mut membership, &mut notes)?;
     let elapsed = started.elapsed();
+    if membership.foreign > 0 {
+        notes.push(format!(
+            "{} samples taken at a context switch while another cgroup's task was current were left out",
+            membership.foreign
+        ));
+    }
     let stats = session.stats.clone();
     notes.extend(session.modules().notes.iter().cloned());
     let summary = Summary {
@@ -289,7 +313,12 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
 }
 
 /// Drains every ring, then hands the records over in time order.
-fn drain(sampler: &mut Sampler, session: &mut Session, notes: &mut Vec<String>) -> anyhow::Result<()> {
+fn drain(
+    sampler: &mut Sampler,
+    session: &mut Session,
+    membership: &mut CgroupMembership,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let mut records: Vec<(u64, Record)> = Vec::new();
     let stats = sampler.drain(|r| records.push((record_time(&r), r)));
     if stats.malformed > 0 {
@@ -299,10 +328,15 @@ fn drain(sampler: &mut Sampler, session: &mut Session, notes: &mut Vec<String>) 
         notes.push(format!("{} corrupt ring-buffer stretches were skipped", stats.ring_errors));
     }
     records.sort_by_key(|(t, _)| *t);
-    session.next_drain();
+    let drain = session.next_drain();
     for (_, r) in records {
-        let target = record_id(&r).and_then(|id| sampler.target_of(id)).unwrap_or(0) as u32;
-        session.handle(r, target)?;
+        let target = record_id(&r).and_then(|id| sampler.target_of(id)).unwrap_or(0);
+        if let Record::Sample(s) = &r {
+            if !membership.allows(target, s.cgroup, drain) {
+                continue;
+            }
+        }
+        session.handle(r, target as u32)?;
     }
     Ok(())
 }
@@ -354,6 +388,11 @@ fn read_kallsyms() -> Result<symbolizer::kallsyms::Kallsyms, String> {
     let text =
         std::fs::read_to_string("/proc/kallsyms").map_err(|e| format!("cannot read /proc/kallsyms: {e}"))?;
     symbolizer::kallsyms::Kallsyms::parse(&text).map_err(|e| e.to_string())
+}
+
+/// `kernel.perf_event_max_sample_rate`, the highest `-F` the kernel accepts.
+fn max_sample_rate() -> Option<u64> {
+    read_trimmed("/proc/sys/kernel/perf_event_max_sample_rate").parse().ok()
 }
 
 fn read_trimmed(path: &str) -> String {

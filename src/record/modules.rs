@@ -71,7 +71,7 @@ enum Symbols {
     /// Not read yet (its file is open, or it could not be opened: the reason).
     Pending(Result<Opened, String>),
     /// Parsed.
-    Elf(Rc<ElfModule>),
+    Elf(std::sync::Arc<ElfModule>),
     /// Named by other means (kallsyms, perf maps) or not at all; the reason when not at all.
     Other(Option<String>),
 }
@@ -185,9 +185,21 @@ impl Modules {
         match (&m.symbols, m.kind) {
             (_, ModuleKind::Anonymous) => {}
             (Symbols::Elf(elf), _) => {
-                for f in frames {
-                    let at = if f.caller { f.offset.saturating_sub(1) } else { f.offset };
-                    let entry = match elf.symbolize_offset(at) {
+                // One batch per module: addr2line walks its units once for all of them.
+                let vaddrs: Vec<Option<u64>> = frames
+                    .iter()
+                    .map(|f| {
+                        elf.file_offset_to_vaddr(if f.caller { f.offset.saturating_sub(1) } else { f.offset })
+                    })
+                    .collect();
+                let known: Vec<u64> = vaddrs.iter().flatten().copied().collect();
+                let mut named = elf.symbolize_vaddrs(&known).into_iter();
+                for (f, vaddr) in frames.iter().zip(&vaddrs) {
+                    let result = match vaddr {
+                        Some(_) => named.next().unwrap_or(Symbolized::Unknown(symbolizer::Reason::NoSymbols)),
+                        None => Symbolized::Unknown(symbolizer::Reason::OutsideText),
+                    };
+                    let entry = match result {
                         Symbolized::Frames(lines) => Entry::Symbols {
                             frame: f.frame,
                             lines: lines

@@ -128,9 +128,10 @@ impl Session {
         self.read_maps(pid)
     }
 
-    /// Starts a drain: records of one drain come sorted by time.
-    pub fn next_drain(&mut self) {
+    /// Starts a drain (records of one drain come sorted by time); returns its number.
+    pub fn next_drain(&mut self) -> u64 {
         self.drain += 1;
+        self.drain
     }
 
     /// Takes one record; `target` is the index of the target whose event wrote it.
