@@ -9,6 +9,7 @@ use sampler::sampling::Rate;
 
 use crate::record::RecordOptions;
 use crate::stat::{OutputFormat, StatOptions};
+use crate::symbolize::{Format as SymbolizeFormat, SymbolizeOptions};
 
 /// See inside containers from the host: per-container event counts, built on perf_event_open.
 #[derive(Debug, Parser)]
@@ -25,8 +26,51 @@ pub enum Command {
     Stat(StatArgs),
     /// Sample call stacks of containers, processes or the host into a self-contained recording.
     Record(RecordArgs),
+    /// Turn addresses of a binary (or of a running process) into functions and source lines, as
+    /// `addr2line -f -i -C` prints them.
+    Symbolize(SymbolizeArgs),
     /// List the containers cperf can resolve: id, name, runtime, cgroup, pids.
     Containers(ContainersArgs),
+}
+
+/// `cperf symbolize`: arguments as addr2line users expect.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  cperf symbolize -e ./server 0x4011a6 0x401c20      link-time addresses of a binary
+  nm ./server | awk '{print $1}' | cperf symbolize -e ./server
+  cperf symbolize --pid 4242 0x55d1c0a011a6          runtime addresses of a process (in a container too)")]
+pub struct SymbolizeArgs {
+    /// The ELF file (with --pid: its path as the process sees it, to restrict the lookup to it).
+    #[arg(short = 'e', long = "exe", value_name = "FILE")]
+    pub exe: Option<std::path::PathBuf>,
+
+    /// Addresses are runtime addresses of this process; files are read inside its root.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// One JSON object per address (frames with function, file, line, inlined).
+    #[arg(long, short = 'j')]
+    pub json: bool,
+
+    /// Hex addresses (0x optional); read from stdin when none are given.
+    #[arg(value_name = "ADDR")]
+    pub addresses: Vec<String>,
+}
+
+impl SymbolizeArgs {
+    /// The plain options `symbolize` runs on.
+    pub fn into_options(self) -> anyhow::Result<SymbolizeOptions> {
+        if self.exe.is_none() && self.pid.is_none() {
+            anyhow::bail!("name the file with -e FILE (or a process with --pid PID)");
+        }
+        Ok(SymbolizeOptions {
+            file: self.exe,
+            pid: self.pid,
+            addresses: self.addresses,
+            format: if self.json { SymbolizeFormat::Json } else { SymbolizeFormat::Addr2line },
+        })
+    }
 }
 
 /// `cperf record`: arguments as perf record users expect.

@@ -9,6 +9,7 @@ mod numbers;
 mod record;
 mod signals;
 mod stat;
+mod symbolize;
 mod targets;
 
 use std::io::Write;
@@ -26,6 +27,9 @@ fn main() -> ExitCode {
         Command::Stat(args) => args.into_options().and_then(|o| stat::run(o, &mut out)),
         Command::Record(args) => {
             args.into_options().and_then(|o| record::run(o, &mut std::io::stderr().lock()))
+        }
+        Command::Symbolize(args) => {
+            args.into_options().and_then(|o| symbolize::run(o, &mut std::io::stdin().lock(), &mut out))
         }
         Command::Containers(args) => containers::run(args.json, &mut out).map(|()| 0),
     };
