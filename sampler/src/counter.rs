@@ -460,6 +460,10 @@ mod tests {
         }
         set.disable().unwrap();
         let r = &set.read().unwrap()[0];
-        assert!((15_000_000..200_000_000).contains(&r.count), "task-clock {} ns for a 20 ms CPU spin", r.count);
+        assert!(
+            (15_000_000..200_000_000).contains(&r.count),
+            "task-clock {} ns for a 20 ms CPU spin",
+            r.count
+        );
     }
 }
