@@ -11,7 +11,7 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -66,13 +66,9 @@ fn hot_functions_are_named_after_the_container_is_gone_and_never_from_the_host_f
     }
     let scratch = Scratch::new("record-hot");
     // The container's binary lives at /opt/<unique>/hot; the host has the `spin` fixture at that path.
-    let dir = format!("/opt/{}", support::unique_id("decoy"));
     let bundle = Bundle::new();
-    std::fs::create_dir_all(bundle.rootfs().join(&dir[1..])).unwrap();
-    std::fs::copy(support::fixture("hot"), bundle.rootfs().join(&dir[1..]).join("hot")).unwrap();
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(support::fixture("spin"), Path::new(&dir).join("hot")).unwrap();
-    let container = bundle.args(&[format!("{dir}/hot"), "30".into()]).run_detached("record-hot");
+    let decoy = support::HostDecoy::new(&bundle, "hot", "spin", "hot");
+    let container = bundle.args(&[decoy.path.clone(), "30".into()]).run_detached("record-hot");
     std::thread::sleep(Duration::from_millis(200));
 
     let out = scratch.path("hot.cperf");
@@ -90,7 +86,8 @@ fn hot_functions_are_named_after_the_container_is_gone_and_never_from_the_host_f
         "2",
     ]);
     drop(container);
-    let _ = std::fs::remove_dir_all(&dir);
+    let hot_module = decoy.path.clone();
+    drop(decoy);
 
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "recording mode");
@@ -110,7 +107,6 @@ fn hot_functions_are_named_after_the_container_is_gone_and_never_from_the_host_f
     assert_hot_proportions(&p);
     let s = p.summary.as_ref().expect("a clean end writes a summary");
     assert_eq!((s.samples, s.lost, p.lost), (p.samples, 0, 0), "summary {s:?}");
-    let hot_module = format!("{dir}/hot");
     assert_eq!(p.module_status.get(&hot_module).map(String::as_str), Some("dwarf"), "{:?}", p.module_status);
     assert!(summary.contains("samples of") && summary.contains("wrote"), "summary:\n{summary}");
 }

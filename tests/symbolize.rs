@@ -76,13 +76,9 @@ fn runtime_addresses_of_a_container_process_are_named_from_its_root() {
     if !support::privileged() {
         return;
     }
-    let dir = format!("/opt/{}", support::unique_id("symbolize-decoy"));
     let bundle = Bundle::new();
-    std::fs::create_dir_all(bundle.rootfs().join(&dir[1..])).unwrap();
-    std::fs::copy(support::fixture("hot"), bundle.rootfs().join(&dir[1..]).join("app")).unwrap();
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(support::fixture("spin"), Path::new(&dir).join("app")).unwrap();
-    let container = bundle.args(&[format!("{dir}/app"), "30".into()]).run_detached("symbolize-pid");
+    let decoy = support::HostDecoy::new(&bundle, "hot", "spin", "app");
+    let container = bundle.args(&[decoy.path.clone(), "30".into()]).run_detached("symbolize-pid");
 
     // The fixture is static and not PIE: runtime addresses are its link-time addresses.
     let nm = support::run_ok(Command::new("nm").arg(support::fixture("hot")));
@@ -96,7 +92,7 @@ fn runtime_addresses_of_a_container_process_are_named_from_its_root() {
         .output()
         .unwrap();
     drop(container);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(decoy);
     assert!(out.status.success(), "{}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().next(), Some("cperf_hot_heavy"), "{text}");

@@ -414,6 +414,36 @@ impl Bundle {
     }
 }
 
+/// A fixture placed at the same path in a container's rootfs and on the host, with different contents:
+/// a container-aware tool must read the container's and never the host's. The host copy is removed
+/// when this is dropped.
+pub struct HostDecoy {
+    /// The path, the same inside the container and on the host (`/opt/<unique>/<name>`).
+    pub path: String,
+}
+
+impl HostDecoy {
+    /// Puts fixture `inside` at `/opt/<unique>/<name>` in `bundle`'s rootfs and fixture `on_host` at
+    /// that path on the host.
+    pub fn new(bundle: &Bundle, inside: &str, on_host: &str, name: &str) -> HostDecoy {
+        let dir = format!("/opt/{}", unique_id("decoy"));
+        let path = format!("{dir}/{name}");
+        fs::create_dir_all(bundle.rootfs().join(&dir[1..])).unwrap();
+        fs::copy(fixture(inside), bundle.rootfs().join(&path[1..])).unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(fixture(on_host), &path).unwrap();
+        HostDecoy { path }
+    }
+}
+
+impl Drop for HostDecoy {
+    fn drop(&mut self) {
+        if let Some(dir) = Path::new(&self.path).parent() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
 impl Default for Bundle {
     fn default() -> Self {
         Bundle::new()
