@@ -17,6 +17,7 @@ ROUNDS=${ROUNDS:-2500}
 THREADS=${THREADS:-$(nproc)}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+. bench/lib.sh
 
 [ "$(id -u)" = 0 ] || { echo "bench/record.sh: run as root (sampling a cgroup needs it)" >&2; exit 1; }
 command -v perf >/dev/null || { echo "bench/record.sh: perf is missing: apt-get install linux-perf" >&2; exit 1; }
@@ -29,7 +30,7 @@ work=$(mktemp -d)
 cc -static -O2 -g -fno-omit-frame-pointer -pthread -o "$work/hot" fixtures/src/hot.c
 
 # The cgroup2 mount: the mount point (field 5) of the line whose filesystem type (after " - ") is cgroup2.
-cgroot=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
+cgroot=$(cgroup2_root)
 [ -n "$cgroot" ] || { echo "bench/record.sh: no cgroup2 mount found" >&2; exit 1; }
 cgname="cperf-bench-record-$$"
 cg="$cgroot/$cgname"
@@ -42,7 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Seconds for the fixed work inside the cgroup.
 work_once() { sh -c "echo \$\$ > '$cg/cgroup.procs'; exec '$work/hot' --rounds $ROUNDS $THREADS"; }
@@ -104,7 +104,7 @@ for run in $(seq "$RUNS"); do
         echo "run $run $c: $v s" >&2
     done
 done
-med() { echo "$1" | tr ' ' '\n' | { grep . || true; } | median; }
+med() { echo "$1" | tr ' ' '\n' | { grep . || true; } | median 6; }
 declare -A t o cpu
 for c in $conds; do t[$c]=$(med "${times[$c]}"); o[$c]=$(med "${overheads[$c]:-}"); cpu[$c]=$(med "${cpus[$c]:-}"); done
 native=${t[native]}

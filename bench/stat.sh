@@ -15,6 +15,7 @@ CALLS=${CALLS:-5000000}
 WALL_RUNS=${WALL_RUNS:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+. bench/lib.sh
 
 [ "$(id -u)" = 0 ] || { echo "bench/stat.sh: run as root (perf events on a cgroup need it)" >&2; exit 1; }
 command -v perf >/dev/null || { echo "bench/stat.sh: perf is missing: apt-get install linux-perf" >&2; exit 1; }
@@ -25,7 +26,7 @@ cperf="$here/target/release/cperf"
 work=$(mktemp -d)
 cc -static -O2 -o "$work/getppid" fixtures/src/getppid.c
 
-cgroot=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+cgroot=$(cgroup2_root)
 [ -n "$cgroot" ] || { echo "bench/stat.sh: no cgroup2 mount found" >&2; exit 1; }
 cgname="cperf-bench-$$"
 cg="$cgroot/$cgname"
@@ -38,7 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 now_ns() { date +%s%N; }
 
 # ns per getppid() for $CALLS calls of the fixture run inside the cgroup.

@@ -12,6 +12,7 @@ RUNS=${RUNS:-3}
 N=${N:-1000000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+. bench/lib.sh
 command -v addr2line >/dev/null || { echo "bench/symbolize.sh: addr2line is missing: apt-get install binutils" >&2; exit 1; }
 
 cargo build --quiet             # the debug build: the large binary with full DWARF, to be symbolized
@@ -37,7 +38,6 @@ for _ in range($N):
 " >"$work/addrs"
 echo "# symbolizing $N addresses of $(basename "$binary") ($(du -h "$binary" | cut -f1), debug build), $RUNS runs, $(nproc) CPUs"
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # Median wall seconds and peak RSS (MiB) of "$@" < addrs > /dev/null.
 measure() {
     local times="" mems=""
