@@ -34,6 +34,11 @@ pub struct Profile {
     pub perf_map_pids: Vec<u32>,
     /// Frames with a SYMBOLS entry / all frames.
     pub frames_named: (u64, u64),
+    /// Frames with no SYMBOLS entry (neither names nor a reason), by the time of the first sample that
+    /// used them; JIT frames, named by perf maps, are not counted.
+    pub unnamed_frames_first_seen: Vec<u64>,
+    /// The time of the last sample.
+    pub last_sample_time: u64,
 }
 
 struct Frame {
@@ -53,6 +58,9 @@ pub fn read(path: &Path) -> Profile {
     let mut comm_of: HashMap<u32, String> = HashMap::new();
     // Samples are resolved at the end: names and perf maps may come after the samples.
     let mut samples: Vec<(u32, u32, u32)> = Vec::new();
+    let mut first_seen: HashMap<u32, u64> = HashMap::new();
+    let mut symbolized: std::collections::HashSet<u32> = Default::default();
+    let mut sample_stacks: Vec<(u64, u32)> = Vec::new();
     let mut p = Profile::default();
     while let Some(e) = r.next_entry().unwrap() {
         match e {
@@ -71,6 +79,7 @@ pub fn read(path: &Path) -> Profile {
                 frames.insert(id, Frame { module, offset });
             }
             Entry::Symbols { frame, lines, .. } => {
+                symbolized.insert(frame);
                 if let Some(l) = lines.last() {
                     names.insert(frame, strings.get(&l.function).cloned().unwrap_or_default());
                 }
@@ -78,7 +87,10 @@ pub fn read(path: &Path) -> Profile {
             Entry::Stack { id, kernel, frames } => {
                 stacks.insert(id, (kernel, frames));
             }
-            Entry::Sample { pid, stack, target, .. } => samples.push((pid, stack, target)),
+            Entry::Sample { pid, stack, target, time, .. } => {
+                samples.push((pid, stack, target));
+                sample_stacks.push((time, stack));
+            }
             Entry::PerfMap { pid, reset, data } => {
                 let m = perf_maps.entry(pid).or_default();
                 if reset {
@@ -97,6 +109,18 @@ pub fn read(path: &Path) -> Profile {
         perf_maps.iter().map(|(&pid, text)| (pid, PerfMap::parse(text))).collect();
     p.perf_map_pids = maps.keys().copied().collect();
     p.frames_named = (names.len() as u64, frames.len() as u64);
+    for &(time, stack) in &sample_stacks {
+        for id in &stacks[&stack].1 {
+            let t = first_seen.entry(*id).or_insert(time);
+            *t = (*t).min(time);
+        }
+        p.last_sample_time = p.last_sample_time.max(time);
+    }
+    p.unnamed_frames_first_seen = frames
+        .iter()
+        .filter(|(id, f)| !symbolized.contains(id) && !matches!(modules[&f.module].0, ModuleKind::Anonymous))
+        .filter_map(|(id, _)| first_seen.get(id).copied())
+        .collect();
     for (pid, stack, target) in samples {
         p.samples += 1;
         let (kernel, ids) = &stacks[&stack];
