@@ -19,7 +19,7 @@ use std::rc::Rc;
 use sampler::recording::{Entry, Line, ModuleKind};
 use symbolizer::kallsyms::Kallsyms;
 use symbolizer::root::ContainerRoot;
-use symbolizer::{ElfModule, Symbolized, Symbolizer};
+use symbolizer::{Answer, Batch, ElfModule, Reason, StrId, Symbolize, Symbolizer};
 
 /// The largest binary read for its symbols.
 pub const MAX_BINARY: u64 = 1 << 30;
@@ -193,58 +193,19 @@ impl Modules {
                     })
                     .collect();
                 let known: Vec<u64> = vaddrs.iter().flatten().copied().collect();
-                let mut named = elf.symbolize_vaddrs(&known).into_iter();
-                for (f, vaddr) in frames.iter().zip(&vaddrs) {
-                    let result = match vaddr {
-                        Some(_) => named.next().unwrap_or(Symbolized::Unknown(symbolizer::Reason::NoSymbols)),
-                        None => Symbolized::Unknown(symbolizer::Reason::OutsideText),
-                    };
-                    let entry = match result {
-                        Symbolized::Frames(lines) => Entry::Symbols {
-                            frame: f.frame,
-                            lines: lines
-                                .iter()
-                                .map(|l| Line {
-                                    function: l.function.as_deref().map_or(0, |s| intern(s.as_bytes())),
-                                    file: l.file.as_deref().map_or(0, |s| intern(s.as_bytes())),
-                                    line: l.line.unwrap_or(0),
-                                })
-                                .collect(),
-                            unknown: 0,
-                        },
-                        Symbolized::Unknown(reason) => Entry::Symbols {
-                            frame: f.frame,
-                            lines: Vec::new(),
-                            unknown: intern(reason.to_string().as_bytes()),
-                        },
-                    };
-                    out.push(entry);
-                }
+                let batch = elf.symbolize_vaddrs(&known);
+                let mut named = batch.iter();
+                let answers = vaddrs.iter().map(|vaddr| match vaddr {
+                    Some(_) => named.next().unwrap_or(Answer::Unknown(Reason::NoSymbols)),
+                    None => Answer::Unknown(Reason::OutsideText),
+                });
+                symbols_entries(frames, answers, &batch, intern, out);
             }
             (Symbols::Other(None), ModuleKind::Kernel) => {
                 let Ok(kallsyms) = &self.kallsyms else { return };
-                for f in frames {
-                    let entry = match kallsyms.lookup(f.offset) {
-                        Some((sym, _)) => {
-                            let name = match &sym.module {
-                                Some(m) => format!("{} [{m}]", sym.name),
-                                None => sym.name.clone(),
-                            };
-                            let function = intern(name.as_bytes());
-                            Entry::Symbols {
-                                frame: f.frame,
-                                lines: vec![Line { function, file: 0, line: 0 }],
-                                unknown: 0,
-                            }
-                        }
-                        None => Entry::Symbols {
-                            frame: f.frame,
-                            lines: Vec::new(),
-                            unknown: intern(b"no kernel symbol"),
-                        },
-                    };
-                    out.push(entry);
-                }
+                let addrs: Vec<u64> = frames.iter().map(|f| f.offset).collect();
+                let batch = kallsyms.symbolize(&addrs);
+                symbols_entries(frames, batch.iter(), &batch, intern, out);
             }
             (symbols, _) => {
                 let why = match symbols {
@@ -303,6 +264,42 @@ impl Modules {
                 Entry::ModuleStatus { id, build_id: Vec::new(), symbols: format!("none: {why}").into_bytes() }
             }
         }
+    }
+}
+
+/// One [`Entry::Symbols`] per frame, from the frame's answer; each distinct string of the batch is
+/// interned once.
+fn symbols_entries<'a>(
+    frames: &[PendingFrame],
+    answers: impl Iterator<Item = Answer<'a>>,
+    batch: &Batch,
+    intern: &mut dyn FnMut(&[u8]) -> u32,
+    out: &mut Vec<Entry>,
+) {
+    let mut ids: Vec<Option<u32>> = vec![None; batch.strings().len()];
+    for (f, answer) in frames.iter().zip(answers) {
+        let mut id = |s: Option<StrId>| {
+            s.map_or(0, |s| *ids[s.index()].get_or_insert_with(|| intern(batch.str(s).as_bytes())))
+        };
+        out.push(match answer {
+            Answer::Frames(lines) => Entry::Symbols {
+                frame: f.frame,
+                lines: lines
+                    .iter()
+                    .map(|l| Line {
+                        function: id(l.function),
+                        file: id(l.file),
+                        line: l.line.map_or(0, |l| l.get()),
+                    })
+                    .collect(),
+                unknown: 0,
+            },
+            Answer::Unknown(reason) => Entry::Symbols {
+                frame: f.frame,
+                lines: Vec::new(),
+                unknown: intern(reason.to_string().as_bytes()),
+            },
+        });
     }
 }
 

@@ -4,6 +4,11 @@
 //! that is reported as [`KallsymsError::Hidden`] rather than turned into a table that names every
 //! kernel frame after the first symbol.
 
+use std::sync::{Arc, OnceLock};
+
+use crate::symbolize::batch::{BatchBuilder, BatchFrame};
+use crate::{Batch, Reason, Symbolize};
+
 /// One kernel text symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelSymbol {
@@ -30,9 +35,11 @@ pub enum KallsymsError {
 }
 
 /// Kernel text symbols sorted by address.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Kallsyms {
     symbols: Vec<KernelSymbol>,
+    /// What a frame is named, by symbol: `name`, or `name [module]` (made on first use).
+    labels: Vec<OnceLock<Arc<str>>>,
 }
 
 impl Kallsyms {
@@ -63,7 +70,8 @@ impl Kallsyms {
             return Err(KallsymsError::Hidden { kptr_restrict });
         }
         symbols.sort_by_key(|s| s.addr);
-        Ok(Kallsyms { symbols })
+        let labels = symbols.iter().map(|_| OnceLock::new()).collect();
+        Ok(Kallsyms { symbols, labels })
     }
 
     /// The symbol at or below `addr` (kernel symbols have no sizes; the next symbol ends one), and the
@@ -74,6 +82,17 @@ impl Kallsyms {
         Some((sym, addr - sym.addr))
     }
 
+    /// What a frame in symbol `index` is named: `name`, or `name [module]` for a module's symbol.
+    fn label(&self, index: usize) -> &Arc<str> {
+        self.labels[index].get_or_init(|| {
+            let sym = &self.symbols[index];
+            match &sym.module {
+                Some(m) => Arc::from(format!("{} [{m}]", sym.name)),
+                None => Arc::from(sym.name.as_str()),
+            }
+        })
+    }
+
     /// Number of symbols.
     pub fn len(&self) -> usize {
         self.symbols.len()
@@ -82,6 +101,25 @@ impl Kallsyms {
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.symbols.is_empty()
+    }
+}
+
+impl Symbolize for Kallsyms {
+    /// Kernel addresses, each named by the symbol at or below it (`name [module]` for a loadable
+    /// module's); an address below the first symbol is [`Reason::NoKernelSymbol`].
+    fn symbolize(&self, addrs: &[u64]) -> Batch {
+        let mut batch = BatchBuilder::new(addrs.len());
+        for &addr in addrs {
+            match self.symbols.partition_point(|s| s.addr <= addr).checked_sub(1) {
+                Some(i) => {
+                    let function = Some(batch.intern(self.label(i)));
+                    batch.push(BatchFrame { function, file: None, line: None, column: None, inlined: false });
+                    batch.finish_frames();
+                }
+                None => batch.unknown(Reason::NoKernelSymbol),
+            }
+        }
+        batch.finish()
     }
 }
 
@@ -105,6 +143,14 @@ mod tests {
         let (sym, _) = k.lookup(0xffffffffc0000010).unwrap();
         assert_eq!(sym.module.as_deref(), Some("ext4"));
         assert!(k.lookup(0x1000).is_none());
+        let batch = k.symbolize(&[0xffffffffc0000010, 0x1000, 0xffffffff81000100]);
+        let name = |i| match batch.get(i).unwrap() {
+            crate::Answer::Frames(f) => batch.str(f[0].function.unwrap()).to_owned(),
+            crate::Answer::Unknown(r) => r.to_string(),
+        };
+        assert_eq!(name(0), "ext4_thing [ext4]");
+        assert_eq!(name(1), Reason::NoKernelSymbol.to_string());
+        assert_eq!(name(2), "do_one");
     }
 
     #[test]

@@ -4,28 +4,28 @@
 //!
 //! - `src/elf/` ([`ElfError`]): one ELF file read once with `object` — build-id,
 //!   `.gnu_debuglink`, `PT_LOAD` segments, function symbols (`.symtab`, else `.dynsym` plus the
-//!   MiniDebugInfo of `.gnu_debugdata`), DWARF sections decompressed; never panics on malformed
-//!   input, and the file's bytes are not kept (no mmap: a container could truncate a mapped file);
-//! - `src/dwarf/`: line tables and inlined frames through `addr2line`, names interned;
+//!   MiniDebugInfo of `.gnu_debugdata`), DWARF sections (decompressed when compressed); never
+//!   panics on malformed input, and never maps the file (a container could truncate it);
+//! - `src/dwarf/`: line tables and inlined frames through `addr2line`, a context per thread;
 //! - `src/symbolize/`: the public verb — [`ElfModule`] turns file offsets or link-time addresses
-//!   into [`Symbolized`] frames, named as binutils' `addr2line -f -i -C` names them;
-//!   [`Symbolizer`] keeps parsed modules by build-id, so a binary shared by many containers is
-//!   parsed once;
+//!   into frames, named as binutils' `addr2line -f -i -C` names them; every kind of module
+//!   answers a list of addresses with one compact [`Batch`] ([`Symbolize`]); [`Symbolizer`] keeps
+//!   parsed modules by build-id, so a binary shared by many containers is parsed once;
 //! - [`debug_files`]: split debug files by build-id or `.gnu_debuglink`, looked up inside a
 //!   container root ([`DebugFiles`] for [`root::ContainerRoot`], or [`HostFiles`]) and verified;
 //! - [`root`]: reading files inside a container's root filesystem without reaching the host's;
-//! - [`perfmap`]: JIT perf maps, found under the container's own pid;
-//! - [`kallsyms`]: kernel symbols, refusing addresses hidden by `kptr_restrict`;
+//! - [`perfmap`]: JIT perf maps, found under the container's own pid — a module too;
+//! - [`kallsyms`]: kernel symbols, refusing addresses hidden by `kptr_restrict` — a module too;
 //! - [`demangle()`]: Rust and C++ names as `addr2line -C` prints them.
 //!
-//! An address that cannot be named is a value ([`Symbolized::Unknown`] with a [`Reason`]), not an
-//! error. Modules are `Send + Sync`; symbolize many addresses of one module with one call
-//! ([`ElfModule::symbolize_vaddrs`] or [`Symbolizer::symbolize`]): it is several times faster than
-//! one call per address.
+//! An address that cannot be named is a value ([`Answer::Unknown`] with a [`Reason`]), not an
+//! error. Modules are `Send + Sync`. Symbolize many addresses of one module with one call: the
+//! addresses are resolved in sorted order, each distinct one once, on several threads for large
+//! batches ([`ElfModule::symbolize_vaddrs_on`]), and the answers share their strings.
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use symbolizer::{find_debug_file, ElfModule, HostFiles, Symbolized, Symbolizer};
+//! use symbolizer::{find_debug_file, Answer, ElfModule, HostFiles, Symbolize, Symbolizer};
 //!
 //! let cache = Symbolizer::new();
 //! let path = Path::new("/usr/bin/ls");
@@ -39,17 +39,18 @@
 //! let module = cache.insert(module);
 //! // A sample at file offset 0x4a20 of the mapping (address - mapping start + mapping offset).
 //! let vaddr = module.file_offset_to_vaddr(0x4a20).unwrap_or(0);
-//! for result in cache.symbolize(&module, &[vaddr]) {
-//!     match result {
-//!         Symbolized::Frames(frames) => {
-//!             for f in frames.iter() {
-//!                 let name = f.function.as_deref().unwrap_or("??");
-//!                 let file = f.file.as_deref().unwrap_or("??");
+//! let batch = module.symbolize(&[vaddr]);
+//! for answer in batch.iter() {
+//!     match answer {
+//!         Answer::Frames(frames) => {
+//!             for f in frames {
+//!                 let name = f.function.map_or("??", |s| batch.str(s));
+//!                 let file = f.file.map_or("??", |s| batch.str(s));
 //!                 let inlined = if f.inlined { " (inlined)" } else { "" };
-//!                 println!("{name} at {file}:{}{inlined}", f.line.unwrap_or(0));
+//!                 println!("{name} at {file}:{}{inlined}", f.line.map_or(0, |l| l.get()));
 //!             }
 //!         }
-//!         Symbolized::Unknown(reason) => println!("[unknown: {reason}]"),
+//!         Answer::Unknown(reason) => println!("[unknown: {reason}]"),
 //!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -70,4 +71,6 @@ mod sys;
 pub use debug_files::{find_debug_file, DebugFiles, HostFiles};
 pub use demangle::demangle;
 pub use elf::ElfError;
-pub use symbolize::{ElfModule, Frame, Reason, Symbolized, Symbolizer};
+pub use symbolize::{
+    Answer, Batch, BatchFrame, ElfModule, Frame, Reason, StrId, Symbolize, Symbolized, Symbolizer,
+};

@@ -7,6 +7,9 @@
 
 use std::path::PathBuf;
 
+use crate::symbolize::batch::{BatchBuilder, BatchFrame};
+use crate::{Batch, Reason, Symbolize};
+
 /// One JIT symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerfMapSymbol {
@@ -66,6 +69,25 @@ impl PerfMap {
     }
 }
 
+impl Symbolize for PerfMap {
+    /// Runtime addresses of the process that wrote the map; an address no symbol covers is
+    /// [`Reason::NotInPerfMap`]. Names are kept as the JIT wrote them.
+    fn symbolize(&self, addrs: &[u64]) -> Batch {
+        let mut batch = BatchBuilder::new(addrs.len());
+        for &addr in addrs {
+            match self.lookup(addr) {
+                Some(sym) => {
+                    let function = Some(batch.intern(&sym.name));
+                    batch.push(BatchFrame { function, file: None, line: None, column: None, inlined: false });
+                    batch.finish_frames();
+                }
+                None => batch.unknown(Reason::NotInPerfMap),
+            }
+        }
+        batch.finish()
+    }
+}
+
 fn parse_line(line: &[u8]) -> Option<PerfMapSymbol> {
     let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
     let mut parts = line.splitn(3, ' ');
@@ -120,6 +142,22 @@ mod tests {
         assert_eq!(map.lookup(0x7f0000001010).unwrap().name, "LazyCompile:*fib2 /app/fib.js:3");
         assert!(map.lookup(0x7f0000001020).is_none()); // past the rewritten symbol's 0x20 bytes
         assert!(map.lookup(0x10).is_none());
+    }
+
+    #[test]
+    fn symbolizes_as_a_module() {
+        let map = PerfMap::parse(b"1000 10 jitted_a\n2000 10 jitted_b\n");
+        let batch = map.symbolize(&[0x2004, 0x1500, 0x1000]);
+        let name = |i| match batch.get(i).unwrap() {
+            crate::Answer::Frames(f) => Some(batch.str(f[0].function.unwrap()).to_owned()),
+            crate::Answer::Unknown(r) => {
+                assert_eq!(r, Reason::NotInPerfMap);
+                None
+            }
+        };
+        assert_eq!(name(0).as_deref(), Some("jitted_b"));
+        assert_eq!(name(1), None);
+        assert_eq!(name(2).as_deref(), Some("jitted_a"));
     }
 
     #[test]

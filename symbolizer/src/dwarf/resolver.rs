@@ -1,23 +1,26 @@
-//! One file's DWARF as an `addr2line` context. The context parses units, line programs and inlined
-//! functions lazily and caches them, which makes it `Send` but not `Sync`; [`DwarfResolver`] puts it
-//! behind a mutex, taken once per lookup or once per batch of lookups.
+//! One file's DWARF as `addr2line` contexts. A context parses units, line programs and inlined
+//! functions lazily and caches them, which makes it `Send` but not `Sync`; [`DwarfResolver`] keeps a
+//! pool of them over the same sections, lent out one per thread for a lookup or a batch of lookups,
+//! so that threads resolving different parts of a batch work in parallel.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use gimli::{EndianArcSlice, RunTimeEndian};
+use gimli::{EndianSlice, RunTimeEndian};
 
 use super::DwarfSections;
 use crate::demangle::demangle;
 use crate::elf::SymbolTable;
 use crate::hash::FastMap;
-use crate::Frame;
 
-/// The reader over the copied sections: cheap to clone, and `Send`.
-type Reader = EndianArcSlice<RunTimeEndian>;
+/// The reader over the sections: a plain borrowed slice. (An `Arc` reader would have every frame
+/// lookup clone and drop a reference to the section, one shared cache line for all threads.)
+type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 
 /// Resolves addresses with one file's DWARF; `Send + Sync`.
 pub(crate) struct DwarfResolver {
-    inner: Mutex<Resolver>,
+    sections: Arc<DwarfSections>,
+    /// Resolvers not lent out (at least one was made: the DWARF is known to load).
+    idle: Mutex<Vec<OwnedResolver>>,
 }
 
 impl std::fmt::Debug for DwarfResolver {
@@ -26,54 +29,158 @@ impl std::fmt::Debug for DwarfResolver {
     }
 }
 
-/// The locked resolver.
-pub(crate) struct Resolver {
-    context: addr2line::Context<Reader>,
-    /// Demangled function names by the location of their raw bytes in the sections.
-    names: Interned,
-    /// File paths by the location of addr2line's own (cached) rendering of them.
-    files: Interned,
+self_cell::self_cell!(
+    /// A [`Resolver`] with the sections it reads.
+    struct OwnedResolver {
+        owner: Arc<DwarfSections>,
+        #[not_covariant]
+        dependent: Resolver,
+    }
+);
+
+/// A resolver lent by [`DwarfResolver::lease`]; given back when dropped.
+pub(crate) struct Lease<'a> {
+    pool: &'a DwarfResolver,
+    resolver: Option<OwnedResolver>,
+}
+
+/// One `addr2line` context and the names it found, used by one thread at a time.
+pub(crate) struct Resolver<'a> {
+    context: addr2line::Context<Reader<'a>>,
+    /// Demangled function names, by [`Name::Dwarf`] id.
+    names: Vec<Arc<str>>,
+    /// Name ids by the location of their raw bytes in the sections, and whether the raw name is
+    /// mangled (so a linkage name whatever the unit's language).
+    name_ids: Interned<(u32, bool)>,
+    /// File paths, by id.
+    files: Vec<Arc<str>>,
+    /// File ids by the location of addr2line's own (cached) rendering of the path.
+    file_ids: Interned<u32>,
     /// The entry address (the first range's start) of functions and inlined instances whose
     /// name may be replaced by the ELF symbol's, by (unit offset, DIE offset).
     entries: FastMap<(usize, usize), Option<u64>>,
 }
 
-/// Shared strings keyed by where their source bytes live: the sections and addr2line's caches do not
-/// move while the context lives, so equal keys mean the same string, and a key costs no hashing of
-/// the text.
-type Interned = FastMap<(usize, usize), Arc<str>>;
+/// Ids keyed by where the source bytes of a string live: the sections and addr2line's caches do
+/// not move while the context lives, so equal keys mean the same string, and a key costs no hashing
+/// of the text.
+type Interned<V> = FastMap<(usize, usize), V>;
+
+/// A frame found by [`Resolver::frames`], its strings named by id: nothing is allocated or
+/// reference-counted per lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawFrame {
+    /// The function, when known.
+    pub function: Option<Name>,
+    /// The source file (an id for [`Resolver::file`]), when known.
+    pub file: Option<u32>,
+    /// The line, when known.
+    pub line: Option<u32>,
+    /// The column, when known.
+    pub column: Option<u32>,
+    /// True for a function inlined into the next frame.
+    pub inlined: bool,
+}
+
+/// Where a frame's function name lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Name {
+    /// A DWARF name: an id for [`Resolver::name`].
+    Dwarf(u32),
+    /// An ELF symbol: its index in the module's [`SymbolTable`].
+    Symbol(u32),
+}
 
 impl DwarfResolver {
-    /// A resolver over the sections; `None` when they do not form usable DWARF.
+    /// A resolver over the sections; `None` when they do not form usable DWARF. The check of every
+    /// unit's nesting (the one pass over all of `.debug_info`) runs on two threads, each of which
+    /// then sets up a context, ready for two threads to symbolize at once.
     pub fn new(sections: DwarfSections) -> Option<DwarfResolver> {
-        let endian = if sections.little_endian { RunTimeEndian::Little } else { RunTimeEndian::Big };
-        let empty: Arc<[u8]> = Arc::from(Vec::new());
-        let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, gimli::Error> {
-            let data = sections.sections.iter().find(|(s, _)| *s == id).map_or(&empty, |(_, d)| d);
-            Ok(EndianArcSlice::new(data.clone(), endian))
-        })
-        .ok()?;
-        if !nesting_is_bounded(&dwarf) {
-            return None;
+        let sections = Arc::new(sections);
+        let dwarf = load(&sections);
+        let mut headers = Vec::new();
+        let mut units = dwarf.units();
+        while let Ok(Some(header)) = units.next() {
+            headers.push(header);
         }
-        let context = addr2line::Context::from_dwarf(dwarf).ok()?;
-        let resolver = Resolver {
-            context,
-            names: Interned::default(),
-            files: Interned::default(),
-            entries: FastMap::default(),
+        let (first_half, second_half) = headers.split_at(headers.len() / 2);
+        let setup = |units| {
+            let bounded = nesting_is_bounded(&dwarf, units);
+            bounded.then(|| OwnedResolver::try_new(sections.clone(), |s| Resolver::new(s).ok_or(())).ok())
         };
-        Some(DwarfResolver { inner: Mutex::new(resolver) })
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| setup(second_half));
+            (setup(first_half), second.join().ok().flatten())
+        });
+        // Either half nesting too deep refuses the whole; a second context is only a spare.
+        let mut idle = vec![first??];
+        idle.extend(second?);
+        Some(DwarfResolver { sections, idle: Mutex::new(idle) })
     }
 
-    /// The resolver, locked for one or more lookups.
-    pub fn lock(&self) -> MutexGuard<'_, Resolver> {
-        // The lock guards caches only; a panic while holding it leaves them consistent.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A resolver for one or more lookups by this thread: an idle one, or a new one over the same
+    /// sections when all are lent out (it fills its caches as it goes).
+    pub fn lease(&self) -> Lease<'_> {
+        let idle = self.idle().pop();
+        let resolver = idle
+            .or_else(|| OwnedResolver::try_new(self.sections.clone(), |s| Resolver::new(s).ok_or(())).ok());
+        Lease { pool: self, resolver }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<OwnedResolver>> {
+        // The lock guards a list; a panic while holding it leaves it consistent.
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-impl Resolver {
+impl Lease<'_> {
+    /// Runs `f` with the resolver (`None` only if a new context could not be made over sections
+    /// that already made one: it cannot happen, but is not worth a panic).
+    pub fn with<R>(&mut self, f: impl FnOnce(Option<&mut Resolver<'_>>) -> R) -> R {
+        match &mut self.resolver {
+            Some(owned) => owned.with_dependent_mut(|_, resolver| f(Some(resolver))),
+            None => f(None),
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(resolver) = self.resolver.take() {
+            self.pool.idle().push(resolver);
+        }
+    }
+}
+
+/// gimli's view of the sections.
+fn load(sections: &DwarfSections) -> gimli::Dwarf<Reader<'_>> {
+    let endian = if sections.little_endian { RunTimeEndian::Little } else { RunTimeEndian::Big };
+    gimli::Dwarf::load(|id| Ok::<_, std::convert::Infallible>(EndianSlice::new(sections.get(id), endian)))
+        .unwrap_or_else(|never| match never {})
+}
+
+impl<'a> Resolver<'a> {
+    fn new(sections: &'a DwarfSections) -> Option<Resolver<'a>> {
+        Some(Resolver {
+            context: addr2line::Context::from_dwarf(load(sections)).ok()?,
+            names: Vec::new(),
+            name_ids: Interned::default(),
+            files: Vec::new(),
+            file_ids: Interned::default(),
+            entries: FastMap::default(),
+        })
+    }
+
+    /// The demangled function name `id` of a [`Name::Dwarf`].
+    pub fn name(&self, id: u32) -> &Arc<str> {
+        &self.names[id as usize]
+    }
+
+    /// The file path `id` of a [`RawFrame::file`].
+    pub fn file(&self, id: u32) -> &Arc<str> {
+        &self.files[id as usize]
+    }
+
     /// Appends the frames at `vaddr` to `out`, innermost first (inlined ones with `inlined` set);
     /// appends nothing when the DWARF does not cover it. The ELF symbol covering `vaddr` (looked
     /// up in `symbols` only when needed) names frames as binutils' `addr2line` does:
@@ -89,7 +196,7 @@ impl Resolver {
     /// keep their DWARF names. It also uses the symbol the first time it meets one at any other
     /// address, and the DWARF name afterwards. Both depend on the order of queries and are not
     /// copied: this is binutils' settled state.
-    pub fn frames(&mut self, vaddr: u64, symbols: &SymbolTable, out: &mut Vec<Frame>) {
+    pub fn frames(&mut self, vaddr: u64, symbols: &SymbolTable, out: &mut Vec<RawFrame>) {
         let start = out.len();
         let Ok(mut iter) = self.context.find_frames(vaddr).skip_all_loads() else { return };
         // Frames named by a plain DW_AT_name: (index in `out`, DIE), at most the innermost and
@@ -97,35 +204,39 @@ impl Resolver {
         let mut plain: [Option<(usize, gimli::UnitOffset)>; 2] = [None, None];
         while let Ok(Some(frame)) = iter.next() {
             let index = out.len();
-            let function = frame.function.as_ref().map(|f| {
-                let bytes = f.name.bytes();
-                if !is_linkage_name(bytes, f.language) {
-                    if let Some(die) = frame.dw_die_offset {
-                        plain[usize::from(index != start)] = Some((index, die));
+            let function = match &frame.function {
+                Some(f) => {
+                    let bytes = f.name.slice();
+                    let (id, mangled) =
+                        *self.name_ids.entry((bytes.as_ptr() as usize, bytes.len())).or_insert_with(|| {
+                            let text = String::from_utf8_lossy(bytes);
+                            self.names.push(Arc::from(demangle(&text)));
+                            // Fewer than u32::MAX names: each takes at least one byte of the sections.
+                            ((self.names.len() - 1) as u32, is_mangled(bytes))
+                        });
+                    if !mangled && !is_unmangled_language(f.language) {
+                        if let Some(die) = frame.dw_die_offset {
+                            plain[usize::from(index != start)] = Some((index, die));
+                        }
                     }
+                    Some(Name::Dwarf(id))
                 }
-                self.names
-                    .entry((bytes.as_ptr() as usize, bytes.len()))
-                    .or_insert_with(|| Arc::from(demangle(&String::from_utf8_lossy(bytes))))
-                    .clone()
-            });
-            let function = match function {
-                None if index == start => symbols.lookup(vaddr).map(|symbol| symbol.name()),
-                function => function,
+                None if index == start => symbols.lookup(vaddr).map(|symbol| Name::Symbol(symbol.index())),
+                None => None,
             };
             let (file, line, column) = match frame.location {
                 Some(l) => {
                     let file = l.file.map(|f| {
-                        self.files
-                            .entry((f.as_ptr() as usize, f.len()))
-                            .or_insert_with(|| Arc::from(f))
-                            .clone()
+                        *self.file_ids.entry((f.as_ptr() as usize, f.len())).or_insert_with(|| {
+                            self.files.push(Arc::from(f));
+                            (self.files.len() - 1) as u32
+                        })
                     });
                     (file, l.line, l.column)
                 }
                 None => (None, None, None),
             };
-            out.push(Frame { function, file, line, column, inlined: true });
+            out.push(RawFrame { function, file, line, column, inlined: true });
         }
         let Some(outer) = out[start..].last_mut() else { return };
         outer.inlined = false;
@@ -143,7 +254,7 @@ impl Resolver {
             let key = (unit_key(unit), die.0);
             let entry = *self.entries.entry(key).or_insert_with(|| entry_address(*unit, die));
             if entry == Some(symbol.addr()) {
-                out[index].function = Some(symbol.name());
+                out[index].function = Some(Name::Symbol(symbol.index()));
             }
         }
     }
@@ -154,13 +265,12 @@ impl Resolver {
 /// not an error); compilers nest a few dozen levels.
 const MAX_DIE_DEPTH: isize = 1000;
 
-/// False when some unit nests its entries deeper than [`MAX_DIE_DEPTH`]. Reads every entry's
-/// abbreviation code and skips its attributes: about as fast as reading the section.
-fn nesting_is_bounded(dwarf: &gimli::Dwarf<Reader>) -> bool {
-    let mut units = dwarf.units();
-    while let Ok(Some(header)) = units.next() {
+/// False when one of the units nests its entries deeper than [`MAX_DIE_DEPTH`]. Reads every
+/// entry's abbreviation code and skips its attributes: about as fast as reading the section.
+fn nesting_is_bounded(dwarf: &gimli::Dwarf<Reader<'_>>, units: &[gimli::UnitHeader<Reader<'_>>]) -> bool {
+    for header in units {
         // A unit that cannot be read here cannot be read by addr2line either.
-        let Ok(abbreviations) = dwarf.abbreviations(&header) else { continue };
+        let Ok(abbreviations) = dwarf.abbreviations(header) else { continue };
         let Ok(mut entries) = header.entries_raw(&abbreviations, None) else { continue };
         while !entries.is_empty() {
             if entries.next_depth() > MAX_DIE_DEPTH {
@@ -181,13 +291,13 @@ fn nesting_is_bounded(dwarf: &gimli::Dwarf<Reader>) -> bool {
 }
 
 /// A unit's identity for caches: its offset (units with code are all in `.debug_info`).
-fn unit_key(unit: &gimli::UnitRef<'_, Reader>) -> usize {
+fn unit_key(unit: &gimli::UnitRef<'_, Reader<'_>>) -> usize {
     unit.header.offset().0
 }
 
 /// Where a function or inlined instance starts, as binutils takes it: its `DW_AT_low_pc`, or the
 /// first range of its `DW_AT_ranges`.
-fn entry_address(unit: gimli::UnitRef<'_, Reader>, die: gimli::UnitOffset) -> Option<u64> {
+fn entry_address(unit: gimli::UnitRef<'_, Reader<'_>>, die: gimli::UnitOffset) -> Option<u64> {
     let entry = unit.entry(die).ok()?;
     let mut ranges = unit.die_ranges(&entry).ok()?;
     ranges.next().ok().flatten().map(|r| r.begin)
@@ -195,12 +305,20 @@ fn entry_address(unit: gimli::UnitRef<'_, Reader>, die: gimli::UnitOffset) -> Op
 
 /// Whether binutils takes a DWARF function name as final (`is_linkage` in its `dwarf2.c`): a
 /// `DW_AT_linkage_name` (recognized by its mangling: addr2line prefers it to `DW_AT_name`), or any
-/// name in a language whose symbols are not mangled (binutils' `mangle_style` 0: C, Fortran 77,
-/// Pascal, assembly, …).
+/// name in a language whose symbols are not mangled.
+#[cfg(test)]
 fn is_linkage_name(name: &[u8], language: Option<gimli::DwLang>) -> bool {
-    if name.starts_with(b"_Z") || name.starts_with(b"_R") || name.starts_with(b"__Z") {
-        return true;
-    }
+    is_mangled(name) || is_unmangled_language(language)
+}
+
+/// A mangled (C++ or Rust) symbol name.
+fn is_mangled(name: &[u8]) -> bool {
+    name.starts_with(b"_Z") || name.starts_with(b"_R") || name.starts_with(b"__Z")
+}
+
+/// A language whose symbols are not mangled (binutils' `mangle_style` 0: C, Fortran 77, Pascal,
+/// assembly, …).
+fn is_unmangled_language(language: Option<gimli::DwLang>) -> bool {
     matches!(
         language,
         Some(
@@ -224,6 +342,7 @@ fn is_linkage_name(name: &[u8], language: Option<gimli::DwLang>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dwarf::Section;
 
     #[test]
     fn linkage_names_by_mangling_or_language() {
@@ -244,20 +363,20 @@ mod tests {
         body.extend(std::iter::repeat_n(0u8, depth));
         let mut info = u32::try_from(body.len()).unwrap().to_le_bytes().to_vec();
         info.extend(body);
-        DwarfSections {
-            sections: vec![
-                (gimli::SectionId::DebugAbbrev, Arc::from(abbrev)),
-                (gimli::SectionId::DebugInfo, Arc::from(info)),
+        DwarfSections::new(
+            vec![
+                (gimli::SectionId::DebugAbbrev, Section::Decompressed(abbrev.into())),
+                (gimli::SectionId::DebugInfo, Section::Decompressed(info.into())),
             ],
-            little_endian: true,
-        }
+            true,
+        )
     }
 
     #[test]
     fn absurd_nesting_is_refused_before_addr2line_recurses() {
         let shallow = DwarfResolver::new(nested(10)).expect("a sane unit is accepted");
         let mut out = Vec::new();
-        shallow.lock().frames(0x1000, &SymbolTable::default(), &mut out);
+        shallow.lease().with(|r| r.unwrap().frames(0x1000, &SymbolTable::default(), &mut out));
         assert!(out.is_empty());
         assert!(DwarfResolver::new(nested(100_000)).is_none());
     }

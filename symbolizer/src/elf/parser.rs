@@ -10,7 +10,7 @@ use object::{Endianness, FileKind, Object, ObjectSection, SectionIndex};
 
 use super::minidebuginfo;
 use super::symbols::{RawSymbol, SymbolTable};
-use crate::dwarf::DwarfSections;
+use crate::dwarf::{DwarfSections, Section};
 
 /// Why an ELF file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -271,9 +271,9 @@ fn mini_symbols<Elf: FileHeader<Endian = Endianness>>(file: &ObjectElf<'_, Elf>)
     (parsed.symbol_source == SymbolSource::Symtab).then(|| parsed.symbols.into_raw())
 }
 
-/// The DWARF sections, decompressed (`SHF_COMPRESSED` zlib or zstd, and GNU `.zdebug_*`), copied out
-/// of the file's bytes. `None` without `.debug_info`, when a section is unreadable, or when they
-/// would decompress to more than [`MAX_DWARF`].
+/// The DWARF sections: where each lies in the file, or its bytes when it is compressed
+/// (`SHF_COMPRESSED` zlib or zstd, and GNU `.zdebug_*`). `None` without `.debug_info`, when a
+/// section is unreadable, or when they would decompress to more than [`MAX_DWARF`].
 fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(file: &ObjectElf<'_, Elf>) -> Option<DwarfSections> {
     let info = file.section_by_name(".debug_info")?;
     if info.kind() == object::SectionKind::UninitializedData {
@@ -288,10 +288,16 @@ fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(file: &ObjectElf<'_, Elf
         }
         let compressed = section.compressed_data().ok()?;
         budget = budget.checked_sub(compressed.uncompressed_size)?;
-        let bytes = compressed.decompress().ok()?;
-        sections.push((id, Arc::<[u8]>::from(&*bytes)));
+        let bytes = if compressed.format == object::CompressionFormat::None {
+            let (start, len) = section.file_range()?;
+            let (start, len) = (usize::try_from(start).ok()?, usize::try_from(len).ok()?);
+            Section::InFile(start..start.checked_add(len)?)
+        } else {
+            Section::Decompressed(compressed.decompress().ok()?.into_owned().into_boxed_slice())
+        };
+        sections.push((id, bytes));
     }
-    Some(DwarfSections { sections, little_endian: file.is_little_endian() })
+    Some(DwarfSections::new(sections, file.is_little_endian()))
 }
 
 #[cfg(test)]

@@ -49,22 +49,28 @@ impl std::fmt::Debug for SymbolTable {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Found<'a> {
     symbol: &'a Symbol,
+    index: u32,
 }
 
-impl Found<'_> {
+impl<'a> Found<'a> {
     /// The demangled name, shared.
-    pub fn name(&self) -> Arc<str> {
-        self.symbol.demangled.get_or_init(|| Arc::from(demangle(&self.symbol.raw.name))).clone()
+    pub fn name(&self) -> &'a Arc<str> {
+        self.symbol.demangled.get_or_init(|| Arc::from(demangle(&self.symbol.raw.name)))
     }
 
     /// The source file of an `STT_FILE` symbol, as binutils reports it for code without DWARF.
-    pub fn file(&self) -> Option<Arc<str>> {
-        self.symbol.raw.file.clone()
+    pub fn file(&self) -> Option<&'a Arc<str>> {
+        self.symbol.raw.file.as_ref()
     }
 
     /// The start address.
     pub fn addr(&self) -> u64 {
         self.symbol.addr
+    }
+
+    /// Its position in the table, for [`SymbolTable::name_at`] and [`SymbolTable::file_at`].
+    pub fn index(&self) -> u32 {
+        self.index
     }
 }
 
@@ -76,6 +82,8 @@ impl SymbolTable {
         // Stable: equal keys keep file order.
         raw.sort_by_key(|s| (s.addr, s.size == 0, !s.func));
         raw.dedup_by_key(|s| s.addr);
+        // Symbols are named by a u32 index; no real file has four billion functions.
+        raw.truncate(u32::MAX as usize);
         let starts: Vec<u64> = raw.iter().map(|s| s.addr).collect();
         let symbols = raw
             .into_iter()
@@ -103,7 +111,14 @@ impl SymbolTable {
     pub fn lookup(&self, addr: u64) -> Option<Found<'_>> {
         let i = self.symbols.partition_point(|s| s.addr <= addr).checked_sub(1)?;
         let symbol = &self.symbols[i];
-        (addr < symbol.end).then_some(Found { symbol })
+        // At most u32::MAX symbols are read (see `new`), so the index fits.
+        (addr < symbol.end).then_some(Found { symbol, index: i as u32 })
+    }
+
+    /// The symbol at `index` (from [`Found::index`]).
+    pub fn get(&self, index: u32) -> Option<Found<'_>> {
+        let symbol = self.symbols.get(index as usize)?;
+        Some(Found { symbol, index })
     }
 
     /// The symbols as read, to be merged into another table.
@@ -151,7 +166,7 @@ mod tests {
             sym(0x100, 0x10, "__GI_malloc"),
             sym(0x100, 0x10, "malloc"),
         ]);
-        assert_eq!(&*t.lookup(0x100).unwrap().name(), "__GI_malloc");
+        assert_eq!(&**t.lookup(0x100).unwrap().name(), "__GI_malloc");
     }
 
     #[test]
@@ -159,8 +174,10 @@ mod tests {
         let t = SymbolTable::new(vec![sym(0x10, 4, "_ZN3foo3barEv")]);
         let a = t.lookup(0x10).unwrap().name();
         let b = t.lookup(0x12).unwrap().name();
-        assert_eq!(&*a, "foo::bar()");
-        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&**a, "foo::bar()");
+        assert!(Arc::ptr_eq(a, b));
+        assert!(Arc::ptr_eq(t.get(0).unwrap().name(), a));
+        assert!(t.get(1).is_none());
         assert!(SymbolTable::default().lookup(0).is_none());
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::{ElfModule, Symbolized};
+use crate::{Batch, ElfModule};
 
 /// Parsed modules by build-id, shareable between threads (`&self` everywhere).
 ///
@@ -58,7 +58,7 @@ impl Symbolizer {
 
     /// Symbolizes link-time addresses of one module, in order (see
     /// [`ElfModule::symbolize_vaddrs`]).
-    pub fn symbolize(&self, module: &ElfModule, vaddrs: &[u64]) -> Vec<Symbolized> {
+    pub fn symbolize(&self, module: &ElfModule, vaddrs: &[u64]) -> Batch {
         module.symbolize_vaddrs(vaddrs)
     }
 

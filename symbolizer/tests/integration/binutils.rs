@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use symbolizer::{ElfModule, Symbolized};
+use symbolizer::{Answer, ElfModule, Symbolized};
 
 use crate::support::{compare, every_address, fixtures, module, nm_functions};
 
@@ -64,7 +64,7 @@ fn stripped_binary_is_unknown_as_for_binutils() {
     let addrs = every_address(&nm_functions(&f.path("pie"), false));
     let diffs = compare(&m, &f.path("pie.stripped"), &addrs, 20);
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
-    assert!(m.symbolize_vaddrs(&addrs).iter().all(|r| matches!(r, Symbolized::Unknown(_))));
+    assert!(m.symbolize_vaddrs(&addrs).iter().all(|r| matches!(r, Answer::Unknown(_))));
 }
 
 #[test]

@@ -225,8 +225,8 @@ pub fn compare(module: &ElfModule, path: &Path, addrs: &[u64], limit: usize) -> 
     let theirs = binutils_addr2line(path, addrs);
     let ours = module.symbolize_vaddrs(addrs);
     let mut diffs = Vec::new();
-    for ((addr, theirs), ours) in addrs.iter().zip(&theirs).zip(&ours) {
-        let ours = format_like_binutils(ours);
+    for (i, (addr, theirs)) in addrs.iter().zip(&theirs).enumerate() {
+        let ours = format_like_binutils(&ours.symbolized(i).expect("one answer per address"));
         if &ours != theirs && diffs.len() < limit {
             diffs.push(format!("{addr:#x}:\n  binutils: {theirs:?}\n  ours:     {ours:?}"));
         }
