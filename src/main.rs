@@ -29,7 +29,9 @@ fn main() -> ExitCode {
             args.into_options().and_then(|o| record::run(o, &mut std::io::stderr().lock()))
         }
         Command::Symbolize(args) => {
-            args.into_options().and_then(|o| symbolize::run(o, &mut std::io::stdin().lock(), &mut out))
+            let mut ready = stdin_ready;
+            args.into_options()
+                .and_then(|o| symbolize::run(o, &mut std::io::stdin().lock(), &mut ready, &mut out))
         }
         Command::Containers(args) => containers::run(args.json, &mut out).map(|()| 0),
     };
@@ -42,6 +44,15 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether stdin has input that can be read without waiting (or its end); a regular file always has.
+fn stdin_ready() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
 
 /// The error and its causes on one line, without repeating a cause the message already contains.

@@ -1,6 +1,8 @@
 //! Integration tests of `cperf symbolize`: the same names and lines as binutils' `addr2line -f -i -C`
-//! on cperf's own debug build, runtime addresses of a process in a runc container resolved inside the
-//! container (never through the host's file of the same path), JSON, and bad input.
+//! on cperf's own debug build (in a batch large enough to be resolved and printed on several
+//! threads), an answer per line for a caller that waits for it, runtime addresses of processes in
+//! runc containers resolved inside the container (never through the host's file of the same path,
+//! nor the host's perf map), kernel addresses, JSON, and bad input.
 
 mod support;
 
@@ -27,27 +29,33 @@ fn function_symbols(binary: &Path, count: usize) -> Vec<(u64, u64)> {
     all.into_iter().step_by(step).take(count).collect()
 }
 
-/// Runs a symbolizer over addresses given on stdin, one hex address per line.
+/// Runs a symbolizer over addresses given on stdin, one hex address per line, from a file (so that
+/// all of them are ready at once, and cperf reads them in one batch).
 fn over_stdin(cmd: &mut Command, addrs: &[u64]) -> String {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let input: String = addrs.iter().map(|a| format!("{a:#x}\n")).collect();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let path = std::env::temp_dir().join(support::unique_id("symbolize-input"));
+    std::fs::write(&path, input).unwrap();
+    let stdin = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let out = cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Function names and file:line for function starts and interiors of cperf's own debug build (Rust,
 /// heavy inlining, full DWARF) equal binutils', frame for frame. Discriminators, which cperf does not
-/// print, are left out of binutils' lines.
+/// print, are left out of binutils' lines. There are enough addresses (and repeats) that the batch
+/// is resolved and printed on more than one thread where the machine has more than one CPU.
 #[test]
 fn names_and_lines_equal_addr2line_on_a_large_binary() {
     let binary = Path::new(support::cperf_path());
-    let symbols = function_symbols(binary, 1500);
+    let symbols = function_symbols(binary, 12_000);
     let mut addrs: Vec<u64> = symbols.iter().map(|&(a, _)| a).collect();
     addrs.extend(symbols.iter().filter(|&&(_, s)| s > 2).map(|&(a, s)| a + s / 2));
+    addrs.extend(symbols.iter().filter(|&&(_, s)| s > 8).map(|&(a, s)| a + s - 3));
+    // Repeats, out of order.
+    addrs.extend(symbols.iter().rev().step_by(3).map(|&(a, _)| a));
+    assert!(addrs.len() > 2 * 16 * 1024, "{} addresses", addrs.len());
     let ours = over_stdin(cperf().args(["symbolize", "-e"]).arg(binary), &addrs);
     let theirs = over_stdin(Command::new("addr2line").args(["-f", "-i", "-C", "-e"]).arg(binary), &addrs);
     let theirs: String =
@@ -67,6 +75,50 @@ fn names_and_lines_equal_addr2line_on_a_large_binary() {
     assert!(o.len() >= addrs.len() * 2, "fewer than one frame per address");
     let named = o.iter().step_by(2).filter(|l| **l != "??").count();
     assert!(named * 10 >= addrs.len() * 9, "only {named} named frames for {} addresses", addrs.len());
+}
+
+/// Used as a co-process, as addr2line is (one address written, its answer read, then the next),
+/// `cperf symbolize` answers each address as it arrives rather than waiting for the end of its input.
+#[test]
+fn answers_each_address_before_the_input_ends() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Duration;
+    let binary = Path::new(support::cperf_path());
+    let symbols = function_symbols(binary, 10);
+    let mut child = cperf()
+        .args(["symbolize", "--json", "-e"])
+        .arg(binary)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (lines, answers) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for &(addr, _) in &symbols[..3] {
+        writeln!(stdin, "{addr:#x}").unwrap();
+        stdin.flush().unwrap();
+        let Ok(answer) = answers.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("no answer for {addr:#x} within a minute while stdin stayed open");
+        };
+        let doc: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(doc["address"], format!("{addr:#x}"));
+        assert!(doc["frames"][0]["function"].is_string(), "{doc}");
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success());
+    assert!(answers.try_recv().is_err(), "one answer per address");
 }
 
 /// `--pid` resolves runtime addresses through the process's maps and root: inside a container, the
@@ -97,6 +149,61 @@ fn runtime_addresses_of_a_container_process_are_named_from_its_root() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().next(), Some("cperf_hot_heavy"), "{text}");
     assert!(text.lines().nth(1).is_some_and(|l| l.contains("hot.c:")), "{text}");
+}
+
+/// With `--pid`, JIT code is named by the perf map the process wrote inside its container, under its
+/// own pid (`/tmp/perf-1.map` for a container's init), and never by a map on the host under its host
+/// pid; kernel addresses are named from `/proc/kallsyms`.
+#[test]
+fn jit_and_kernel_addresses_of_a_container_process() {
+    if !support::privileged() || std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let container = Bundle::new().with_fixture("jit").args(&["jit", "30"]).run_detached("symbolize-jit");
+    container.wait_for_file("/tmp/perf-1.map", std::time::Duration::from_secs(5));
+    let inner = std::fs::read_to_string(container.rootfs().join("tmp/perf-1.map")).unwrap();
+    let jit = inner
+        .lines()
+        .find(|l| l.ends_with(" cperf_jit_spin"))
+        .and_then(|l| u64::from_str_radix(l.split_whitespace().next()?, 16).ok())
+        .expect("cperf_jit_spin in the container's perf map");
+    // A decoy under the host pid, covering the same code with another name.
+    let host_map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", container.init_pid()));
+    std::fs::write(&host_map, inner.replace("cperf_jit_spin", "host_decoy")).unwrap();
+    // A kernel function, from the same table cperf reads (as root, addresses are not hidden):
+    // `schedule`, or another global function alone at its address.
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let text: Vec<(u64, &str, &str)> = kallsyms
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3 && matches!(f[1], "t" | "T" | "w" | "W"))
+                .then(|| Some((u64::from_str_radix(f[0], 16).ok()?, f[1], f[2])))
+                .flatten()
+        })
+        .collect();
+    let mut at_address = std::collections::HashMap::new();
+    for (a, _, _) in &text {
+        *at_address.entry(*a).or_insert(0) += 1;
+    }
+    let alone = |a: u64| at_address[&a] == 1;
+    let (kernel, _, kernel_name) = *text
+        .iter()
+        .filter(|(a, kind, _)| *kind == "T" && alone(*a))
+        .max_by_key(|(_, _, name)| *name == "schedule")
+        .expect("a global kernel function alone at its address");
+
+    let out = cperf()
+        .args(["symbolize", "--pid", &container.init_pid().to_string()])
+        .args([format!("{:#x}", jit + 2), format!("{:#x}", kernel + 1), "0x10".into()])
+        .output()
+        .unwrap();
+    drop(container);
+    let _ = std::fs::remove_file(&host_map);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines, ["cperf_jit_spin", "??:?", kernel_name, "??:?", "??", "??:0"], "{text}");
 }
 
 /// `--json` gives one object per address; an address outside the file is unknown with a reason.

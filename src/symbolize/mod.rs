@@ -4,26 +4,43 @@
 //! Without `--pid`, addresses are the file's link-time addresses, as addr2line takes them. With
 //! `--pid`, they are runtime addresses of that process: each is found in its mappings, the mapped file
 //! is opened inside the process's root (never the host's file of the same path), and the address
-//! becomes a file offset. Addresses come from the command line, else from stdin (whitespace-separated,
-//! hex with or without `0x`), and are resolved in batches.
+//! becomes a file offset; addresses in anonymous executable memory are named by the JIT perf map the
+//! process writes in its own `/tmp`, and kernel addresses by `/proc/kallsyms`.
+//!
+//! Addresses come from the command line, else from stdin (whitespace-separated, hex with or without
+//! `0x`, [`input`]), and are resolved in batches of as many as are ready: large batches for files and
+//! pipes, which the symbolizer resolves sorted, and an answer per line for a caller that waits for it.
 
+mod input;
 mod output;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{BufRead, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use symbolizer::kallsyms::Kallsyms;
+use symbolizer::perfmap::PerfMap;
 use symbolizer::root::ContainerRoot;
-use symbolizer::{DebugFiles, ElfModule, HostFiles, Reason, Symbolized};
+use symbolizer::{Answer, Batch, DebugFiles, ElfModule, HostFiles, Reason, Symbolize};
 
 pub use output::Format;
 
+use input::AddressReader;
+use output::Printer;
+
 /// The largest file read.
 const MAX_FILE: u64 = 1 << 30;
-/// Addresses resolved per batch.
-const BATCH: usize = 65536;
+/// The largest perf map read.
+const MAX_PERF_MAP: u64 = 256 << 20;
+/// The most addresses resolved in one batch: large enough that a batch's sorted addresses fall
+/// many to a function (for the caches), small enough to bound memory (~70 MB at most).
+const BATCH: usize = 1 << 20;
+/// Where the kernel's half of the address space starts on x86-64 and arm64.
+const KERNEL_START: u64 = 0xffff_8000_0000_0000;
 
 /// What `cperf symbolize` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,54 +55,58 @@ pub struct SymbolizeOptions {
     pub format: Format,
 }
 
-/// Runs `cperf symbolize`.
-pub fn run(opts: SymbolizeOptions, input: &mut dyn BufRead, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let mut resolver = match opts.pid {
-        Some(pid) => Resolver::process(pid, opts.file.clone())?,
-        None => {
-            let Some(file) = &opts.file else {
-                bail!("name the file with -e FILE (or a process with --pid PID)");
-            };
-            Resolver::file(file)?
-        }
-    };
-    let mut batch: Vec<u64> = Vec::with_capacity(BATCH);
-    let flush = |batch: &mut Vec<u64>, resolver: &mut Resolver, out: &mut dyn Write| -> anyhow::Result<()> {
-        let results = resolver.resolve(batch);
-        for (addr, result) in batch.iter().zip(&results) {
-            output::write(out, opts.format, *addr, result)?;
-        }
-        batch.clear();
-        Ok(())
-    };
-    if opts.addresses.is_empty() {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if input.read_line(&mut line).context("reading addresses from stdin")? == 0 {
+/// Runs `cperf symbolize`. `ready` tells whether more of `input` can be read without waiting.
+pub fn run(
+    opts: SymbolizeOptions,
+    input: &mut dyn BufRead,
+    ready: &mut dyn FnMut() -> bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let addresses = opts
+        .addresses
+        .iter()
+        .map(|a| input::parse_address(a.as_bytes()))
+        .collect::<anyhow::Result<Vec<u64>>>()?;
+    let mut reader = AddressReader::new(input, ready);
+    let mut batch = Vec::new();
+    // The file is read and parsed on another thread while the first addresses are read, if some
+    // are there already (a caller who has written none yet hears of a bad file at once).
+    let mut resolver = std::thread::scope(|scope| {
+        let loading = scope.spawn(|| Resolver::new(&opts));
+        let read = if addresses.is_empty() && reader.input_ready() {
+            reader.next_batch(&mut batch, BATCH)
+        } else {
+            Ok(())
+        };
+        let resolver = loading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        read.map(|()| resolver)
+    })?;
+    let mut printer = Printer::new(out, opts.format, threads());
+    if !addresses.is_empty() {
+        resolver.print(&addresses, &mut printer)?;
+        printer.flush()?;
+        return Ok(0);
+    }
+    loop {
+        if batch.is_empty() {
+            reader.next_batch(&mut batch, BATCH)?;
+            if batch.is_empty() {
                 break;
             }
-            for word in line.split_whitespace() {
-                batch.push(parse_address(word)?);
-                if batch.len() == BATCH {
-                    flush(&mut batch, &mut resolver, out)?;
-                }
-            }
         }
-    } else {
-        for word in &opts.addresses {
-            batch.push(parse_address(word)?);
-        }
+        resolver.print(&batch, &mut printer)?;
+        printer.flush()?;
+        batch.clear();
     }
-    flush(&mut batch, &mut resolver, out)?;
+    // The process is about to exit: freeing a large module's DWARF caches piece by piece takes
+    // tens of milliseconds that the exit does at once.
+    std::mem::forget(resolver);
     Ok(0)
 }
 
-/// A hex address, with or without `0x` (addr2line reads hex either way).
-fn parse_address(word: &str) -> anyhow::Result<u64> {
-    let digits = word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")).unwrap_or(word);
-    u64::from_str_radix(digits, 16)
-        .map_err(|_| anyhow::anyhow!("'{word}' is not a hex address (like 0x4011a6 or 4011a6)"))
+/// How many threads to symbolize with: the CPUs this process may run on.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// One loaded file.
@@ -106,16 +127,50 @@ enum Resolver {
     /// Link-time addresses of one file.
     File(ElfModule),
     /// Runtime addresses of a process.
-    Process {
-        pid: u32,
-        only: Option<PathBuf>,
-        root: ContainerRoot,
-        maps: Vec<sampler::procmaps::MapEntry>,
-        modules: HashMap<Vec<u8>, Option<Arc<ElfModule>>>,
-    },
+    Process(Box<Process>),
+}
+
+/// A process's mappings and what names them, loaded as addresses need them.
+struct Process {
+    pid: u32,
+    /// `-e`: only this file's addresses are named.
+    only: Option<PathBuf>,
+    root: ContainerRoot,
+    /// Executable mappings, by address.
+    maps: Vec<sampler::procmaps::MapEntry>,
+    /// ELF modules by path (`None`: not readable).
+    modules: HashMap<Vec<u8>, Option<Arc<ElfModule>>>,
+    /// The JIT perf map, once looked for (`None`: the process has none).
+    perf_map: Option<Option<PerfMap>>,
+    /// Kernel symbols, once read.
+    kallsyms: Option<Option<Kallsyms>>,
+}
+
+/// Which module names an address of a process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Owner {
+    Elf(Vec<u8>),
+    PerfMap,
+    Kernel,
+}
+
+/// Where an address's answer is: a batch and an index in it, or nowhere.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    In(usize, usize),
+    Unknown(Reason),
 }
 
 impl Resolver {
+    /// What names the addresses `opts` speaks of.
+    fn new(opts: &SymbolizeOptions) -> anyhow::Result<Resolver> {
+        match (opts.pid, &opts.file) {
+            (Some(pid), only) => Resolver::process(pid, only.clone()),
+            (None, Some(file)) => Resolver::file(file),
+            (None, None) => bail!("name the file with -e FILE (or a process with --pid PID)"),
+        }
+    }
+
     fn file(path: &Path) -> anyhow::Result<Resolver> {
         let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if !meta.is_file() || meta.len() > MAX_FILE {
@@ -131,52 +186,133 @@ impl Resolver {
                 "no such process {pid} (or no permission to read its maps): check with: ps -p {pid}"
             )
         })?;
-        let maps = sampler::procmaps::parse(&text).into_iter().filter(|m| m.executable()).collect();
+        let mut maps: Vec<_> =
+            sampler::procmaps::parse(&text).into_iter().filter(|m| m.executable()).collect();
+        maps.sort_by_key(|m| m.start);
         let root = ContainerRoot::of_process(pid)
             .with_context(|| format!("cannot open the root of process {pid}"))?;
-        Ok(Resolver::Process { pid, only, root, maps, modules: HashMap::new() })
+        Ok(Resolver::Process(Box::new(Process {
+            pid,
+            only,
+            root,
+            maps,
+            modules: HashMap::new(),
+            perf_map: None,
+            kallsyms: None,
+        })))
     }
 
-    fn resolve(&mut self, addrs: &[u64]) -> Vec<Symbolized> {
+    /// Resolves `addrs` and prints their answers, in order.
+    fn print(&mut self, addrs: &[u64], printer: &mut Printer<'_>) -> std::io::Result<()> {
         match self {
-            Resolver::File(module) => module.symbolize_vaddrs(addrs),
-            Resolver::Process { pid, only, root, maps, modules } => addrs
-                .iter()
-                .map(|&addr| {
-                    let Some(m) = maps.iter().find(|m| (m.start..m.end).contains(&addr)) else {
-                        return Symbolized::Unknown(Reason::OutsideText);
+            Resolver::File(module) => {
+                let batch = module.symbolize_vaddrs_on(addrs, threads());
+                printer.print_batch(addrs, &batch)?;
+            }
+            Resolver::Process(process) => {
+                let (batches, places) = process.resolve(addrs);
+                let none = Batch::default();
+                for (&addr, place) in addrs.iter().zip(places) {
+                    let (answer, batch) = match place {
+                        Place::In(b, i) => match &batches[b] {
+                            Ok(batch) => (batch.get(i).unwrap_or(Answer::Unknown(Reason::NoSymbols)), batch),
+                            Err(reason) => (Answer::Unknown(*reason), &none),
+                        },
+                        Place::Unknown(reason) => (Answer::Unknown(reason), &none),
                     };
-                    let path = m.path.strip_suffix(b" (deleted)").unwrap_or(&m.path).to_vec();
-                    if only.as_ref().is_some_and(|o| o.as_os_str().as_encoded_bytes() != path.as_slice()) {
-                        return Symbolized::Unknown(Reason::OutsideText);
-                    }
-                    let module = modules.entry(path.clone()).or_insert_with(|| {
-                        let p =
-                            Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&path));
-                        let data = std::fs::read(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end))
-                            .ok()
-                            .or_else(|| root.read(p, MAX_FILE).ok())?;
-                        load(data, p, root).ok().map(Arc::new)
-                    });
-                    match module {
-                        Some(module) => module.symbolize_offset(addr - m.start + m.offset),
-                        None => Symbolized::Unknown(Reason::NoSymbols),
-                    }
-                })
-                .collect(),
+                    printer.print(addr, answer, batch)?;
+                }
+            }
         }
+        Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Process {
+    /// Groups `addrs` by the module that names them, resolves each group in one batch, and says
+    /// where each address's answer is.
+    fn resolve(&mut self, addrs: &[u64]) -> (Vec<Result<Batch, Reason>>, Vec<Place>) {
+        let mut groups: HashMap<Owner, (usize, Vec<u64>)> = HashMap::new();
+        let mut places = Vec::with_capacity(addrs.len());
+        for &addr in addrs {
+            let place = match self.owner(addr) {
+                Ok((owner, module_addr)) => {
+                    let next = groups.len();
+                    let (group, list) = groups.entry(owner).or_insert_with(|| (next, Vec::new()));
+                    list.push(module_addr);
+                    Place::In(*group, list.len() - 1)
+                }
+                Err(reason) => Place::Unknown(reason),
+            };
+            places.push(place);
+        }
+        let mut groups: Vec<(Owner, (usize, Vec<u64>))> = groups.into_iter().collect();
+        groups.sort_by_key(|(_, (group, _))| *group);
+        let batches = groups
+            .into_iter()
+            .map(|(owner, (_, list))| self.module(&owner).map(|m| m.symbolize(&list)))
+            .collect();
+        (batches, places)
+    }
 
-    #[test]
-    fn addresses_parse_like_addr2line() {
-        assert_eq!(parse_address("0x4011a6").unwrap(), 0x4011a6);
-        assert_eq!(parse_address("4011A6").unwrap(), 0x4011a6);
-        assert!(parse_address("main").is_err());
-        assert!(parse_address("0x").is_err());
+    /// Which module names `addr`, and the address in that module's terms.
+    fn owner(&mut self, addr: u64) -> Result<(Owner, u64), Reason> {
+        if addr >= KERNEL_START && self.only.is_none() {
+            return Ok((Owner::Kernel, addr));
+        }
+        let i = self.maps.partition_point(|m| m.start <= addr).checked_sub(1).ok_or(Reason::OutsideText)?;
+        let m = &self.maps[i];
+        if addr >= m.end {
+            return Err(Reason::OutsideText);
+        }
+        if m.path.is_empty() {
+            return if self.only.is_none() { Ok((Owner::PerfMap, addr)) } else { Err(Reason::OutsideText) };
+        }
+        if !m.path.starts_with(b"/") {
+            // [vdso], [vsyscall]: not files.
+            return Err(Reason::NoSymbols);
+        }
+        let path = m.path.strip_suffix(b" (deleted)").unwrap_or(&m.path).to_vec();
+        if self.only.as_ref().is_some_and(|o| o.as_os_str().as_bytes() != path.as_slice()) {
+            return Err(Reason::OutsideText);
+        }
+        let (start, end, offset) = (m.start, m.end, m.offset);
+        let module = self.modules.entry(path.clone()).or_insert_with(|| {
+            let p = Path::new(OsStr::from_bytes(&path));
+            let data = std::fs::read(format!("/proc/{}/map_files/{start:x}-{end:x}", self.pid))
+                .ok()
+                .or_else(|| self.root.read(p, MAX_FILE).ok())?;
+            load(data, p, &self.root).ok().map(Arc::new)
+        });
+        let module = module.as_ref().ok_or(Reason::Unreadable)?;
+        let vaddr = module.file_offset_to_vaddr(addr - start + offset).ok_or(Reason::OutsideText)?;
+        Ok((Owner::Elf(path), vaddr))
+    }
+
+    /// The module that names an owner's addresses, or why there is none.
+    fn module(&mut self, owner: &Owner) -> Result<&dyn Symbolize, Reason> {
+        match owner {
+            Owner::Elf(path) => match self.modules.get(path) {
+                Some(Some(module)) => Ok(&**module),
+                _ => Err(Reason::Unreadable),
+            },
+            Owner::PerfMap => {
+                let (pid, root) = (self.pid, &self.root);
+                let map = self.perf_map.get_or_insert_with(|| {
+                    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                    let ns_pid = symbolizer::perfmap::innermost_pid(&status)?;
+                    let text = root.read(&symbolizer::perfmap::perf_map_path(ns_pid), MAX_PERF_MAP).ok()?;
+                    Some(PerfMap::parse(&text))
+                });
+                map.as_ref().map(|m| m as &dyn Symbolize).ok_or(Reason::NotInPerfMap)
+            }
+            Owner::Kernel => {
+                let kallsyms = self.kallsyms.get_or_insert_with(|| {
+                    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+                    Kallsyms::parse(&text).ok()
+                });
+                kallsyms.as_ref().map(|k| k as &dyn Symbolize).ok_or(Reason::KernelSymbolsHidden)
+            }
+        }
     }
 }

@@ -1,8 +1,12 @@
-//! Printing symbolized addresses: addr2line's `-f -i -C` text, or one JSON object per address.
+//! Printing symbolized addresses: addr2line's `-f -i -C` text, or one JSON object per address. Text
+//! is assembled in local buffers and handed to the writer in large pieces (a million addresses
+//! make some 200 MB of text for a Rust binary); a large batch is rendered by several threads at once,
+//! each into its own buffer, and written in order.
 
 use std::io::Write;
+use std::ops::Range;
 
-use symbolizer::Symbolized;
+use symbolizer::{Answer, Batch};
 
 /// How to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,44 +17,168 @@ pub enum Format {
     Json,
 }
 
-/// Prints one address's frames.
-pub fn write(out: &mut dyn Write, format: Format, addr: u64, result: &Symbolized) -> std::io::Result<()> {
-    match format {
-        Format::Addr2line => match result {
-            Symbolized::Frames(frames) => {
-                for f in frames.iter() {
-                    writeln!(out, "{}", f.function.as_deref().unwrap_or("??"))?;
-                    match (&f.file, f.line) {
-                        (Some(file), Some(line)) if line > 0 => writeln!(out, "{file}:{line}")?,
-                        (Some(file), _) => writeln!(out, "{file}:?")?,
-                        // addr2line: `??:?` for a named frame without a location, `??:0` when nothing is known.
-                        (None, _) if f.function.is_some() => writeln!(out, "??:?")?,
-                        (None, _) => writeln!(out, "??:0")?,
-                    }
-                }
-                Ok(())
+/// Collects printed answers and passes them to the output in large writes.
+pub struct Printer<'a> {
+    out: &'a mut dyn Write,
+    format: Format,
+    /// One buffer per rendering thread (the first also collects single answers).
+    bufs: Vec<Vec<u8>>,
+}
+
+/// How much text is collected before it is written.
+const FLUSH_AT: usize = 256 * 1024;
+/// Answers rendered per thread at a time when a batch is rendered in parallel (~4 MB of text).
+const PER_THREAD: usize = 16 * 1024;
+
+impl<'a> Printer<'a> {
+    /// A printer of `format` onto `out`, rendering large batches on up to `threads` threads.
+    pub fn new(out: &'a mut dyn Write, format: Format, threads: usize) -> Self {
+        Printer { out, format, bufs: (0..threads.max(1)).map(|_| Vec::new()).collect() }
+    }
+
+    /// Prints the answer for `addr` (its strings are in `batch`).
+    pub fn print(&mut self, addr: u64, answer: Answer<'_>, batch: &Batch) -> std::io::Result<()> {
+        render(&mut self.bufs[0], self.format, addr, answer, batch);
+        if self.bufs[0].len() >= FLUSH_AT {
+            self.out.write_all(&self.bufs[0])?;
+            self.bufs[0].clear();
+        }
+        Ok(())
+    }
+
+    /// Prints every answer of `batch`, for `addrs` (in the same order).
+    pub fn print_batch(&mut self, addrs: &[u64], batch: &Batch) -> std::io::Result<()> {
+        let threads = self.bufs.len();
+        if threads == 1 || addrs.len() < 2 * PER_THREAD {
+            for (&addr, answer) in addrs.iter().zip(batch.iter()) {
+                self.print(addr, answer, batch)?;
             }
-            Symbolized::Unknown(_) => out.write_all(b"??\n??:0\n"),
-        },
-        Format::Json => {
-            let value = match result {
-                Symbolized::Frames(frames) => serde_json::json!({
-                    "address": format!("{addr:#x}"),
-                    "frames": frames.iter().map(|f| serde_json::json!({
-                        "function": f.function.as_deref(),
-                        "file": f.file.as_deref(),
-                        "line": f.line,
-                        "inlined": f.inlined,
-                    })).collect::<Vec<_>>(),
-                }),
-                Symbolized::Unknown(reason) => serde_json::json!({
-                    "address": format!("{addr:#x}"),
-                    "frames": [],
-                    "unknown": reason.to_string(),
-                }),
-            };
-            serde_json::to_writer(&mut *out, &value)?;
-            out.write_all(b"\n")
+            return Ok(());
+        }
+        self.flush()?;
+        let format = self.format;
+        let round = threads * PER_THREAD;
+        for start in (0..addrs.len()).step_by(round) {
+            std::thread::scope(|scope| {
+                for (t, buf) in self.bufs.iter_mut().enumerate() {
+                    let from = (start + t * PER_THREAD).min(addrs.len());
+                    let range = from..(from + PER_THREAD).min(addrs.len()).min(start + round);
+                    scope.spawn(move || {
+                        // Rendered into a vector of this thread's own: `bufs` keeps the threads'
+                        // vector headers side by side, and updating them from two CPUs would
+                        // bounce that cache line between them at every push.
+                        let mut local = std::mem::take(buf);
+                        render_range(&mut local, format, addrs, batch, range);
+                        *buf = local;
+                    });
+                }
+            });
+            for buf in &mut self.bufs {
+                self.out.write_all(buf)?;
+                buf.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is collected, through to the output (a caller may be waiting for it).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.write_all(&self.bufs[0])?;
+        self.bufs[0].clear();
+        self.out.flush()
+    }
+}
+
+/// Renders the answers of a range of a batch.
+fn render_range(buf: &mut Vec<u8>, format: Format, addrs: &[u64], batch: &Batch, range: Range<usize>) {
+    for i in range {
+        if let (Some(&addr), Some(answer)) = (addrs.get(i), batch.get(i)) {
+            render(buf, format, addr, answer, batch);
+        }
+    }
+}
+
+/// Appends one answer.
+fn render(buf: &mut Vec<u8>, format: Format, addr: u64, answer: Answer<'_>, batch: &Batch) {
+    match format {
+        Format::Addr2line => addr2line(buf, answer, batch),
+        Format::Json => json(buf, addr, answer, batch),
+    }
+}
+
+fn addr2line(buf: &mut Vec<u8>, answer: Answer<'_>, batch: &Batch) {
+    let Answer::Frames(frames) = answer else {
+        buf.extend_from_slice(b"??\n??:0\n");
+        return;
+    };
+    for f in frames {
+        buf.extend_from_slice(f.function.map_or("??", |s| batch.str(s)).as_bytes());
+        buf.push(b'\n');
+        match (f.file, f.line) {
+            (Some(file), Some(line)) => {
+                buf.extend_from_slice(batch.str(file).as_bytes());
+                buf.push(b':');
+                push_decimal(buf, line.get());
+                buf.push(b'\n');
+            }
+            (Some(file), None) => {
+                buf.extend_from_slice(batch.str(file).as_bytes());
+                buf.extend_from_slice(b":?\n");
+            }
+            // addr2line: `??:?` for a named frame without a location, `??:0` when nothing is known.
+            (None, _) if f.function.is_some() => buf.extend_from_slice(b"??:?\n"),
+            (None, _) => buf.extend_from_slice(b"??:0\n"),
+        }
+    }
+}
+
+fn json(buf: &mut Vec<u8>, addr: u64, answer: Answer<'_>, batch: &Batch) {
+    let value = match answer {
+        Answer::Frames(frames) => serde_json::json!({
+            "address": format!("{addr:#x}"),
+            "frames": frames.iter().map(|f| serde_json::json!({
+                "function": f.function.map(|s| batch.str(s)),
+                "file": f.file.map(|s| batch.str(s)),
+                "line": f.line,
+                "inlined": f.inlined,
+            })).collect::<Vec<_>>(),
+        }),
+        Answer::Unknown(reason) => serde_json::json!({
+            "address": format!("{addr:#x}"),
+            "frames": [],
+            "unknown": reason.to_string(),
+        }),
+    };
+    // Serializing a `Value` into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, &value);
+    buf.push(b'\n');
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(buf: &mut Vec<u8>, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 4242, u32::MAX] {
+            let mut buf = Vec::new();
+            push_decimal(&mut buf, n);
+            assert_eq!(buf, n.to_string().as_bytes());
         }
     }
 }
