@@ -196,7 +196,24 @@ impl<'a> Resolver<'a> {
     /// keep their DWARF names. It also uses the symbol the first time it meets one at any other
     /// address, and the DWARF name afterwards. Both depend on the order of queries and are not
     /// copied: this is binutils' settled state.
+    ///
+    /// A panic inside `addr2line` (arithmetic overflow on crafted DWARF, say) costs that address
+    /// its DWARF frames, not the process: the caller falls back to the ELF symbol.
     pub fn frames(&mut self, vaddr: u64, symbols: &SymbolTable, out: &mut Vec<RawFrame>) {
+        let start = out.len();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.frames_unguarded(vaddr, symbols, out)
+        }));
+        if found.is_err() {
+            out.truncate(start);
+        }
+    }
+
+    fn frames_unguarded(&mut self, vaddr: u64, symbols: &SymbolTable, out: &mut Vec<RawFrame>) {
+        // addr2line looks up the range [vaddr, vaddr + 1), which does not exist for the last address.
+        if vaddr == u64::MAX {
+            return;
+        }
         let start = out.len();
         let Ok(mut iter) = self.context.find_frames(vaddr).skip_all_loads() else { return };
         // Frames named by a plain DW_AT_name: (index in `out`, DIE), at most the innermost and
@@ -379,6 +396,16 @@ mod tests {
         shallow.lease().with(|r| r.unwrap().frames(0x1000, &SymbolTable::default(), &mut out));
         assert!(out.is_empty());
         assert!(DwarfResolver::new(nested(100_000)).is_none());
+    }
+
+    /// Found by the `elf` fuzz target: addr2line computed `vaddr + 1` (an overflow panic in debug
+    /// builds) for the last address.
+    #[test]
+    fn the_last_address_is_looked_up_without_overflow() {
+        let resolver = DwarfResolver::new(nested(3)).unwrap();
+        let mut out = Vec::new();
+        resolver.lease().with(|r| r.unwrap().frames(u64::MAX, &SymbolTable::default(), &mut out));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Seed corpora for the fuzz targets, from this machine: small real ELF files (with and without
+# DWARF, compressed, split), perf-map lines, kallsyms lines and mangled names.
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p corpus/elf corpus/perfmap corpus/kallsyms corpus/demangle
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cc -g -O1 -o "$work/pie" ../tests/data/inlines.c ../tests/data/other.c
+cc -g -O1 -no-pie -o corpus/elf/nopie ../tests/data/inlines.c ../tests/data/other.c
+cc -g -O1 -gz=zlib -o corpus/elf/zdebug ../tests/data/inlines.c ../tests/data/other.c
+c++ -g -O1 -o corpus/elf/cxx ../tests/data/cxx.cc
+cp "$work/pie" corpus/elf/pie
+objcopy --only-keep-debug "$work/pie" corpus/elf/pie.debug
+strip -o corpus/elf/pie.stripped "$work/pie"
+cp /bin/true corpus/elf/true
+printf '7f0000001000 40 LazyCompile:*fib /app/fib.js:3\n7f0000000000 100 Interpreter\n' >corpus/perfmap/node
+head -200 /proc/kallsyms >corpus/kallsyms/head
+printf '%s' _ZN4core3fmt5write17h0123456789abcdefE >corpus/demangle/rust-legacy
+printf '%s' _RNvCs1234_7mycrate3foo >corpus/demangle/rust-v0
+printf '%s' '_ZNSt6vectorIiSaIiEE9push_backERKi' >corpus/demangle/cxx
+printf '%s' '_ZThn8_N3Foo3barEv' >corpus/demangle/cxx-thunk
+ls -R corpus | head -30
