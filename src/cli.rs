@@ -9,7 +9,7 @@ use sampler::sampling::Rate;
 
 use crate::record::RecordOptions;
 use crate::stat::{OutputFormat, StatOptions};
-use crate::symbolize::{Format as SymbolizeFormat, SymbolizeOptions};
+use crate::symbolize::{Format as SymbolizeFormat, SymbolizeOptions, TextStyle};
 
 /// See inside containers from the host: per-container event counts, built on perf_event_open.
 #[derive(Debug, Parser)]
@@ -39,7 +39,10 @@ pub enum Command {
 Examples:
   cperf symbolize -e ./server 0x4011a6 0x401c20      link-time addresses of a binary
   nm ./server | awk '{print $1}' | cperf symbolize -e ./server
-  cperf symbolize --pid 4242 0x55d1c0a011a6          runtime addresses of a process (in a container too)")]
+  cperf symbolize --pid 4242 0x55d1c0a011a6          runtime addresses of a process, in its container
+  cperf symbolize -a -p -e ./server < addrs          addr2line -a -p style: one line per frame
+
+Prints what `addr2line -f -i -C` prints; -f, -i and -C are accepted and always on.")]
 pub struct SymbolizeArgs {
     /// The ELF file (with --pid: its path as the process sees it, to restrict the lookup to it).
     #[arg(short = 'e', long = "exe", value_name = "FILE")]
@@ -50,8 +53,32 @@ pub struct SymbolizeArgs {
     pub pid: Option<u32>,
 
     /// One JSON object per address (frames with function, file, line, inlined).
-    #[arg(long, short = 'j')]
+    #[arg(long, short = 'j', conflicts_with_all = ["show_addresses", "pretty_print", "basenames"])]
     pub json: bool,
+
+    /// Print each address before its frames, as addr2line -a.
+    #[arg(short = 'a', long = "addresses")]
+    pub show_addresses: bool,
+
+    /// One line per frame, "function at file:line", callers after " (inlined by) ", as addr2line -p.
+    #[arg(short = 'p', long)]
+    pub pretty_print: bool,
+
+    /// File names without their directories, as addr2line -s.
+    #[arg(short = 's', long)]
+    pub basenames: bool,
+
+    /// addr2line's -f (functions are always printed).
+    #[arg(short = 'f', long = "functions", hide = true)]
+    pub functions: bool,
+
+    /// addr2line's -i (inlined frames are always printed).
+    #[arg(short = 'i', long = "inlines", hide = true)]
+    pub inlines: bool,
+
+    /// addr2line's -C (names are always demangled).
+    #[arg(short = 'C', long = "demangle", hide = true)]
+    pub demangle: bool,
 
     /// Hex addresses (0x optional); read from stdin when none are given.
     #[arg(value_name = "ADDR")]
@@ -68,7 +95,15 @@ impl SymbolizeArgs {
             file: self.exe,
             pid: self.pid,
             addresses: self.addresses,
-            format: if self.json { SymbolizeFormat::Json } else { SymbolizeFormat::Addr2line },
+            format: if self.json {
+                SymbolizeFormat::Json
+            } else {
+                SymbolizeFormat::Addr2line(TextStyle {
+                    addresses: self.show_addresses,
+                    pretty: self.pretty_print,
+                    basenames: self.basenames,
+                })
+            },
         })
     }
 }

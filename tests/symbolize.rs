@@ -77,6 +77,37 @@ fn names_and_lines_equal_addr2line_on_a_large_binary() {
     assert!(named * 10 >= addrs.len() * 9, "only {named} named frames for {} addresses", addrs.len());
 }
 
+/// addr2line's `-a`, `-p` and `-s` print as binutils does, alone and together (and its `-f -i -C`,
+/// always on in cperf, are accepted).
+#[test]
+fn addr2line_options_print_as_binutils_does() {
+    let binary = Path::new(support::cperf_path());
+    let symbols = function_symbols(binary, 400);
+    let mut addrs: Vec<u64> = symbols.iter().map(|&(a, s)| a + s / 2).collect();
+    addrs.extend([0x1, u64::MAX]);
+    for options in [&["-a"][..], &["-p"], &["-s"], &["-a", "-p", "-s"]] {
+        let ours = over_stdin(
+            cperf().arg("symbolize").args(options).args(["-f", "-i", "-C", "-e"]).arg(binary),
+            &addrs,
+        );
+        let theirs = over_stdin(
+            Command::new("addr2line").args(options).args(["-f", "-i", "-C", "-e"]).arg(binary),
+            &addrs,
+        );
+        let theirs: String = theirs
+            .lines()
+            .map(|l| l.split(" (discriminator ").next().unwrap_or(l).to_string() + "\n")
+            .collect();
+        let difference = ours.lines().zip(theirs.lines()).find(|(a, b)| a != b);
+        assert!(
+            difference.is_none() && ours.lines().count() == theirs.lines().count(),
+            "{options:?}: {} lines vs addr2line's {}; first difference: {difference:?}",
+            ours.lines().count(),
+            theirs.lines().count()
+        );
+    }
+}
+
 /// Used as a co-process, as addr2line is (one address written, its answer read, then the next),
 /// `cperf symbolize` answers each address as it arrives rather than waiting for the end of its input.
 #[test]

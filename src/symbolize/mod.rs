@@ -27,7 +27,7 @@ use symbolizer::perfmap::PerfMap;
 use symbolizer::root::ContainerRoot;
 use symbolizer::{Answer, Batch, DebugFiles, ElfModule, HostFiles, Reason, Symbolize};
 
-pub use output::Format;
+pub use output::{Format, TextStyle};
 
 use input::AddressReader;
 use output::Printer;

@@ -11,10 +11,22 @@ use symbolizer::{Answer, Batch};
 /// How to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// `addr2line -f -i -C`: per frame, innermost first, the function, then `file:line`.
-    Addr2line,
+    /// `addr2line -f -i -C`: per frame, innermost first, the function, then `file:line`; with
+    /// addr2line's `-a`, `-p` and `-s` as asked.
+    Addr2line(TextStyle),
     /// One JSON object per line per address.
     Json,
+}
+
+/// addr2line's options for its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TextStyle {
+    /// `-a`: the address first (`0x` and 16 hex digits), on its own line, or before `: ` with `-p`.
+    pub addresses: bool,
+    /// `-p`: one line per frame, `function at file:line`, inlining callers after ` (inlined by) `.
+    pub pretty: bool,
+    /// `-s`: file names without their directories.
+    pub basenames: bool,
 }
 
 /// Collects printed answers and passes them to the output in large writes.
@@ -101,35 +113,58 @@ fn render_range(buf: &mut Vec<u8>, format: Format, addrs: &[u64], batch: &Batch,
 /// Appends one answer.
 fn render(buf: &mut Vec<u8>, format: Format, addr: u64, answer: Answer<'_>, batch: &Batch) {
     match format {
-        Format::Addr2line => addr2line(buf, answer, batch),
+        Format::Addr2line(style) => addr2line(buf, style, addr, answer, batch),
         Format::Json => json(buf, addr, answer, batch),
     }
 }
 
-fn addr2line(buf: &mut Vec<u8>, answer: Answer<'_>, batch: &Batch) {
+fn addr2line(buf: &mut Vec<u8>, style: TextStyle, addr: u64, answer: Answer<'_>, batch: &Batch) {
+    if style.addresses {
+        push_address(buf, addr);
+        buf.extend_from_slice(if style.pretty { b": " } else { b"\n" });
+    }
+    let (function_end, inlined_by): (&[u8], &[u8]) =
+        if style.pretty { (b" at ", b" (inlined by) ") } else { (b"\n", b"") };
     let Answer::Frames(frames) = answer else {
-        buf.extend_from_slice(b"??\n??:0\n");
+        buf.extend_from_slice(b"??");
+        buf.extend_from_slice(if style.pretty { b" " } else { b"\n" });
+        buf.extend_from_slice(b"??:0\n");
         return;
     };
-    for f in frames {
+    for (k, f) in frames.iter().enumerate() {
+        if k > 0 {
+            buf.extend_from_slice(inlined_by);
+        }
         buf.extend_from_slice(f.function.map_or("??", |s| batch.str(s)).as_bytes());
-        buf.push(b'\n');
+        buf.extend_from_slice(if f.function.is_none() && f.file.is_none() && style.pretty {
+            b" "
+        } else {
+            function_end
+        });
         match (f.file, f.line) {
-            (Some(file), Some(line)) => {
-                buf.extend_from_slice(batch.str(file).as_bytes());
+            (Some(file), line) => {
+                let file = batch.str(file);
+                let file = if style.basenames { file.rsplit('/').next().unwrap_or(file) } else { file };
+                buf.extend_from_slice(file.as_bytes());
                 buf.push(b':');
-                push_decimal(buf, line.get());
-                buf.push(b'\n');
-            }
-            (Some(file), None) => {
-                buf.extend_from_slice(batch.str(file).as_bytes());
-                buf.extend_from_slice(b":?\n");
+                match line {
+                    Some(line) => push_decimal(buf, line.get()),
+                    None => buf.push(b'?'),
+                }
             }
             // addr2line: `??:?` for a named frame without a location, `??:0` when nothing is known.
-            (None, _) if f.function.is_some() => buf.extend_from_slice(b"??:?\n"),
-            (None, _) => buf.extend_from_slice(b"??:0\n"),
+            (None, _) if f.function.is_some() => buf.extend_from_slice(b"??:?"),
+            (None, _) => buf.extend_from_slice(b"??:0"),
         }
+        buf.push(b'\n');
     }
+}
+
+/// Appends `0x` and the address in 16 hex digits, as `addr2line -a` prints it.
+fn push_address(buf: &mut Vec<u8>, addr: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf.extend_from_slice(b"0x");
+    buf.extend((0..16).rev().map(|nibble| HEX[(addr >> (nibble * 4)) as usize & 0xf]));
 }
 
 fn json(buf: &mut Vec<u8>, addr: u64, answer: Answer<'_>, batch: &Batch) {
@@ -172,6 +207,14 @@ fn push_decimal(buf: &mut Vec<u8>, mut n: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_in_sixteen_digits() {
+        let mut buf = Vec::new();
+        push_address(&mut buf, 0x40121c);
+        push_address(&mut buf, u64::MAX);
+        assert_eq!(buf, b"0x000000000040121c0xffffffffffffffff");
+    }
 
     #[test]
     fn decimals() {
