@@ -98,11 +98,11 @@ impl SymbolizeArgs {
             format: if self.json {
                 SymbolizeFormat::Json
             } else {
-                SymbolizeFormat::Addr2line(TextStyle {
-                    addresses: self.show_addresses,
-                    pretty: self.pretty_print,
-                    basenames: self.basenames,
-                })
+                SymbolizeFormat::Addr2line(TextStyle::new(
+                    self.show_addresses,
+                    self.pretty_print,
+                    self.basenames,
+                ))
             },
         })
     }

@@ -108,6 +108,47 @@ fn addr2line_options_print_as_binutils_does() {
     }
 }
 
+/// A 32-bit file's addresses are printed in 8 hex digits, and cut to 32 bits, as binutils does.
+#[test]
+fn addresses_of_a_32_bit_file_as_binutils_prints_them() {
+    // A bare ELF32 header: a 32-bit file with nothing in it to name.
+    let mut header = vec![0u8; 52];
+    header[..7].copy_from_slice(b"\x7fELF\x01\x01\x01");
+    (header[16], header[18], header[20], header[40]) = (2, 3, 1, 52);
+    let path = std::env::temp_dir().join(support::unique_id("elf32"));
+    std::fs::write(&path, header).unwrap();
+    let addrs = [0x8049000, 0x1_0000_0000, 0x1];
+    let ours = over_stdin(cperf().args(["symbolize", "-a", "-e"]).arg(&path), &addrs);
+    let theirs =
+        over_stdin(Command::new("addr2line").args(["-a", "-f", "-i", "-C", "-e"]).arg(&path), &addrs);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(ours, theirs);
+    assert!(ours.starts_with("0x08049000\n"), "{ours}");
+}
+
+/// Lines of stdin are read as addr2line reads them: the number at the start of each line, and
+/// address 0 (`??`) for a line without one — one answer per line, never an error.
+#[test]
+fn stdin_lines_are_read_as_addr2line_reads_them() {
+    let binary = Path::new(support::cperf_path());
+    let (addr, _) = function_symbols(binary, 10)[4];
+    let input = format!("{addr:#x}\nzz\n\n  {addr:x} 0x1\n{addr:x}zz\n0x0000000000000000{addr:x}\n");
+    let run = |cmd: &mut Command| {
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ours = run(cperf().args(["symbolize", "-a", "-e"]).arg(binary));
+    let theirs = run(Command::new("addr2line").args(["-a", "-f", "-i", "-C", "-e"]).arg(binary));
+    let theirs: String =
+        theirs.lines().map(|l| l.split(" (discriminator ").next().unwrap_or(l).to_string() + "\n").collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.lines().filter(|l| l.starts_with("0x")).count(), 6, "{ours}");
+}
+
 /// Used as a co-process, as addr2line is (one address written, its answer read, then the next),
 /// `cperf symbolize` answers each address as it arrives rather than waiting for the end of its input.
 #[test]

@@ -7,9 +7,10 @@
 //! becomes a file offset; addresses in anonymous executable memory are named by the JIT perf map the
 //! process writes in its own `/tmp`, and kernel addresses by `/proc/kallsyms`.
 //!
-//! Addresses come from the command line, else from stdin (whitespace-separated, hex with or without
-//! `0x`, [`input`]), and are resolved in batches of as many as are ready: large batches for files and
-//! pipes, which the symbolizer resolves sorted, and an answer per line for a caller that waits for it.
+//! Addresses come from the command line (hex, `0x` optional), else from stdin, one per line as
+//! addr2line reads them ([`input`]), and are resolved in batches of as many as are ready: large
+//! batches for files and pipes, which the symbolizer resolves sorted, and an answer per line for a
+//! caller that waits for it.
 
 mod input;
 mod output;
@@ -69,21 +70,27 @@ pub fn run(
         .collect::<anyhow::Result<Vec<u64>>>()?;
     let mut reader = AddressReader::new(input, ready);
     let mut batch = Vec::new();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     // The file is read and parsed on another thread while the first addresses are read, if some
-    // are there already (a caller who has written none yet hears of a bad file at once).
+    // are there already (a caller who has written none yet hears of a bad file at once). Without a
+    // thread to spare, one after the other.
     let mut resolver = std::thread::scope(|scope| {
-        let loading = scope.spawn(|| Resolver::new(&opts));
-        let read = if addresses.is_empty() && reader.input_ready() {
+        let loading = std::thread::Builder::new().spawn_scoped(scope, || Resolver::new(&opts, threads)).ok();
+        let read = if loading.is_some() && addresses.is_empty() && reader.input_ready() {
             reader.next_batch(&mut batch, BATCH)
         } else {
             Ok(())
         };
-        let resolver = loading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let resolver = match loading {
+            Some(loading) => loading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            None => Resolver::new(&opts, threads)?,
+        };
         read.map(|()| resolver)
     })?;
-    let mut printer = Printer::new(out, opts.format, threads());
+    let mut printer = Printer::new(out, opts.format, threads);
+    printer.set_address_digits(resolver.address_digits());
     if !addresses.is_empty() {
-        resolver.print(&addresses, &mut printer)?;
+        resolver.print(&addresses, &mut printer, threads)?;
         printer.flush()?;
         return Ok(0);
     }
@@ -94,7 +101,7 @@ pub fn run(
                 break;
             }
         }
-        resolver.print(&batch, &mut printer)?;
+        resolver.print(&batch, &mut printer, threads)?;
         printer.flush()?;
         batch.clear();
     }
@@ -102,11 +109,6 @@ pub fn run(
     // tens of milliseconds that the exit does at once.
     std::mem::forget(resolver);
     Ok(0)
-}
-
-/// How many threads to symbolize with: the CPUs this process may run on.
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// One loaded file.
@@ -138,18 +140,30 @@ struct Process {
     root: ContainerRoot,
     /// Executable mappings, by address.
     maps: Vec<sampler::procmaps::MapEntry>,
-    /// ELF modules by path (`None`: not readable).
-    modules: HashMap<Vec<u8>, Option<Arc<ElfModule>>>,
+    /// Whether the process's executable is 64-bit.
+    is_64: bool,
+    /// ELF modules by the mapped file (`None`: not readable).
+    modules: HashMap<FileKey, Option<Arc<ElfModule>>>,
     /// The JIT perf map, once looked for (`None`: the process has none).
     perf_map: Option<Option<PerfMap>>,
     /// Kernel symbols, once read.
     kallsyms: Option<Option<Kallsyms>>,
 }
 
+/// A mapped file: its path as the process sees it (with ` (deleted)` when it was since deleted or
+/// replaced), device and inode — two files mapped from the same path (a library upgraded while the
+/// process runs) are two modules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    path: Vec<u8>,
+    dev: (u32, u32),
+    inode: u64,
+}
+
 /// Which module names an address of a process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Owner {
-    Elf(Vec<u8>),
+    Elf(FileKey),
     PerfMap,
     Kernel,
 }
@@ -162,22 +176,37 @@ enum Place {
 }
 
 impl Resolver {
-    /// What names the addresses `opts` speaks of.
-    fn new(opts: &SymbolizeOptions) -> anyhow::Result<Resolver> {
+    /// What names the addresses `opts` speaks of, ready for `threads` threads.
+    fn new(opts: &SymbolizeOptions, threads: usize) -> anyhow::Result<Resolver> {
         match (opts.pid, &opts.file) {
             (Some(pid), only) => Resolver::process(pid, only.clone()),
-            (None, Some(file)) => Resolver::file(file),
+            (None, Some(file)) => Resolver::file(file, threads),
             (None, None) => bail!("name the file with -e FILE (or a process with --pid PID)"),
         }
     }
 
-    fn file(path: &Path) -> anyhow::Result<Resolver> {
+    /// How many hex digits `-a` prints: 8 for a 32-bit file or process, as binutils does.
+    fn address_digits(&self) -> u8 {
+        let is_64 = match self {
+            Resolver::File(module) => module.is_64(),
+            Resolver::Process(process) => process.is_64,
+        };
+        if is_64 {
+            16
+        } else {
+            8
+        }
+    }
+
+    fn file(path: &Path, threads: usize) -> anyhow::Result<Resolver> {
         let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if !meta.is_file() || meta.len() > MAX_FILE {
             bail!("{} is not a regular file of at most 1 GiB", path.display());
         }
         let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(Resolver::File(load(data, path, &HostFiles)?))
+        let module = load(data, path, &HostFiles)?;
+        module.prepare_threads(threads);
+        Ok(Resolver::File(module))
     }
 
     fn process(pid: u32, only: Option<PathBuf>) -> anyhow::Result<Resolver> {
@@ -191,22 +220,34 @@ impl Resolver {
         maps.sort_by_key(|m| m.start);
         let root = ContainerRoot::of_process(pid)
             .with_context(|| format!("cannot open the root of process {pid}"))?;
+        // EI_CLASS, the fifth byte of the ELF header: 1 for 32-bit.
+        let mut header = [0u8; 5];
+        let is_64 = std::fs::File::open(format!("/proc/{pid}/exe"))
+            .and_then(|mut exe| std::io::Read::read_exact(&mut exe, &mut header))
+            .map_or(true, |()| header[4] != 1);
         Ok(Resolver::Process(Box::new(Process {
             pid,
             only,
             root,
             maps,
+            is_64,
             modules: HashMap::new(),
             perf_map: None,
             kallsyms: None,
         })))
     }
 
-    /// Resolves `addrs` and prints their answers, in order.
-    fn print(&mut self, addrs: &[u64], printer: &mut Printer<'_>) -> std::io::Result<()> {
+    /// Resolves `addrs` on up to `threads` threads and prints their answers, in order.
+    fn print(&mut self, addrs: &[u64], printer: &mut Printer<'_>, threads: usize) -> std::io::Result<()> {
         match self {
+            Resolver::File(module) if !module.is_64() => {
+                // A 32-bit file's addresses are 32 bits: addr2line drops the rest.
+                let addrs: Vec<u64> = addrs.iter().map(|&a| a & u64::from(u32::MAX)).collect();
+                let batch = module.symbolize_vaddrs_on(&addrs, threads);
+                printer.print_batch(&addrs, &batch)?;
+            }
             Resolver::File(module) => {
-                let batch = module.symbolize_vaddrs_on(addrs, threads());
+                let batch = module.symbolize_vaddrs_on(addrs, threads);
                 printer.print_batch(addrs, &batch)?;
             }
             Resolver::Process(process) => {
@@ -272,27 +313,31 @@ impl Process {
             // [vdso], [vsyscall]: not files.
             return Err(Reason::NoSymbols);
         }
-        let path = m.path.strip_suffix(b" (deleted)").unwrap_or(&m.path).to_vec();
-        if self.only.as_ref().is_some_and(|o| o.as_os_str().as_bytes() != path.as_slice()) {
+        let live = m.path.strip_suffix(b" (deleted)");
+        let path = live.unwrap_or(&m.path);
+        if self.only.as_ref().is_some_and(|o| o.as_os_str().as_bytes() != path) {
             return Err(Reason::OutsideText);
         }
-        let (start, end, offset) = (m.start, m.end, m.offset);
-        let module = self.modules.entry(path.clone()).or_insert_with(|| {
-            let p = Path::new(OsStr::from_bytes(&path));
+        let key = FileKey { path: m.path.clone(), dev: (m.maj, m.min), inode: m.inode };
+        let (start, end, offset, deleted) = (m.start, m.end, m.offset, live.is_some());
+        let module = self.modules.entry(key.clone()).or_insert_with(|| {
+            let p = Path::new(OsStr::from_bytes(path));
+            // The mapped file itself; else the file at its path in the process's root — unless it
+            // was deleted since, when that path holds another file, or none.
             let data = std::fs::read(format!("/proc/{}/map_files/{start:x}-{end:x}", self.pid))
                 .ok()
-                .or_else(|| self.root.read(p, MAX_FILE).ok())?;
+                .or_else(|| if deleted { None } else { self.root.read(p, MAX_FILE).ok() })?;
             load(data, p, &self.root).ok().map(Arc::new)
         });
         let module = module.as_ref().ok_or(Reason::Unreadable)?;
         let vaddr = module.file_offset_to_vaddr(addr - start + offset).ok_or(Reason::OutsideText)?;
-        Ok((Owner::Elf(path), vaddr))
+        Ok((Owner::Elf(key), vaddr))
     }
 
     /// The module that names an owner's addresses, or why there is none.
     fn module(&mut self, owner: &Owner) -> Result<&dyn Symbolize, Reason> {
         match owner {
-            Owner::Elf(path) => match self.modules.get(path) {
+            Owner::Elf(key) => match self.modules.get(key) {
                 Some(Some(module)) => Ok(&**module),
                 _ => Err(Reason::Unreadable),
             },

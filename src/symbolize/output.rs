@@ -19,7 +19,7 @@ pub enum Format {
 }
 
 /// addr2line's options for its text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TextStyle {
     /// `-a`: the address first (`0x` and 16 hex digits), on its own line, or before `: ` with `-p`.
     pub addresses: bool,
@@ -27,14 +27,25 @@ pub struct TextStyle {
     pub pretty: bool,
     /// `-s`: file names without their directories.
     pub basenames: bool,
+    /// How many hex digits `-a` prints: 16, or 8 for a 32-bit file (set by [`Printer`]).
+    pub address_digits: u8,
+}
+
+impl TextStyle {
+    /// The style for addr2line's `-a`, `-p` and `-s` (addresses of 64-bit files).
+    pub fn new(addresses: bool, pretty: bool, basenames: bool) -> Self {
+        TextStyle { addresses, pretty, basenames, address_digits: 16 }
+    }
 }
 
 /// Collects printed answers and passes them to the output in large writes.
 pub struct Printer<'a> {
     out: &'a mut dyn Write,
     format: Format,
-    /// One buffer per rendering thread (the first also collects single answers).
-    bufs: Vec<Vec<u8>>,
+    /// Single answers, collected.
+    buf: Vec<u8>,
+    /// How many threads render a large batch.
+    threads: usize,
 }
 
 /// How much text is collected before it is written.
@@ -45,23 +56,29 @@ const PER_THREAD: usize = 16 * 1024;
 impl<'a> Printer<'a> {
     /// A printer of `format` onto `out`, rendering large batches on up to `threads` threads.
     pub fn new(out: &'a mut dyn Write, format: Format, threads: usize) -> Self {
-        Printer { out, format, bufs: (0..threads.max(1)).map(|_| Vec::new()).collect() }
+        Printer { out, format, buf: Vec::new(), threads: threads.max(1) }
+    }
+
+    /// Prints addresses in `digits` hex digits (8 for 32-bit files, as addr2line does).
+    pub fn set_address_digits(&mut self, digits: u8) {
+        if let Format::Addr2line(style) = &mut self.format {
+            style.address_digits = digits;
+        }
     }
 
     /// Prints the answer for `addr` (its strings are in `batch`).
     pub fn print(&mut self, addr: u64, answer: Answer<'_>, batch: &Batch) -> std::io::Result<()> {
-        render(&mut self.bufs[0], self.format, addr, answer, batch);
-        if self.bufs[0].len() >= FLUSH_AT {
-            self.out.write_all(&self.bufs[0])?;
-            self.bufs[0].clear();
+        render(&mut self.buf, self.format, addr, answer, batch);
+        if self.buf.len() >= FLUSH_AT {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
         }
         Ok(())
     }
 
     /// Prints every answer of `batch`, for `addrs` (in the same order).
     pub fn print_batch(&mut self, addrs: &[u64], batch: &Batch) -> std::io::Result<()> {
-        let threads = self.bufs.len();
-        if threads == 1 || addrs.len() < 2 * PER_THREAD {
+        if self.threads == 1 || addrs.len() < 2 * PER_THREAD {
             for (&addr, answer) in addrs.iter().zip(batch.iter()) {
                 self.print(addr, answer, batch)?;
             }
@@ -69,25 +86,23 @@ impl<'a> Printer<'a> {
         }
         self.flush()?;
         let format = self.format;
-        let round = threads * PER_THREAD;
+        let round = self.threads * PER_THREAD;
         for start in (0..addrs.len()).step_by(round) {
-            std::thread::scope(|scope| {
-                for (t, buf) in self.bufs.iter_mut().enumerate() {
+            // Each thread renders into a vector of its own (vectors side by side in one list would
+            // bounce the cache line of their headers between the CPUs at every push).
+            let jobs: Vec<_> = (0..self.threads)
+                .map(|t| {
                     let from = (start + t * PER_THREAD).min(addrs.len());
                     let range = from..(from + PER_THREAD).min(addrs.len()).min(start + round);
-                    scope.spawn(move || {
-                        // Rendered into a vector of this thread's own: `bufs` keeps the threads'
-                        // vector headers side by side, and updating them from two CPUs would
-                        // bounce that cache line between them at every push.
-                        let mut local = std::mem::take(buf);
-                        render_range(&mut local, format, addrs, batch, range);
-                        *buf = local;
-                    });
-                }
-            });
-            for buf in &mut self.bufs {
-                self.out.write_all(buf)?;
-                buf.clear();
+                    move || {
+                        let mut buf = Vec::with_capacity(range.len() * 256);
+                        render_range(&mut buf, format, addrs, batch, range.clone());
+                        buf
+                    }
+                })
+                .collect();
+            for buf in symbolizer::parallel::run(&jobs) {
+                self.out.write_all(&buf)?;
             }
         }
         Ok(())
@@ -95,8 +110,8 @@ impl<'a> Printer<'a> {
 
     /// Writes what is collected, through to the output (a caller may be waiting for it).
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.write_all(&self.bufs[0])?;
-        self.bufs[0].clear();
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
         self.out.flush()
     }
 }
@@ -120,7 +135,7 @@ fn render(buf: &mut Vec<u8>, format: Format, addr: u64, answer: Answer<'_>, batc
 
 fn addr2line(buf: &mut Vec<u8>, style: TextStyle, addr: u64, answer: Answer<'_>, batch: &Batch) {
     if style.addresses {
-        push_address(buf, addr);
+        push_address(buf, addr, style.address_digits);
         buf.extend_from_slice(if style.pretty { b": " } else { b"\n" });
     }
     let (function_end, inlined_by): (&[u8], &[u8]) =
@@ -152,19 +167,26 @@ fn addr2line(buf: &mut Vec<u8>, style: TextStyle, addr: u64, answer: Answer<'_>,
                     None => buf.push(b'?'),
                 }
             }
-            // addr2line: `??:?` for a named frame without a location, `??:0` when nothing is known.
-            (None, _) if f.function.is_some() => buf.extend_from_slice(b"??:?"),
-            (None, _) => buf.extend_from_slice(b"??:0"),
+            // addr2line: `??:N` for a line without a file, `??:?` for a named frame without a
+            // location, `??:0` when nothing is known.
+            (None, Some(line)) => {
+                buf.extend_from_slice(b"??:");
+                push_decimal(buf, line.get());
+            }
+            (None, None) if f.function.is_some() => buf.extend_from_slice(b"??:?"),
+            (None, None) => buf.extend_from_slice(b"??:0"),
         }
         buf.push(b'\n');
     }
 }
 
-/// Appends `0x` and the address in 16 hex digits, as `addr2line -a` prints it.
-fn push_address(buf: &mut Vec<u8>, addr: u64) {
+/// Appends `0x` and the address in `digits` hex digits (more if it needs them), as `addr2line -a`
+/// prints it.
+fn push_address(buf: &mut Vec<u8>, addr: u64, digits: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let needed = (16 - addr.leading_zeros() / 4).max(u32::from(digits).min(16));
     buf.extend_from_slice(b"0x");
-    buf.extend((0..16).rev().map(|nibble| HEX[(addr >> (nibble * 4)) as usize & 0xf]));
+    buf.extend((0..needed).rev().map(|nibble| HEX[(addr >> (nibble * 4)) as usize & 0xf]));
 }
 
 fn json(buf: &mut Vec<u8>, addr: u64, answer: Answer<'_>, batch: &Batch) {
@@ -211,9 +233,11 @@ mod tests {
     #[test]
     fn addresses_in_sixteen_digits() {
         let mut buf = Vec::new();
-        push_address(&mut buf, 0x40121c);
-        push_address(&mut buf, u64::MAX);
-        assert_eq!(buf, b"0x000000000040121c0xffffffffffffffff");
+        push_address(&mut buf, 0x40121c, 16);
+        push_address(&mut buf, u64::MAX, 16);
+        push_address(&mut buf, 0x8049000, 8);
+        push_address(&mut buf, 0x1_0000_0000, 8);
+        assert_eq!(buf, b"0x000000000040121c0xffffffffffffffff0x080490000x100000000");
     }
 
     #[test]

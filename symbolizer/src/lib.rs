@@ -16,7 +16,8 @@
 //! - [`root`]: reading files inside a container's root filesystem without reaching the host's;
 //! - [`perfmap`]: JIT perf maps, found under the container's own pid — a module too;
 //! - [`kallsyms`]: kernel symbols, refusing addresses hidden by `kptr_restrict` — a module too;
-//! - [`demangle()`]: Rust and C++ names as `addr2line -C` prints them.
+//! - [`demangle()`]: Rust and C++ names as `addr2line -C` prints them;
+//! - [`parallel`]: jobs on scoped threads, on the calling thread when the system refuses one.
 //!
 //! An address that cannot be named is a value ([`Answer::Unknown`] with a [`Reason`]), not an
 //! error. Modules are `Send + Sync`. Symbolize many addresses of one module with one call: the
@@ -63,6 +64,7 @@ mod dwarf;
 mod elf;
 mod hash;
 pub mod kallsyms;
+pub mod parallel;
 pub mod perfmap;
 pub mod root;
 mod symbolize;

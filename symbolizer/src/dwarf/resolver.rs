@@ -56,6 +56,9 @@ pub(crate) struct Resolver<'a> {
     files: Vec<Arc<str>>,
     /// File ids by the location of addr2line's own (cached) rendering of the path.
     file_ids: Interned<u32>,
+    /// Set when a lookup panicked inside `addr2line`: its caches stay unfilled, so every later
+    /// lookup in the same place would panic (and print) again. The ELF symbols name what is left.
+    broken: bool,
     /// The entry address (the first range's start) of functions and inlined instances whose
     /// name may be replaced by the ELF symbol's, by (unit offset, DIE offset).
     entries: FastMap<(usize, usize), Option<u64>>,
@@ -93,8 +96,7 @@ pub(crate) enum Name {
 
 impl DwarfResolver {
     /// A resolver over the sections; `None` when they do not form usable DWARF. The check of every
-    /// unit's nesting (the one pass over all of `.debug_info`) runs on two threads, each of which
-    /// then sets up a context, ready for two threads to symbolize at once.
+    /// unit's nesting (the one pass over all of `.debug_info`) runs on two threads.
     pub fn new(sections: DwarfSections) -> Option<DwarfResolver> {
         let sections = Arc::new(sections);
         let dwarf = load(&sections);
@@ -104,18 +106,23 @@ impl DwarfResolver {
             headers.push(header);
         }
         let (first_half, second_half) = headers.split_at(headers.len() / 2);
-        let setup = |units| {
-            let bounded = nesting_is_bounded(&dwarf, units);
-            bounded.then(|| OwnedResolver::try_new(sections.clone(), |s| Resolver::new(s).ok_or(())).ok())
-        };
-        let (first, second) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| setup(second_half));
-            (setup(first_half), second.join().ok().flatten())
+        let checks = [first_half, second_half].map(|units| || nesting_is_bounded(&dwarf, units));
+        if !crate::parallel::run(&checks).into_iter().all(|bounded| bounded) {
+            return None;
+        }
+        let first = OwnedResolver::try_new(sections.clone(), |s| Resolver::new(s).ok_or(())).ok()?;
+        Some(DwarfResolver { sections, idle: Mutex::new(vec![first]) })
+    }
+
+    /// Makes ready up to `contexts` contexts in all (each parses the units it is asked about as it
+    /// goes), so that as many threads can symbolize at once without setting one up first.
+    pub fn prepare(&self, contexts: usize) {
+        let missing = contexts.saturating_sub(self.idle().len());
+        let new = (0..missing).filter_map(|_| {
+            OwnedResolver::try_new(self.sections.clone(), |s| Resolver::new(s).ok_or(())).ok()
         });
-        // Either half nesting too deep refuses the whole; a second context is only a spare.
-        let mut idle = vec![first??];
-        idle.extend(second?);
-        Some(DwarfResolver { sections, idle: Mutex::new(idle) })
+        let new: Vec<_> = new.collect();
+        self.idle().extend(new);
     }
 
     /// A resolver for one or more lookups by this thread: an idle one, or a new one over the same
@@ -168,6 +175,7 @@ impl<'a> Resolver<'a> {
             files: Vec::new(),
             file_ids: Interned::default(),
             entries: FastMap::default(),
+            broken: false,
         })
     }
 
@@ -197,15 +205,19 @@ impl<'a> Resolver<'a> {
     /// address, and the DWARF name afterwards. Both depend on the order of queries and are not
     /// copied: this is binutils' settled state.
     ///
-    /// A panic inside `addr2line` (arithmetic overflow on crafted DWARF, say) costs that address
-    /// its DWARF frames, not the process: the caller falls back to the ELF symbol.
+    /// A panic inside `addr2line` (arithmetic overflow on crafted DWARF, say) costs the file its
+    /// DWARF frames from then on, not the process: the caller falls back to the ELF symbols.
     pub fn frames(&mut self, vaddr: u64, symbols: &SymbolTable, out: &mut Vec<RawFrame>) {
+        if self.broken {
+            return;
+        }
         let start = out.len();
         let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.frames_unguarded(vaddr, symbols, out)
         }));
         if found.is_err() {
             out.truncate(start);
+            self.broken = true;
         }
     }
 
@@ -404,7 +416,8 @@ mod tests {
     fn the_last_address_is_looked_up_without_overflow() {
         let resolver = DwarfResolver::new(nested(3)).unwrap();
         let mut out = Vec::new();
-        resolver.lease().with(|r| r.unwrap().frames(u64::MAX, &SymbolTable::default(), &mut out));
+        // Unguarded: the panic would otherwise be caught, and the test could not fail.
+        resolver.lease().with(|r| r.unwrap().frames_unguarded(u64::MAX, &SymbolTable::default(), &mut out));
         assert!(out.is_empty());
     }
 

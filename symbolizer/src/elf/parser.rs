@@ -80,6 +80,8 @@ pub(crate) struct ElfFile {
     pub symbol_source: SymbolSource,
     /// The DWARF sections, decompressed; `None` without `.debug_info` (or when it is unreadable).
     pub dwarf: Option<DwarfSections>,
+    /// `ELFCLASS64`.
+    pub is_64: bool,
 }
 
 /// The most DWARF decompressed from one file, all sections together. A larger claim is treated as
@@ -180,6 +182,7 @@ fn from_elf<Elf: FileHeader<Endian = Endianness>>(
         symbols: SymbolTable::new(raw),
         symbol_source,
         dwarf: dwarf_sections(file),
+        is_64: file.is_64(),
     })
 }
 

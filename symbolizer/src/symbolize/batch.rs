@@ -1,5 +1,5 @@
 //! [`Batch`]: the answers for many addresses of one module, kept compact — one flat list of frames,
-//! the distinct strings once, side by side in one buffer — so that symbolizing a million addresses
+//! each distinct string once, side by side in one buffer — so that symbolizing a million addresses
 //! allocates a few vectors, not a million frame lists; a printer reads a few megabytes of names
 //! that stay in the CPU's caches, and a consumer such as the recording's string table handles each
 //! distinct name once.
@@ -25,11 +25,6 @@ impl StrId {
     /// The id of the string at `index`; `None` past what an id can name.
     fn at(index: usize) -> Option<StrId> {
         u32::try_from(index + 1).ok().and_then(NonZeroU32::new).map(StrId)
-    }
-
-    /// This id in a batch whose strings start with `offset` others.
-    fn moved(self, offset: u32) -> StrId {
-        StrId(self.0.saturating_add(offset))
     }
 }
 
@@ -95,14 +90,6 @@ impl Strings {
 
     fn len(&self) -> usize {
         self.spans.len()
-    }
-
-    /// Appends `other`'s strings; the number of the first of them.
-    fn append(&mut self, other: Strings) -> usize {
-        let (first, base) = (self.spans.len(), self.text.len());
-        self.text.push_str(&other.text);
-        self.spans.extend(other.spans.iter().map(|&(start, len)| (base + start, len)));
-        first
     }
 }
 
@@ -250,6 +237,27 @@ impl BatchBuilder {
     }
 }
 
+/// The strings of all `parts`, each once, and for each part the new id of each of its strings.
+fn merge_strings(parts: &[BatchBuilder]) -> (Strings, Vec<Option<Vec<StrId>>>) {
+    let mut strings = Strings::default();
+    let mut ids: std::collections::HashMap<&str, StrId> = std::collections::HashMap::new();
+    let remaps = parts
+        .iter()
+        .map(|part| {
+            let remap = (0..part.strings.len())
+                .map(|i| {
+                    let text = part.strings.get(i);
+                    // Fewer than u32::MAX strings (see `BatchBuilder::intern`).
+                    *ids.entry(text)
+                        .or_insert_with(|| StrId::at(strings.push(text)).unwrap_or(StrId(NonZeroU32::MAX)))
+                })
+                .collect();
+            Some(remap)
+        })
+        .collect();
+    (strings, remaps)
+}
+
 /// The batch for addresses whose answers were built by `parts`, one after another: the `k`th answer
 /// of them all is for the address at the `k`th of `positions` (a permutation of `0..n` for `n`
 /// answers in all).
@@ -262,13 +270,10 @@ pub(crate) fn assemble(
     mut parts: Vec<BatchBuilder>,
     positions: impl Iterator<Item = usize> + Clone,
 ) -> Batch {
-    let mut strings = Strings::default();
-    // How far each part's string ids move.
-    let mut offsets = Vec::with_capacity(parts.len());
-    for part in &mut parts {
-        // Fewer than u32::MAX strings in all (see `intern`).
-        offsets.push(strings.append(std::mem::take(&mut part.strings)) as u32);
-    }
+    let (strings, remaps) = match parts.as_mut_slice() {
+        [only] => (std::mem::take(&mut only.strings), vec![None]),
+        _ => merge_strings(&parts),
+    };
     let total = parts.iter().map(BatchBuilder::len).sum();
     let answers = || parts.iter().flat_map(|part| part.slots.iter());
     // Each answer's length at its position; then where each position's frames start.
@@ -288,7 +293,8 @@ pub(crate) fn assemble(
     let filler = BatchFrame { function: None, file: None, line: None, column: None, inlined: false };
     let mut frames = vec![filler; frame_count];
     let mut at = positions;
-    for (part, offset) in parts.iter().zip(offsets) {
+    for (part, remap) in parts.iter().zip(&remaps) {
+        let renamed = |s: StrId| remap.as_ref().and_then(|r| r.get(s.index()).copied()).unwrap_or(s);
         for (slot, at) in part.slots.iter().zip(at.by_ref()) {
             let (Slot::Frames { start: from, len }, Some(Slot::Frames { start: to, .. })) =
                 (*slot, slots.get(at))
@@ -302,11 +308,7 @@ pub(crate) fn assemble(
                 continue;
             };
             for (t, f) in target.iter_mut().zip(source) {
-                *t = BatchFrame {
-                    function: f.function.map(|s| s.moved(offset)),
-                    file: f.file.map(|s| s.moved(offset)),
-                    ..*f
-                };
+                *t = BatchFrame { function: f.function.map(renamed), file: f.file.map(renamed), ..*f };
             }
         }
     }
@@ -356,7 +358,7 @@ mod tests {
         assert_eq!(batch.get(4), None);
         let Some(Symbolized::Frames(owned)) = batch.symbolized(2) else { panic!() };
         assert_eq!(owned[0].function.as_deref(), Some("main"));
-        assert_eq!(batch.strings().collect::<Vec<_>>(), ["main", "main.c", "helper", "main.c"]);
+        assert_eq!(batch.strings().collect::<Vec<_>>(), ["main", "main.c", "helper"], "each string once");
         assert_eq!(batch.iter().count(), 4);
     }
 

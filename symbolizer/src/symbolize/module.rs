@@ -11,7 +11,8 @@ use crate::elf::{ElfError, ElfFile, Segment, SymbolSource, SymbolTable};
 use crate::{Batch, Reason, Symbolized};
 
 /// A parsed ELF module: the build-id, debuglink, loadable segments, function symbols and DWARF
-/// (of the file itself or of an attached debug file). The file's bytes are not kept.
+/// (of the file itself or of an attached debug file). Of the file's bytes, only the DWARF is kept
+/// (in place in a copy of the file when it is most of it).
 ///
 /// `Send + Sync`: symbols are looked up without locking; DWARF lookups borrow one of the module's
 /// DWARF contexts (once per call, or once per batch with [`ElfModule::symbolize_vaddrs`]); threads
@@ -24,6 +25,7 @@ pub struct ElfModule {
     symbols: SymbolTable,
     symbol_source: SymbolSource,
     dwarf: Option<DwarfResolver>,
+    is_64: bool,
 }
 
 impl ElfModule {
@@ -39,6 +41,7 @@ impl ElfModule {
             symbols: elf.symbols,
             symbol_source: elf.symbol_source,
             dwarf: elf.dwarf.map(|d| d.with_file(data)).and_then(DwarfResolver::new),
+            is_64: elf.is_64,
         })
     }
 
@@ -63,6 +66,20 @@ impl ElfModule {
             self.dwarf = Some(dwarf);
         }
         Ok(())
+    }
+
+    /// Makes ready DWARF contexts for `threads` threads (see [`ElfModule::symbolize_vaddrs_on`]),
+    /// so that none sets one up when it starts. Contexts are otherwise made as threads first need
+    /// them, and kept.
+    pub fn prepare_threads(&self, threads: usize) {
+        if let Some(dwarf) = &self.dwarf {
+            dwarf.prepare(threads.min(MAX_THREADS));
+        }
+    }
+
+    /// True for a 64-bit ELF file (`ELFCLASS64`).
+    pub fn is_64(&self) -> bool {
+        self.is_64
     }
 
     /// The GNU build-id (`NT_GNU_BUILD_ID` note).
@@ -130,27 +147,17 @@ impl ElfModule {
     /// units). Batches too small to gain from it are resolved on the calling thread.
     pub fn symbolize_vaddrs_on(&self, vaddrs: &[u64], threads: usize) -> Batch {
         let sorted = SortedAddresses::new(vaddrs);
-        let threads = threads.clamp(1, (sorted.len() / MIN_PER_THREAD).max(1));
+        let threads = threads.clamp(1, (sorted.len() / MIN_PER_THREAD).clamp(1, MAX_THREADS));
         let chunk = sorted.len().div_ceil(threads).max(1);
-        let ranges = (0..sorted.len()).step_by(chunk).map(|start| start..(start + chunk).min(sorted.len()));
-        let parts = if threads == 1 {
-            vec![self.answer_sorted(sorted.addrs(0..sorted.len()), sorted.len())]
-        } else {
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = ranges
-                    .map(|range| {
-                        let len = range.len();
-                        let addrs = sorted.addrs(range);
-                        scope.spawn(move || self.answer_sorted(addrs, len))
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                    .collect()
+        let jobs: Vec<_> = (0..sorted.len().max(1))
+            .step_by(chunk)
+            .map(|start| {
+                let range = start..(start + chunk).min(sorted.len());
+                let sorted = &sorted;
+                move || self.answer_sorted(sorted.addrs(range.clone()), range.len())
             })
-        };
-        assemble(parts, sorted.positions())
+            .collect();
+        assemble(crate::parallel::run(&jobs), sorted.positions())
     }
 
     /// The answers for `len` sorted addresses, in their order.
@@ -236,6 +243,9 @@ impl ElfModule {
 /// The fewest addresses worth a thread of their own: below that, starting the thread and filling
 /// another context's caches cost more than they save.
 const MIN_PER_THREAD: usize = 16 * 1024;
+/// The most threads one batch is split over: each keeps a DWARF context (and its caches) for the
+/// module's lifetime, and the sorted addresses stop being dense enough per thread to gain more.
+const MAX_THREADS: usize = 8;
 
 /// Lower-case hex.
 fn hex(bytes: &[u8]) -> String {
@@ -267,6 +277,25 @@ mod tests {
             named += usize::from(matches!(one.get(i), Some(crate::Answer::Frames(_))));
         }
         assert!(named > n / 2, "{named} of {n} named");
+    }
+
+    /// A bare 32-bit ELF header (no segments, sections or symbols), as a test of the class.
+    pub(crate) fn elf32_header() -> Vec<u8> {
+        let mut h = vec![0u8; 52];
+        h[..7].copy_from_slice(b"\x7fELF\x01\x01\x01"); // ELFCLASS32, little-endian, version 1
+        h[16] = 2; // ET_EXEC
+        h[18] = 3; // EM_386
+        h[20] = 1; // EV_CURRENT
+        h[40] = 52; // e_ehsize
+        h
+    }
+
+    #[test]
+    fn the_class_is_known() {
+        let module = ElfModule::parse(elf32_header()).unwrap();
+        assert!(!module.is_64());
+        assert_eq!(module.symbolize_vaddr(0x8049000), Symbolized::Unknown(Reason::NoSymbols));
+        assert!(ElfModule::parse(std::fs::read("/proc/self/exe").unwrap()).unwrap().is_64());
     }
 
     #[test]
