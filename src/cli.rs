@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use sampler::sampling::Rate;
 
 use crate::record::RecordOptions;
+use crate::report::{Filters, FlameStyle, Format as ReportFormat, ReportOptions, Side};
 use crate::stat::{OutputFormat, StatOptions};
 use crate::symbolize::{Format as SymbolizeFormat, SymbolizeOptions, TextStyle};
 
@@ -29,6 +30,9 @@ pub enum Command {
     /// Turn addresses of a binary (or of a running process) into functions and source lines, as
     /// `addr2line -f -i -C` prints them.
     Symbolize(SymbolizeArgs),
+    /// Analyse a recording: top functions, per container and process; folded stacks, flame graph,
+    /// pprof.
+    Report(ReportArgs),
     /// List the containers cperf can resolve: id, name, runtime, cgroup, pids.
     Containers(ContainersArgs),
 }
@@ -106,6 +110,152 @@ impl SymbolizeArgs {
             },
         })
     }
+}
+
+/// `cperf report`: arguments as perf report users expect.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  cperf report -i web.cperf                        top functions, per container and process
+  cperf report -i web.cperf --flame -o web.svg     flame graph (--icicle, --reverse)
+  cperf report -i web.cperf --folded | flamegraph.pl > web.svg
+  cperf report -i web.cperf --pprof web.pb.gz      for go tool pprof, Pyroscope, Parca
+  cperf report -i web.cperf --pid 4242 --time 10,20 --user-only")]
+pub struct ReportArgs {
+    /// The recording (from cperf record -o).
+    #[arg(short = 'i', long = "input", value_name = "FILE", default_value = "cperf.data")]
+    pub input: std::path::PathBuf,
+
+    /// Write here instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+
+    /// The text report's tables as one JSON document.
+    #[arg(long, group = "format")]
+    pub json: bool,
+
+    /// Collapsed stacks, one per line: thread;root;...;leaf count.
+    #[arg(long, group = "format")]
+    pub folded: bool,
+
+    /// With --folded: count the events the samples stand for (nanoseconds of CPU for cpu-clock)
+    /// instead of samples.
+    #[arg(long, requires = "folded")]
+    pub period: bool,
+
+    /// An interactive SVG flame graph.
+    #[arg(long, group = "format")]
+    pub flame: bool,
+
+    /// With --flame: an icicle graph (callers at the top).
+    #[arg(long, requires = "flame")]
+    pub icicle: bool,
+
+    /// With --flame: stacks merged from their leaves (who calls the hottest functions).
+    #[arg(long, requires = "flame")]
+    pub reverse: bool,
+
+    /// Write a gzipped pprof profile (profile.proto) to FILE ("-": stdout).
+    #[arg(long, value_name = "FILE", group = "format")]
+    pub pprof: Option<std::path::PathBuf>,
+
+    /// Only this target (repeatable): container id, name or cgroup as given to record, or a word of
+    /// its description.
+    #[arg(long = "container", visible_alias = "target", value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+
+    /// Only these processes (comma-separated or repeated).
+    #[arg(long = "pid", value_delimiter = ',', value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// Only these threads (comma-separated or repeated).
+    #[arg(long = "tid", value_delimiter = ',', value_name = "TID")]
+    pub tids: Vec<u32>,
+
+    /// Only threads of this name (comma-separated or repeated).
+    #[arg(long = "comm", value_delimiter = ',', value_name = "NAME")]
+    pub comms: Vec<String>,
+
+    /// Only samples in this window, seconds from the start of the recording: START,END, START, or
+    /// ,END (as in --time 10,20).
+    #[arg(long = "time", value_name = "START,END")]
+    pub time: Option<String>,
+
+    /// Only samples taken in the kernel, and only their kernel frames.
+    #[arg(long, conflicts_with = "user_only")]
+    pub kernel_only: bool,
+
+    /// Only user frames (a sample taken in the kernel counts for the user code that entered it).
+    #[arg(long)]
+    pub user_only: bool,
+
+    /// Rows of the top-functions tables.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+}
+
+impl ReportArgs {
+    /// The plain options `report` runs on.
+    pub fn into_options(self) -> anyhow::Result<ReportOptions> {
+        let format = if self.json {
+            ReportFormat::Json
+        } else if self.folded {
+            ReportFormat::Folded { period: self.period }
+        } else if self.flame {
+            ReportFormat::Flame(FlameStyle { icicle: self.icicle, reverse: self.reverse })
+        } else if self.pprof.is_some() {
+            ReportFormat::Pprof
+        } else {
+            ReportFormat::Text
+        };
+        if self.output.is_some() && self.pprof.is_some() {
+            anyhow::bail!("--pprof names its own file; leave out -o");
+        }
+        let side = match (self.kernel_only, self.user_only) {
+            (true, _) => Side::KernelOnly,
+            (_, true) => Side::UserOnly,
+            _ => Side::Both,
+        };
+        Ok(ReportOptions {
+            input: self.input,
+            output: self.pprof.or(self.output),
+            format,
+            filters: Filters {
+                targets: self.containers,
+                pids: self.pids,
+                tids: self.tids,
+                comms: self.comms,
+                window: self.time.as_deref().map(time_window).transpose()?,
+                side,
+            },
+            top: self.top.max(1),
+            per_section: self.top.clamp(1, 10),
+        })
+    }
+}
+
+/// `--time START,END` in seconds from the start of the recording.
+fn time_window(text: &str) -> anyhow::Result<(f64, Option<f64>)> {
+    let bad = || {
+        anyhow::anyhow!("--time {text}: give seconds from the start of the recording, as START,END (10,20), START (10) or ,END (,20)")
+    };
+    let (start, end) = text.split_once(',').unwrap_or((text, ""));
+    let number = |s: &str| -> anyhow::Result<Option<f64>> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let v: f64 = s.parse().map_err(|_| bad())?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(bad());
+        }
+        Ok(Some(v))
+    };
+    let (start, end) = (number(start)?.unwrap_or(0.0), number(end)?);
+    if end.is_some_and(|e| e <= start) {
+        return Err(bad());
+    }
+    Ok((start, end))
 }
 
 /// `cperf record`: arguments as perf record users expect.

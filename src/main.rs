@@ -7,6 +7,7 @@ mod containers;
 mod containers_view;
 mod numbers;
 mod record;
+mod report;
 mod signals;
 mod stat;
 mod symbolize;
@@ -32,6 +33,9 @@ fn main() -> ExitCode {
             let mut ready = stdin_ready;
             args.into_options()
                 .and_then(|o| symbolize::run(o, &mut std::io::stdin().lock(), &mut ready, &mut out))
+        }
+        Command::Report(args) => {
+            args.into_options().and_then(|o| report::run(o, &mut out, &mut std::io::stderr().lock()))
         }
         Command::Containers(args) => containers::run(args.json, &mut out).map(|()| 0),
     };

@@ -41,10 +41,10 @@ pub enum ReadError {
     },
 }
 
-/// An open recording, read front to back.
+/// An open recording, read front to back (from a file, or any reader of its bytes).
 #[derive(Debug)]
-pub struct RecordingReader {
-    chunks: ChunkReader<BufReader<File>>,
+pub struct RecordingReader<R = BufReader<File>> {
+    chunks: ChunkReader<R>,
     path: PathBuf,
     meta: Meta,
     summary: Option<Summary>,
@@ -58,7 +58,22 @@ impl RecordingReader {
         let io_err = |source| ReadError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
-        let mut input = BufReader::with_capacity(1 << 20, file);
+        RecordingReader::from_reader(BufReader::with_capacity(1 << 20, file), len, path)
+    }
+}
+
+impl<'a> RecordingReader<&'a [u8]> {
+    /// A recording held in memory (`name` appears in errors).
+    pub fn from_bytes(bytes: &'a [u8], name: &Path) -> Result<Self, ReadError> {
+        RecordingReader::from_reader(bytes, bytes.len() as u64, name)
+    }
+}
+
+impl<R: io::Read> RecordingReader<R> {
+    /// Reads the header and metadata of a recording of `len` bytes from `input` (`path` names it in
+    /// errors).
+    pub fn from_reader(mut input: R, len: u64, path: &Path) -> Result<Self, ReadError> {
+        let io_err = |source| ReadError::Io { path: path.to_path_buf(), source };
         chunk::read_file_header(&mut input).map_err(|source| match source {
             FormatError::Io(e) => io_err(e),
             source => ReadError::Format { path: path.to_path_buf(), source },

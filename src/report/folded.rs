@@ -1,0 +1,71 @@
+//! Collapsed stacks, the input of flame graph tools: one line per distinct stack, `thread;root;…;leaf
+//! count`. The first frame is the thread's name; every inlined function is a frame of its own, after
+//! the function it is inlined into; kernel frames end in `_[k]`, JIT frames in `_[j]` and inlined
+//! ones in `_[i]` (inferno's and FlameGraph's annotations, which their `java` palette colours).
+//! A frame without a name is its module's in brackets (`[libc.so.6]`).
+
+use std::collections::HashMap;
+
+use super::functions::unknown_name;
+use super::profile::{CodeKind, Profile, Side};
+
+/// What each line counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Weight {
+    /// Samples.
+    #[default]
+    Samples,
+    /// The events they stand for (nanoseconds of CPU for cpu-clock and task-clock).
+    Period,
+}
+
+/// The collapsed stacks, merged and sorted by their text.
+pub fn collapse(profile: &Profile, side: Side, weight: Weight) -> Vec<(String, u64)> {
+    let mut merged: HashMap<String, u64> = HashMap::new();
+    let mut line = String::new();
+    for count in &profile.counts {
+        let frames = profile.stack(count.stack, side);
+        if frames.is_empty() && side != Side::Both {
+            continue;
+        }
+        line.clear();
+        push_name(&mut line, profile.comm(count.comm));
+        for &id in frames.iter().rev() {
+            let Some(frame) = profile.frame(id) else { continue };
+            let mark = match frame.kind {
+                CodeKind::Kernel => "_[k]",
+                CodeKind::Jit => "_[j]",
+                CodeKind::User => "",
+            };
+            if frame.lines.is_empty() {
+                line.push(';');
+                push_name(&mut line, &unknown_name(profile, frame.module));
+                line.push_str(mark);
+                continue;
+            }
+            // Outermost (the function holding the code) first, then what is inlined into it.
+            for (i, l) in frame.lines.iter().rev().enumerate() {
+                line.push(';');
+                push_name(&mut line, &l.function);
+                line.push_str(if i > 0 && frame.kind == CodeKind::User { "_[i]" } else { mark });
+            }
+        }
+        let value = match weight {
+            Weight::Samples => count.samples,
+            Weight::Period => count.period,
+        };
+        *merged.entry(line.clone()).or_default() += value;
+    }
+    let mut lines: Vec<(String, u64)> = merged.into_iter().collect();
+    lines.sort_unstable();
+    lines
+}
+
+/// Appends a name, with the characters the format gives meaning to (`;`, line breaks) replaced.
+fn push_name(line: &mut String, name: &str) {
+    line.extend(name.chars().map(|c| match c {
+        ';' => ':',
+        '\n' | '\r' => ' ',
+        c => c,
+    }));
+}

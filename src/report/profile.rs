@@ -1,0 +1,430 @@
+//! A recording read into a [`Profile`]: samples are counted by (target, process, thread, thread name,
+//! stack) as they stream by, so memory grows with the number of distinct stacks, never with the
+//! number of samples; frames are named at the end, from the recording alone (its SYMBOLS entries,
+//! and the perf maps it copied for JIT code).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use sampler::recording::{Entry, Meta, ModuleKind, RecordingReader, Summary};
+use symbolizer::perfmap::PerfMap;
+
+/// Which samples, and which part of their stacks, a report is about.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// Targets (containers, processes, …) by what the recorder was given, their cgroup, or a word
+    /// of their description; empty means all.
+    pub targets: Vec<String>,
+    /// Processes; empty means all.
+    pub pids: Vec<u32>,
+    /// Threads; empty means all.
+    pub tids: Vec<u32>,
+    /// Thread names; empty means all.
+    pub comms: Vec<String>,
+    /// Seconds from the start of the recording: samples in `[start, end)` only.
+    pub window: Option<(f64, Option<f64>)>,
+    /// Which frames of each stack.
+    pub side: Side,
+}
+
+/// Which frames of a stack a report keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Side {
+    /// All of them.
+    #[default]
+    Both,
+    /// Samples taken in the kernel, with their kernel frames only.
+    KernelOnly,
+    /// The user frames of every sample (a sample taken in the kernel counts for the user code
+    /// that entered it); samples without user frames are left out.
+    UserOnly,
+}
+
+/// Samples with the same target, process, thread, thread name and stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    /// Index into the recording's targets.
+    pub target: u32,
+    pub pid: u32,
+    pub tid: u32,
+    /// The thread's name when sampled (index into [`Profile::comms`]).
+    pub comm: u32,
+    /// Stack id.
+    pub stack: u32,
+    /// Samples.
+    pub samples: u64,
+    /// The events they stand for (nanoseconds for cpu-clock and task-clock).
+    pub period: u64,
+}
+
+/// What kind of code a frame is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodeKind {
+    Kernel,
+    User,
+    /// JIT code (anonymous executable memory), named by a perf map.
+    Jit,
+}
+
+/// One source line of a named frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    pub function: String,
+    /// The source file, when known.
+    pub file: Option<String>,
+    /// The line, 0 when unknown.
+    pub line: u32,
+}
+
+/// A frame, named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedFrame {
+    pub kind: CodeKind,
+    /// Module id.
+    pub module: u32,
+    /// The offset the recording gives (file offset, kernel address, or address).
+    pub offset: u64,
+    /// Innermost inlined function first, the function that holds the code last; empty when the
+    /// frame has no name.
+    pub lines: Vec<SourceLine>,
+    /// Why it has no name, when it has none.
+    pub unknown: Option<String>,
+}
+
+/// A module of the recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    pub kind: ModuleKind,
+    /// Its path (`[kernel.kallsyms]`, `[vdso]`, `//anon` for JIT memory).
+    pub path: String,
+    /// The build-id of the file read (or the kernel's), lower-case hex.
+    pub build_id: String,
+}
+
+impl Module {
+    /// The name shown in reports: the path's last component.
+    pub fn short_name(&self) -> &str {
+        self.path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(&self.path)
+    }
+}
+
+/// A recording, read and counted.
+#[derive(Debug)]
+pub struct Profile {
+    pub meta: Meta,
+    pub summary: Option<Summary>,
+    /// What a reader of the report should know: damage, unreadable entries.
+    pub warnings: Vec<String>,
+    /// Counts, in no particular order.
+    pub counts: Vec<Count>,
+    /// Samples that passed the filters.
+    pub samples: u64,
+    /// All samples in the recording.
+    pub all_samples: u64,
+    /// Lost samples and records the recording reports.
+    pub lost: u64,
+    /// Thread names.
+    pub comms: Vec<String>,
+    /// The name of each process (its main thread's last name).
+    pub process_names: HashMap<u32, u32>,
+    /// Which targets the filters kept (all when no filter names one).
+    pub kept_targets: Vec<u32>,
+    /// The times of the first and last samples kept.
+    pub sample_times: Option<(u64, u64)>,
+    frames: HashMap<u32, NamedFrame>,
+    modules: HashMap<u32, Module>,
+    stacks: HashMap<u32, (u32, Vec<u32>)>,
+}
+
+/// Frames as the recording gives them, before naming.
+#[derive(Debug, Default)]
+struct Raw {
+    strings: HashMap<u32, String>,
+    frames: HashMap<u32, (u32, u64)>,
+    symbols: HashMap<u32, (Vec<sampler::recording::Line>, u32)>,
+    module_pids: HashMap<u32, u32>,
+    /// Perf map versions per process, oldest first.
+    perf_maps: HashMap<u32, Vec<Vec<u8>>>,
+}
+
+impl Profile {
+    /// Reads and counts the recording at `path`.
+    pub fn read(path: &Path, filters: &Filters) -> anyhow::Result<Profile> {
+        let reader = RecordingReader::open(path)?;
+        Profile::from_reader(reader, filters)
+    }
+
+    /// Reads and counts a recording from an open reader.
+    pub fn from_reader<R: std::io::Read>(
+        mut r: RecordingReader<R>,
+        filters: &Filters,
+    ) -> anyhow::Result<Profile> {
+        let meta = r.meta().clone();
+        let kept_targets = kept_targets(&meta, &filters.targets)?;
+        let start = meta.start_time;
+        let window = filters.window.map(|(from, to)| {
+            let at = |secs: f64| start.saturating_add((secs.max(0.0) * 1e9) as u64);
+            (at(from), to.map_or(u64::MAX, at))
+        });
+        let mut p = Profile {
+            meta,
+            summary: None,
+            warnings: Vec::new(),
+            counts: Vec::new(),
+            samples: 0,
+            all_samples: 0,
+            lost: 0,
+            comms: Vec::new(),
+            process_names: HashMap::new(),
+            kept_targets,
+            sample_times: None,
+            frames: HashMap::new(),
+            modules: HashMap::new(),
+            stacks: HashMap::new(),
+        };
+        let mut raw = Raw::default();
+        let mut comm_ids: HashMap<String, u32> = HashMap::new();
+        let mut thread_comm: HashMap<u32, u32> = HashMap::new();
+        let mut index: HashMap<(u32, u32, u32, u32, u32), usize> = HashMap::new();
+        let mut intern = |comms: &mut Vec<String>, name: &[u8]| -> u32 {
+            let name = String::from_utf8_lossy(name).into_owned();
+            *comm_ids.entry(name.clone()).or_insert_with(|| {
+                comms.push(name);
+                (comms.len() - 1) as u32
+            })
+        };
+        let unknown_thread = intern(&mut p.comms, b"[unknown]");
+        while let Some(entry) = r.next_entry().context("reading the recording")? {
+            match entry {
+                Entry::Str { id, text } => {
+                    raw.strings.insert(id, String::from_utf8_lossy(&text).into_owned());
+                }
+                Entry::Module { id, kind, path, build_id, pid } => {
+                    raw.module_pids.insert(id, pid);
+                    let path = String::from_utf8_lossy(&path).into_owned();
+                    p.modules.insert(id, Module { kind, path, build_id: hex(&build_id) });
+                }
+                Entry::ModuleStatus { id, build_id, .. } => {
+                    if let Some(m) = p.modules.get_mut(&id) {
+                        if !build_id.is_empty() {
+                            m.build_id = hex(&build_id);
+                        }
+                    }
+                }
+                Entry::Frame { id, module, offset, .. } => {
+                    raw.frames.insert(id, (module, offset));
+                }
+                Entry::Symbols { frame, lines, unknown } => {
+                    raw.symbols.insert(frame, (lines, unknown));
+                }
+                Entry::Stack { id, kernel, frames } => {
+                    p.stacks.insert(id, (kernel, frames));
+                }
+                Entry::PerfMap { pid, reset, data } => {
+                    let versions = raw.perf_maps.entry(pid).or_default();
+                    if reset || versions.is_empty() {
+                        versions.push(Vec::new());
+                    }
+                    if let Some(current) = versions.last_mut() {
+                        current.extend_from_slice(&data);
+                    }
+                }
+                Entry::Comm { pid, tid, name, .. } => {
+                    let comm = intern(&mut p.comms, &name);
+                    thread_comm.insert(tid, comm);
+                    if pid == tid {
+                        p.process_names.insert(pid, comm);
+                    }
+                }
+                Entry::Lost { count, .. } => p.lost += count,
+                Entry::Sample { time, pid, tid, target, period, stack, .. } => {
+                    p.all_samples += 1;
+                    let comm = thread_comm.get(&tid).copied().unwrap_or(unknown_thread);
+                    let kept = p.kept_targets.contains(&target)
+                        && (filters.pids.is_empty() || filters.pids.contains(&pid))
+                        && (filters.tids.is_empty() || filters.tids.contains(&tid))
+                        && (filters.comms.is_empty()
+                            || filters.comms.iter().any(|c| *c == p.comms[comm as usize]))
+                        && window.is_none_or(|(from, to)| time >= from && time < to);
+                    if !kept {
+                        continue;
+                    }
+                    p.samples += 1;
+                    p.sample_times = Some(match p.sample_times {
+                        Some((first, last)) => (first.min(time), last.max(time)),
+                        None => (time, time),
+                    });
+                    let key = (target, pid, tid, comm, stack);
+                    let at = *index.entry(key).or_insert_with(|| {
+                        p.counts.push(Count { target, pid, tid, comm, stack, samples: 0, period: 0 });
+                        p.counts.len() - 1
+                    });
+                    p.counts[at].samples += 1;
+                    p.counts[at].period = p.counts[at].period.saturating_add(period);
+                }
+                _ => {}
+            }
+        }
+        p.summary = r.summary().cloned();
+        if let Some(damage) = r.damage() {
+            p.warnings.push(format!(
+                "the recording is damaged ({damage}); this report covers what comes before{}",
+                if p.summary.is_none() { ", and its recorder did not end cleanly" } else { "" }
+            ));
+        } else if p.summary.is_none() {
+            p.warnings.push(
+                "the recording has no summary: its recorder was killed or crashed; this report covers what it wrote"
+                    .into(),
+            );
+        }
+        if r.malformed_chunks() > 0 {
+            p.warnings
+                .push(format!("{} chunks held entries that could not be decoded", r.malformed_chunks()));
+        }
+        p.name_frames(raw);
+        Ok(p)
+    }
+
+    /// Names every frame from the recording's SYMBOLS entries and perf maps.
+    fn name_frames(&mut self, raw: Raw) {
+        let maps: HashMap<u32, Vec<PerfMap>> = raw
+            .perf_maps
+            .iter()
+            .map(|(&pid, versions)| (pid, versions.iter().map(|text| PerfMap::parse(text)).collect()))
+            .collect();
+        let string = |id: u32| raw.strings.get(&id).cloned().filter(|s| !s.is_empty());
+        for (&id, &(module, offset)) in &raw.frames {
+            let kind = self.modules.get(&module).map(|m| m.kind).unwrap_or(ModuleKind::Unmapped);
+            let code = match kind {
+                ModuleKind::Kernel => CodeKind::Kernel,
+                ModuleKind::Anonymous => CodeKind::Jit,
+                _ => CodeKind::User,
+            };
+            let (lines, unknown) = match kind {
+                ModuleKind::Anonymous => {
+                    let owner = raw.module_pids.get(&module).copied().unwrap_or(0);
+                    // The newest version of the process's map that names the address.
+                    let named = maps.get(&owner).and_then(|v| v.iter().rev().find_map(|m| m.lookup(offset)));
+                    match named {
+                        Some(sym) => {
+                            (vec![SourceLine { function: sym.name.clone(), file: None, line: 0 }], None)
+                        }
+                        None if maps.contains_key(&owner) => {
+                            (Vec::new(), Some("not in the JIT's perf map".into()))
+                        }
+                        None => (Vec::new(), Some("JIT code without a perf map".into())),
+                    }
+                }
+                ModuleKind::Unmapped => (Vec::new(), Some("in no known mapping".into())),
+                _ => match raw.symbols.get(&id) {
+                    Some((lines, unknown)) if !lines.is_empty() => (
+                        lines
+                            .iter()
+                            .map(|l| SourceLine {
+                                function: string(l.function).unwrap_or_else(|| "[unknown]".into()),
+                                file: string(l.file),
+                                line: l.line,
+                            })
+                            .collect(),
+                        string(*unknown),
+                    ),
+                    Some((_, unknown)) => {
+                        (Vec::new(), Some(string(*unknown).unwrap_or_else(|| "no name recorded".into())))
+                    }
+                    None => (Vec::new(), Some("no name recorded (the recorder stopped first)".into())),
+                },
+            };
+            self.frames.insert(id, NamedFrame { kind: code, module, offset, lines, unknown });
+        }
+    }
+
+    /// A frame by id (`None` for an id the recording never defined).
+    pub fn frame(&self, id: u32) -> Option<&NamedFrame> {
+        self.frames.get(&id)
+    }
+
+    /// A module by id.
+    pub fn module(&self, id: u32) -> Option<&Module> {
+        self.modules.get(&id)
+    }
+
+    /// The frame ids of a stack as the report shows it, leaf first: all, the kernel ones or the
+    /// user ones (see [`Side`]). Empty for an unknown stack, or when nothing of it is kept.
+    pub fn stack(&self, id: u32, side: Side) -> &[u32] {
+        let Some((kernel, frames)) = self.stacks.get(&id) else { return &[] };
+        let kernel = (*kernel as usize).min(frames.len());
+        match side {
+            Side::Both => frames,
+            Side::KernelOnly => &frames[..kernel],
+            Side::UserOnly => &frames[kernel..],
+        }
+    }
+
+    /// The name of thread-name index `comm`.
+    pub fn comm(&self, comm: u32) -> &str {
+        self.comms.get(comm as usize).map_or("[unknown]", String::as_str)
+    }
+
+    /// The name of a process: its main thread's, else that of the first thread sampled.
+    pub fn process_name(&self, pid: u32, fallback: u32) -> &str {
+        self.comm(self.process_names.get(&pid).copied().unwrap_or(fallback))
+    }
+
+    /// How long the recording lasted: from its start to its summary's end, else to its last
+    /// sample.
+    pub fn duration_ns(&self) -> u64 {
+        let end = self.summary.as_ref().map(|s| s.end_time).filter(|&t| t > 0);
+        let end = end.or(self.sample_times.map(|(_, last)| last)).unwrap_or(self.meta.start_time);
+        end.saturating_sub(self.meta.start_time)
+    }
+
+    /// What the report is about, for titles: the kept targets' descriptions.
+    pub fn targets_description(&self) -> String {
+        let names: Vec<&str> = self
+            .kept_targets
+            .iter()
+            .filter_map(|&t| self.meta.targets.get(t as usize))
+            .map(|t| t.description.as_str())
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// The targets the filters keep; an error naming what the recording has when one matches nothing.
+fn kept_targets(meta: &Meta, wanted: &[String]) -> anyhow::Result<Vec<u32>> {
+    let all: Vec<u32> = (0..meta.targets.len() as u32).collect();
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    let mut kept = Vec::new();
+    for w in wanted {
+        let trimmed = w.trim_matches('/');
+        let matches: Vec<u32> = all
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let t = &meta.targets[i as usize];
+                t.spec == *w
+                    || t.cgroup.as_deref().is_some_and(|c| c.trim_matches('/') == trimmed)
+                    || t.description
+                        .split(|c: char| c.is_whitespace() || "'(),".contains(c))
+                        .any(|word| word == w)
+            })
+            .collect();
+        if matches.is_empty() {
+            let have: Vec<String> =
+                meta.targets.iter().map(|t| format!("'{}' ({})", t.spec, t.description)).collect();
+            bail!("no target '{w}' in this recording; it has: {}", have.join(", "));
+        }
+        kept.extend(matches);
+    }
+    kept.sort_unstable();
+    kept.dedup();
+    Ok(kept)
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,214 @@
+//! The text report (a header, then the top functions by self and by total samples, then per target
+//! and per process), and the same as one JSON document with `--json`.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use super::functions::{FunctionRow, Tables};
+use super::profile::{Profile, Side};
+use crate::numbers::thousands;
+
+/// Writes the text report.
+pub fn write_text(
+    out: &mut dyn Write,
+    profile: &Profile,
+    tables: &Tables,
+    side: Side,
+) -> std::io::Result<()> {
+    let m = &profile.meta;
+    writeln!(out, "# cperf report")?;
+    writeln!(
+        out,
+        "# recorded on {} (kernel {}, {}) at {} by: {}",
+        m.hostname,
+        m.kernel,
+        m.arch,
+        utc(m.start_unix_ns),
+        m.command_line.join(" ")
+    )?;
+    let rate = match (m.frequency, m.period) {
+        (Some(hz), _) => format!("at {hz} Hz"),
+        (None, Some(n)) => format!("every {} events", thousands(n)),
+        (None, None) => String::new(),
+    };
+    writeln!(
+        out,
+        "# event: {} {rate}{}",
+        m.event,
+        if m.callchain { ", with call stacks" } else { ", without call stacks (-g was not given)" }
+    )?;
+    if let Some(note) = &m.event_note {
+        writeln!(out, "# note: {note}")?;
+    }
+    let filtered = if profile.samples == profile.all_samples {
+        String::new()
+    } else {
+        format!(" (of {} in the recording)", thousands(profile.all_samples))
+    };
+    writeln!(
+        out,
+        "# {} samples{filtered}, {} lost, over {:.1} s",
+        thousands(profile.samples),
+        thousands(profile.lost),
+        profile.duration_ns() as f64 / 1e9
+    )?;
+    writeln!(out, "# targets: {}", profile.targets_description())?;
+    match side {
+        Side::Both => {}
+        Side::KernelOnly => writeln!(out, "# kernel frames only: samples taken in the kernel")?,
+        Side::UserOnly => {
+            writeln!(out, "# user frames only: a sample in the kernel counts for its user caller")?
+        }
+    }
+    if let Some(s) = &profile.summary {
+        for note in &s.notes {
+            writeln!(out, "# note: {note}")?;
+        }
+    }
+    for w in &profile.warnings {
+        writeln!(out, "# warning: {w}")?;
+    }
+    if tables.samples == 0 {
+        writeln!(out, "\nNo samples to report.")?;
+        return Ok(());
+    }
+    writeln!(out, "\nTop functions by self samples (the sample's innermost frame is in the function):")?;
+    rows(out, &tables.by_self, tables.samples, "  ")?;
+    writeln!(out, "\nTop functions by total samples (the function is anywhere on the stack):")?;
+    rows(out, &tables.by_total, tables.samples, "  ")?;
+    if tables.targets.len() > 1 {
+        writeln!(out, "\nPer target:")?;
+        for s in &tables.targets {
+            writeln!(
+                out,
+                "\n  {}: {} samples ({})",
+                s.label,
+                thousands(s.samples),
+                percent(s.samples, tables.samples)
+            )?;
+            rows(out, &s.functions, s.samples, "    ")?;
+        }
+    }
+    writeln!(out, "\nPer process:")?;
+    for s in &tables.processes {
+        let target = match m.targets.get(s.target as usize) {
+            Some(t) if tables.targets.len() > 1 => format!(" in {}", t.description),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "\n  {}{target}: {} samples ({})",
+            s.label,
+            thousands(s.samples),
+            percent(s.samples, tables.samples)
+        )?;
+        rows(out, &s.functions, s.samples, "    ")?;
+    }
+    Ok(())
+}
+
+/// A table of functions, shares of `of` samples.
+fn rows(out: &mut dyn Write, rows: &[FunctionRow], of: u64, indent: &str) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{indent}{:>7} {:>7} {:>9}  {:<40} {:<20} source",
+        "self", "total", "samples", "function", "module"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{indent}{:>7} {:>7} {:>9}  {:<40} {:<20} {}",
+            percent(r.self_samples, of),
+            percent(r.total_samples, of),
+            thousands(r.self_samples),
+            r.function,
+            r.module,
+            source(r)
+        )?;
+    }
+    Ok(())
+}
+
+fn source(r: &FunctionRow) -> String {
+    match (&r.file, r.line) {
+        (Some(file), 0) => file.clone(),
+        (Some(file), line) => format!("{file}:{line}"),
+        (None, _) => String::new(),
+    }
+}
+
+fn percent(n: u64, of: u64) -> String {
+    format!("{:.1}%", n as f64 * 100.0 / of.max(1) as f64)
+}
+
+/// A Unix time in nanoseconds as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(unix_ns: u64) -> String {
+    let secs = unix_ns / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Writes the JSON report: one document.
+pub fn write_json(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> std::io::Result<()> {
+    let functions = |rows: &[FunctionRow]| -> Vec<serde_json::Value> {
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "function": r.function, "module": r.module, "file": r.file,
+                    "line": (r.line > 0).then_some(r.line),
+                    "self": r.self_samples, "total": r.total_samples,
+                })
+            })
+            .collect()
+    };
+    let doc = json!({
+        "meta": profile.meta,
+        "summary": profile.summary,
+        "samples": profile.samples,
+        "samples_in_recording": profile.all_samples,
+        "lost": profile.lost,
+        "duration_ns": profile.duration_ns(),
+        "warnings": profile.warnings,
+        "counted_samples": tables.samples,
+        "functions_by_self": functions(&tables.by_self),
+        "functions_by_total": functions(&tables.by_total),
+        "targets": tables.targets.iter().map(|s| json!({
+            "target": s.key,
+            "description": s.label,
+            "samples": s.samples,
+            "functions": functions(&s.functions),
+        })).collect::<Vec<_>>(),
+        "processes": tables.processes.iter().map(|s| json!({
+            "pid": s.key,
+            "name": s.label.split_once(' ').map_or("", |(_, name)| name),
+            "target": s.target,
+            "samples": s.samples,
+            "functions": functions(&s.functions),
+        })).collect::<Vec<_>>(),
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_764_633_600_000_000_000), "2025-12-02 00:00:00 UTC");
+        assert_eq!(utc(951_782_400_000_000_000 + 3_661_000_000_000), "2000-02-29 01:01:01 UTC");
+    }
+}
