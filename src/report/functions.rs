@@ -133,9 +133,15 @@ impl Tally {
     }
 }
 
-/// The name of a frame without one: its module's, in brackets, as flame graph tools name it.
+/// The name of a frame without one: its module's, in brackets, as flame graph tools name it
+/// (`[libc.so.6]`, `[unknown]` for an address in no known mapping).
 pub fn unknown_name(profile: &Profile, module: u32) -> String {
-    format!("[{}]", profile.module(module).map_or("unknown", |m| m.short_name()))
+    let name = profile.module(module).map_or("unknown", |m| m.short_name());
+    if name.starts_with('[') {
+        name.to_owned()
+    } else {
+        format!("[{name}]")
+    }
 }
 
 /// Every table of a text or JSON report.

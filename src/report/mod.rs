@@ -14,6 +14,9 @@ pub mod pprof;
 pub mod profile;
 pub mod text;
 
+#[cfg(test)]
+mod tests;
+
 use std::io::Write;
 use std::path::PathBuf;
 

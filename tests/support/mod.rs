@@ -44,6 +44,20 @@ pub fn privileged() -> bool {
     }
 }
 
+/// Whether a command-line tool is on PATH; when it is not, a skip (with `what` it is needed for),
+/// or — under `CPERF_REQUIRE_PRIVILEGED=1`, where CI installs it — a failure.
+pub fn tool_available(tool: &str, what: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    if !found {
+        if std::env::var_os("CPERF_REQUIRE_PRIVILEGED").is_some_and(|v| v == "1") {
+            panic!("CPERF_REQUIRE_PRIVILEGED=1 but {tool} is missing: {what}");
+        }
+        eprintln!("skipped: {tool} is missing: {what}");
+    }
+    found
+}
+
 fn check_privileged() -> Result<(), String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {

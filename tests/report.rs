@@ -1,0 +1,337 @@
+//! Integration tests of `cperf report` on recordings of real runc containers, read only after the
+//! containers and their bundles are deleted: the text report, JSON, folded stacks, the flame graph,
+//! pprof (checked with `go tool pprof`), every filter; and damaged or foreign files.
+//!
+//! The workloads: the `hot` fixture (75% of its time in `cperf_hot_heavy`, 25% in
+//! `cperf_hot_light`, both through the inlined `work`), `spin`, and `getppid` in a loop (most of its
+//! time in the kernel).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::{cperf, describe, Bundle};
+
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = support::target_dir().join("report-tests").join(support::unique_id(test));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `cperf record` with these arguments; panics unless it succeeds.
+fn record(args: &[&str]) {
+    let out = cperf().arg("record").args(args).output().unwrap();
+    assert!(out.status.success(), "cperf record {args:?} failed:\n{}", describe(&out));
+}
+
+/// `cperf report -i <input> <args>`.
+fn report(input: &Path, args: &[&str]) -> Output {
+    cperf().arg("report").arg("-i").arg(input).args(args).output().unwrap()
+}
+
+/// `cperf report`, which must succeed; its stdout.
+fn report_ok(input: &Path, args: &[&str]) -> String {
+    let out = report(input, args);
+    assert!(out.status.success(), "cperf report {args:?} failed:\n{}", describe(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(input: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&report_ok(input, &all)).unwrap()
+}
+
+/// A function's total share in a JSON report.
+fn total_share(doc: &Value, function: &str) -> f64 {
+    let total = doc["functions_by_total"].as_array().unwrap();
+    let n = total.iter().find(|f| f["function"] == function).map_or(0, |f| f["total"].as_u64().unwrap());
+    n as f64 / doc["counted_samples"].as_u64().unwrap().max(1) as f64
+}
+
+/// What [`two_containers`] recorded.
+struct Two {
+    input: PathBuf,
+    hot: String,
+    spin: String,
+    hot_pid: u32,
+    /// The threads of the hot process.
+    hot_tids: Vec<u32>,
+}
+
+/// Records the `hot` and `spin` fixtures in two containers for 2 s, then deletes the containers.
+fn two_containers(scratch: &Scratch) -> Two {
+    let hot = Bundle::new().with_fixture("hot").args(&["hot", "30"]).run_detached("report-hot");
+    let spin = Bundle::new().with_fixture("spin").args(&["spin", "30"]).run_detached("report-spin");
+    let out = scratch.path("two.cperf");
+    record(&[
+        "-G",
+        hot.id(),
+        "-G",
+        spin.id(),
+        "-e",
+        "cpu-clock",
+        "-F",
+        "499",
+        "-g",
+        "-o",
+        out.to_str().unwrap(),
+        "--duration",
+        "2",
+    ]);
+    let hot_pid = hot.init_pid();
+    let hot_tids = std::fs::read_dir(format!("/proc/{hot_pid}/task"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let two = Two { input: out, hot: hot.id().to_owned(), spin: spin.id().to_owned(), hot_pid, hot_tids };
+    drop(hot);
+    drop(spin);
+    two
+}
+
+/// The text report, JSON, folded stacks, the flame graph and pprof of two containers, from the
+/// recording alone; every format counts the same samples.
+#[test]
+fn every_format_from_a_recording_of_two_containers_that_are_gone() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("report-formats");
+    let Two { input, hot, spin, .. } = two_containers(&scratch);
+
+    let doc = json(&input, &[]);
+    let samples = doc["samples"].as_u64().unwrap();
+    assert!(samples >= 500, "{samples} samples of two busy containers in 2 s at 499 Hz");
+    assert!(doc["warnings"].as_array().unwrap().is_empty(), "{}", doc["warnings"]);
+    let targets = doc["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 2, "{}", doc["targets"]);
+    let in_hot = json(&input, &["--container", &hot]);
+    let (heavy, light) = (total_share(&in_hot, "cperf_hot_heavy"), total_share(&in_hot, "cperf_hot_light"));
+    assert!(
+        (0.62..=0.88).contains(&heavy) && (0.12..=0.38).contains(&light),
+        "hot container: {heavy:.2} cperf_hot_heavy, {light:.2} cperf_hot_light: {}",
+        in_hot["functions_by_total"]
+    );
+    assert_eq!(total_share(&in_hot, "cperf_spin_burn"), 0.0, "the other container's function");
+    let in_spin = json(&input, &["--container", &spin]);
+    assert!(total_share(&in_spin, "cperf_spin_burn") >= 0.9, "{}", in_spin["functions_by_total"]);
+    assert_eq!(
+        in_hot["samples"].as_u64().unwrap() + in_spin["samples"].as_u64().unwrap(),
+        samples,
+        "each sample in one container"
+    );
+
+    let text = report_ok(&input, &[]);
+    assert!(text.contains("Top functions by self samples") && text.contains("Per target:"), "{text}");
+    assert!(text.contains(&format!("{} samples", support_thousands(samples))), "{text}");
+    assert!(text.contains("hot.c:"), "no source line in:\n{text}");
+
+    // Folded: one line per stack, the thread first, counts adding up to the samples.
+    let folded = report_ok(&input, &["--folded"]);
+    let mut sum = 0;
+    for line in folded.lines() {
+        let (stack, n) = line.rsplit_once(' ').unwrap();
+        sum += n.parse::<u64>().unwrap();
+        let first = stack.split(';').next().unwrap();
+        assert!(["hot", "spin"].contains(&first), "{line}");
+    }
+    assert_eq!(sum, samples);
+    assert!(folded.lines().any(|l| l.contains(";cperf_hot_heavy;work_[i] ")), "{folded}");
+
+    // Flame graph: an SVG whose title says what was recorded.
+    let svg = scratch.path("two.svg");
+    report_ok(&input, &["--flame", "-o", svg.to_str().unwrap()]);
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"), "not an SVG");
+    let title = format!("cpu-clock, {} samples", support_thousands(samples));
+    assert!(svg.contains(&title) && svg.contains("container"), "no title {title:?}");
+    assert!(svg.contains("cperf_hot_heavy") && svg.contains("cperf_spin"));
+    let icicle = report_ok(&input, &["--flame", "--icicle", "--reverse"]);
+    assert!(icicle.contains("cperf_hot_heavy"));
+
+    // pprof, read by Go's own pprof.
+    let pb = scratch.path("two.pb.gz");
+    report_ok(&input, &["--pprof", pb.to_str().unwrap()]);
+    if support::tool_available("go", "the pprof check (apt-get install golang-go)") {
+        let out = support::run_ok(
+            Command::new("go").args(["tool", "pprof", "-top", "-sample_index=samples"]).arg(&pb),
+        );
+        let top = String::from_utf8_lossy(&out.stdout);
+        assert!(top.contains(&format!("Total samples = {samples}")), "{top}");
+        assert!(top.contains("cperf_hot_heavy") && top.contains("cperf_spin"), "{top}");
+        let out = support::run_ok(Command::new("go").args(["tool", "pprof", "-raw"]).arg(&pb));
+        let raw = String::from_utf8_lossy(&out.stdout);
+        assert!(raw.contains("PeriodType: cpu nanoseconds"), "{raw}");
+        assert!(raw.contains("thread:[hot]") && raw.contains("target:["), "labels: {raw}");
+    }
+}
+
+/// `--pid`, `--comm`, `--tid` and `--time` keep what they name; time windows split the samples.
+#[test]
+fn filters_by_process_thread_and_time() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("report-filters");
+    let Two { input, hot_pid, hot_tids, .. } = two_containers(&scratch);
+    let all = json(&input, &[])["samples"].as_u64().unwrap();
+    let by_pid = json(&input, &["--pid", &hot_pid.to_string()]);
+    let of_pid = by_pid["samples"].as_u64().unwrap();
+    assert!(of_pid > 0 && of_pid < all, "{of_pid} of {all}");
+    assert_eq!(by_pid["processes"].as_array().unwrap().len(), 1, "{}", by_pid["processes"]);
+    assert!(total_share(&by_pid, "cperf_hot_heavy") > 0.5, "{}", by_pid["functions_by_total"]);
+    let by_comm = json(&input, &["--comm", "spin"]);
+    assert!(by_comm["samples"].as_u64().unwrap() > 0);
+    assert_eq!(total_share(&by_comm, "cperf_hot_heavy"), 0.0);
+    // The hot process's threads hold all of its samples between them.
+    let per_thread: u64 = hot_tids
+        .iter()
+        .map(|tid| json(&input, &["--tid", &tid.to_string()])["samples"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_thread, of_pid, "threads {hot_tids:?}");
+    let tids: Vec<String> = hot_tids.iter().map(u32::to_string).collect();
+    assert_eq!(json(&input, &["--tid", &tids.join(",")])["samples"].as_u64().unwrap(), of_pid);
+    assert_eq!(json(&input, &["--comm", "no-such-thread"])["samples"], 0);
+    let early = json(&input, &["--time", ",1"])["samples"].as_u64().unwrap();
+    let late = json(&input, &["--time", "1,"])["samples"].as_u64().unwrap();
+    assert_eq!(early + late, all, "the windows [0, 1) and [1, end) split the samples");
+    assert!(early > 0 && late > 0, "{early} + {late}");
+    let text = report_ok(&input, &["--comm", "no-such-thread"]);
+    assert!(text.contains("No samples to report."), "{text}");
+}
+
+/// `--kernel-only` keeps samples taken in the kernel and their kernel frames; `--user-only` keeps
+/// user frames only.
+#[test]
+fn kernel_only_and_user_only() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("report-kernel");
+    let c = Bundle::new()
+        .with_fixture("getppid")
+        .args(&["sh", "-c", "while :; do getppid 1000000; done"])
+        .run_detached("report-kernel");
+    let input = scratch.path("kernel.cperf");
+    record(&[
+        "-G",
+        c.id(),
+        "-e",
+        "cpu-clock",
+        "-F",
+        "999",
+        "-g",
+        "-o",
+        input.to_str().unwrap(),
+        "--duration",
+        "1.5",
+    ]);
+    drop(c);
+    let kernel = report_ok(&input, &["--kernel-only", "--folded"]);
+    assert!(!kernel.is_empty());
+    for line in kernel.lines() {
+        let (stack, _) = line.rsplit_once(' ').unwrap();
+        assert!(stack.split(';').skip(1).all(|f| f.ends_with("_[k]")), "a user frame: {line}");
+    }
+    assert!(kernel.contains("getppid"), "no getppid syscall among kernel stacks:\n{kernel}");
+    let user = report_ok(&input, &["--user-only", "--folded"]);
+    assert!(!user.contains("_[k]"), "{user}");
+    assert!(user.contains("main"), "{user}");
+    let all = json(&input, &[])["samples"].as_u64().unwrap();
+    let kernel_samples = json(&input, &["--kernel-only"])["counted_samples"].as_u64().unwrap();
+    assert!(kernel_samples * 10 >= all, "{kernel_samples} of {all} samples in the kernel");
+    // Nearly every sample has user frames (one taken while a process execs or exits may not).
+    let user_samples = json(&input, &["--user-only"])["counted_samples"].as_u64().unwrap();
+    assert!(
+        user_samples <= all && user_samples * 100 >= all * 99,
+        "{user_samples} of {all} samples with user frames"
+    );
+}
+
+/// A recording cut short still gives its report, with a warning; a file that is not a recording,
+/// a missing file and bad options are one-line errors with exit status 2.
+#[test]
+fn damaged_and_foreign_files() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("report-damaged");
+    let c = Bundle::new().with_fixture("spin").args(&["spin", "30"]).run_detached("report-damaged");
+    let input = scratch.path("spin.cperf");
+    record(&[
+        "-G",
+        c.id(),
+        "-e",
+        "cpu-clock",
+        "-F",
+        "999",
+        "-g",
+        "-o",
+        input.to_str().unwrap(),
+        "--duration",
+        "1.5",
+    ]);
+    drop(c);
+    let all = json(&input, &[])["samples"].as_u64().unwrap();
+    // Cut inside the last chunk of entries (the one before the summary), as a recorder killed while
+    // writing it would leave the file: the chunks before it hold samples (one is written a second).
+    let bytes = std::fs::read(&input).unwrap();
+    let chunks: Vec<usize> =
+        bytes.windows(4).enumerate().filter(|(_, w)| *w == b"CHNK").map(|(i, _)| i).collect();
+    assert!(chunks.len() >= 4, "{} chunks: metadata, entries, summary", chunks.len());
+    let cut = scratch.path("cut.cperf");
+    std::fs::write(&cut, &bytes[..chunks[chunks.len() - 2] + 20]).unwrap();
+    let out = report(&cut, &["--folded"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning") && stderr.contains("damaged"), "{stderr}");
+    let text = report_ok(&cut, &[]);
+    assert!(text.contains("# warning: the recording is damaged"), "{text}");
+    let some = json(&cut, &[])["samples"].as_u64().unwrap();
+    assert!(some > 0 && some < all, "{some} of {all} samples before the cut");
+
+    let foreign = scratch.path("foreign");
+    std::fs::write(&foreign, "not a recording at all\n").unwrap();
+    for (input, args, needle) in [
+        (foreign.as_path(), &[][..], "not a cperf recording"),
+        (scratch.path("missing").as_path(), &[], "cannot read"),
+        (input.as_path(), &["--container", "nope"], "no target 'nope'"),
+        (input.as_path(), &["--time", "5,1"], "--time 5,1"),
+    ] {
+        let out = report(input, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+/// 1234567 as cperf prints it: 1,234,567.
+fn support_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
