@@ -47,7 +47,7 @@ trap cleanup EXIT
 
 # The workload: one `hot` per CPU, in the cgroup, for longer than the recording.
 for _ in $(seq "$(nproc)"); do
-    sh -c "echo \$\$ > '$cg/cgroup.procs'; exec '$work/hot' $((SECS + 10))" >/dev/null &
+    (sh -c "echo \$\$ > '$cg/cgroup.procs'; exec '$work/hot' $((SECS + 10))" >/dev/null &)
 done
 sleep 1
 echo "# recording the same workload with both tools at once: $SECS s at 999 Hz, $(nproc) CPUs, kernel $(uname -r)"
@@ -56,7 +56,7 @@ cperf_pid=$!
 perf record -q -e cpu-clock -F 999 -g -a -G "$cgname" -o "$work/perf.data" -- sleep "$SECS" 2>"$work/perf-record.err" >/dev/null
 wait "$cperf_pid"
 grep -E "samples" "$work/cperf-record.err" | head -1 | sed 's/^/# /'
-echo "# perf: $(perf report -i "$work/perf.data" --stats 2>/dev/null | awk '/SAMPLE events:/ { print $NF; exit }') samples, perf.data $(du -h "$work/perf.data" | cut -f1), cperf recording $(du -h "$work/cperf.data" | cut -f1)"
+echo "# perf: $(perf script -i "$work/perf.data" -F period 2>/dev/null | wc -l) samples; perf.data $(du -h "$work/perf.data" | cut -f1), cperf's recording $(du -h "$work/cperf.data" | cut -f1)"
 
 # Median wall seconds of "$@" over RUNS runs, the two pipelines taking turns.
 declare -A times
@@ -78,9 +78,10 @@ printf "%-58s %10s\n" "cperf report --flame" "$t_cperf"
 printf "%-58s %10s\n" "perf script | inferno-collapse-perf | inferno-flamegraph" "$t_perf"
 echo "speed-up: $(awk -v a="$t_perf" -v b="$t_cperf" 'BEGIN { printf "%.1f", a / b }')x (goal: at least 5x)"
 
-# Self shares by function symbol: the leaf of each collapsed stack, for cperf the last frame that is
-# not an inlined one (_[i]), annotations stripped.
-"$cperf" report -i "$work/cperf.data" --folded >"$work/cperf.folded"
+# Self shares of CPU time by function symbol: the leaf of each collapsed stack (weighted by the
+# samples' periods, as inferno-collapse-perf weighs them), for cperf the last frame that is not an
+# inlined one (_[i]), annotations stripped.
+"$cperf" report -i "$work/cperf.data" --folded --period >"$work/cperf.folded"
 perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf >"$work/perf.folded"
 shares() {
     awk '{ n = $NF; $NF = ""; sub(/ $/, ""); k = split($0, f, ";"); leaf = f[k];

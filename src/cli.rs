@@ -134,7 +134,7 @@ pub struct ReportArgs {
     #[arg(long, group = "format")]
     pub json: bool,
 
-    /// Collapsed stacks, one per line: thread;root;...;leaf count.
+    /// Collapsed stacks, one per line: process;root;...;leaf count.
     #[arg(long, group = "format")]
     pub folded: bool,
 

@@ -143,7 +143,7 @@ fn every_format_from_a_recording_of_two_containers_that_are_gone() {
     assert!(text.contains(&format!("{} samples", support_thousands(samples))), "{text}");
     assert!(text.contains("hot.c:"), "no source line in:\n{text}");
 
-    // Folded: one line per stack, the thread first, counts adding up to the samples.
+    // Folded: one line per stack, the process first, counts adding up to the samples.
     let folded = report_ok(&input, &["--folded"]);
     let mut sum = 0;
     for line in folded.lines() {

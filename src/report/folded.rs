@@ -1,5 +1,5 @@
-//! Collapsed stacks, the input of flame graph tools: one line per distinct stack, `thread;root;…;leaf
-//! count`. The first frame is the thread's name; every inlined function is a frame of its own, after
+//! Collapsed stacks, the input of flame graph tools: one line per distinct stack, `process;root;…;leaf
+//! count`. The first frame is the process's name (its main thread's); every inlined function is a frame of its own, after
 //! the function it is inlined into; kernel frames end in `_[k]`, JIT frames in `_[j]` and inlined
 //! ones in `_[i]` (inferno's and FlameGraph's annotations, which their `java` palette colours).
 //! A frame without a name is its module's in brackets (`[libc.so.6]`).
@@ -29,7 +29,7 @@ pub fn collapse(profile: &Profile, side: Side, weight: Weight) -> Vec<(String, u
             continue;
         }
         line.clear();
-        push_name(&mut line, profile.comm(count.comm));
+        push_name(&mut line, profile.process_name(count.pid, count.comm));
         for &id in frames.iter().rev() {
             let Some(frame) = profile.frame(id) else { continue };
             let mark = match frame.kind {

@@ -160,9 +160,9 @@ fn stacks_are_named_from_the_recording_alone() {
     assert_eq!(
         folded(&p, Side::Both),
         [
-            "io;helper;main;inlined_fn_[i];sys_getppid_[k] 3",
             "server;helper;jitted_fn_[j] 2",
             "server;helper;main;inlined_fn_[i] 6",
+            "server;helper;main;inlined_fn_[i];sys_getppid_[k] 3",
             "worker;helper;[libc.so.6] 1",
         ]
     );
@@ -226,11 +226,11 @@ fn filters_keep_what_they_name() {
 #[test]
 fn kernel_only_and_user_only() {
     let p = read(&Filters { side: Side::KernelOnly, ..Filters::default() });
-    assert_eq!(folded(&p, Side::KernelOnly), ["io;sys_getppid_[k] 3"]);
+    assert_eq!(folded(&p, Side::KernelOnly), ["server;sys_getppid_[k] 3"], "the process's name first");
     assert_eq!(tables(&p, Side::KernelOnly, 20, 10).samples, 3);
     let p = read(&Filters { side: Side::UserOnly, ..Filters::default() });
     let user = folded(&p, Side::UserOnly);
-    assert!(user.contains(&"io;helper;main;inlined_fn_[i] 3".to_string()), "{user:?}");
+    assert!(user.contains(&"server;helper;main;inlined_fn_[i] 9".to_string()), "{user:?}");
     assert!(user.iter().all(|l| !l.contains("_[k]")), "{user:?}");
     let t = tables(&p, Side::UserOnly, 20, 10);
     assert_eq!(t.samples, 12);
@@ -269,7 +269,8 @@ fn samples_are_counted_not_kept() {
     w.push(&Entry::Stack { id: 2, kernel: 0, frames: vec![] }).unwrap();
     for i in 0..200_000u64 {
         let stack = 1 + (i % 2) as u32;
-        w.push(&Entry::Sample { time: START + i, pid: 1, tid: 1, cpu: 0, target: 0, period: 1, stack }).unwrap();
+        w.push(&Entry::Sample { time: START + i, pid: 1, tid: 1, cpu: 0, target: 0, period: 1, stack })
+            .unwrap();
         if i % 50_000 == 0 {
             w.flush().unwrap();
         }
