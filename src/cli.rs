@@ -508,6 +508,71 @@ mod tests {
         assert!(parse(&["cperf", "stat", "-I", "0", "-a"]).is_err());
     }
 
+    fn report(args: &[&str]) -> anyhow::Result<ReportOptions> {
+        let mut all = vec!["cperf", "report"];
+        all.extend_from_slice(args);
+        let Command::Report(args) = Cli::try_parse_from(all)?.command else { panic!("not report") };
+        args.into_options()
+    }
+
+    #[test]
+    fn report_arguments_parse() {
+        let o = report(&[
+            "-i",
+            "web.cperf",
+            "--flame",
+            "--icicle",
+            "-o",
+            "w.svg",
+            "--container",
+            "web",
+            "--pid",
+            "1,2",
+            "--pid",
+            "3",
+            "--comm",
+            "nginx",
+            "--time",
+            "10,20",
+            "--user-only",
+            "--top",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(o.input, std::path::PathBuf::from("web.cperf"));
+        assert_eq!(o.output, Some("w.svg".into()));
+        assert_eq!(o.format, ReportFormat::Flame(FlameStyle { icicle: true, reverse: false }));
+        assert_eq!(o.filters.targets, ["web"]);
+        assert_eq!(o.filters.pids, [1, 2, 3]);
+        assert_eq!(o.filters.comms, ["nginx"]);
+        assert_eq!(o.filters.window, Some((10.0, Some(20.0))));
+        assert_eq!(o.filters.side, Side::UserOnly);
+        assert_eq!((o.top, o.per_section), (5, 5));
+        let o = report(&["--pprof", "x.pb.gz", "--kernel-only"]).unwrap();
+        assert_eq!(
+            (o.format, o.output, o.filters.side),
+            (ReportFormat::Pprof, Some("x.pb.gz".into()), Side::KernelOnly)
+        );
+        assert_eq!(o.input, std::path::PathBuf::from("cperf.data"), "perf's default name");
+        assert_eq!(report(&["--folded", "--period"]).unwrap().format, ReportFormat::Folded { period: true });
+        assert_eq!(report(&[]).unwrap().format, ReportFormat::Text);
+    }
+
+    #[test]
+    fn bad_report_arguments_are_refused() {
+        assert!(report(&["--json", "--folded"]).is_err(), "one format");
+        assert!(report(&["--icicle"]).is_err(), "--icicle needs --flame");
+        assert!(report(&["--kernel-only", "--user-only"]).is_err());
+        assert!(report(&["--pprof", "x", "-o", "y"]).is_err());
+        for window in ["5,1", "x", "-1,", "1,1", "nan"] {
+            let e = report(&[&format!("--time={window}")]).unwrap_err().to_string();
+            assert!(e.contains(&format!("--time {window}")), "{window}: {e}");
+        }
+        assert_eq!(time_window(",5").unwrap(), (0.0, Some(5.0)));
+        assert_eq!(time_window("2.5").unwrap(), (2.5, None));
+        assert_eq!(time_window("1,").unwrap(), (1.0, None));
+    }
+
     #[test]
     fn record_arguments_parse() {
         let cli = Cli::try_parse_from([

@@ -21,9 +21,10 @@ pub struct FlameStyle {
 /// Writes the SVG.
 pub fn write(out: &mut dyn Write, profile: &Profile, side: Side, style: FlameStyle) -> anyhow::Result<()> {
     let lines = collapse(profile, side, Weight::Samples);
+    let drawn = lines.iter().fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
     let text: Vec<String> = lines.iter().map(|(stack, n)| format!("{stack} {n}")).collect();
     let mut options = Options::default();
-    options.title = title(profile);
+    options.title = title(profile, drawn);
     options.subtitle = Some(subtitle(profile, side));
     options.count_name = "samples".into();
     options.colors = Palette::Multi(MultiPalette::Java);
@@ -37,13 +38,13 @@ pub fn write(out: &mut dyn Write, profile: &Profile, side: Side, style: FlameSty
     Ok(())
 }
 
-/// What was recorded, for the title: the targets, the event, the samples and the duration.
-pub fn title(profile: &Profile) -> String {
+/// What was recorded, for the title: the targets, the event, the samples drawn and the duration.
+fn title(profile: &Profile, samples: u64) -> String {
     format!(
         "{} — {}, {} samples, {:.1} s",
         profile.targets_description(),
         profile.meta.event,
-        thousands(profile.samples),
+        thousands(samples),
         profile.duration_ns() as f64 / 1e9
     )
 }
@@ -55,7 +56,7 @@ fn subtitle(profile: &Profile, side: Side) -> String {
         Side::UserOnly => ", user frames only",
     };
     format!(
-        "cperf record on {} (kernel {}){side}; kernel frames orange, JIT green, inlined aqua",
+        "cperf record on {} (kernel {}){side}; frames marked _[k] (kernel) are orange, _[i] (inlined) aqua, _[j] (JIT) green",
         profile.meta.hostname, profile.meta.kernel
     )
 }

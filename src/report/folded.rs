@@ -5,6 +5,7 @@
 //! A frame without a name is its module's in brackets (`[libc.so.6]`).
 
 use std::collections::HashMap;
+use std::io::Write;
 
 use super::functions::unknown_name;
 use super::profile::{CodeKind, Profile, Side};
@@ -54,11 +55,20 @@ pub fn collapse(profile: &Profile, side: Side, weight: Weight) -> Vec<(String, u
             Weight::Samples => count.samples,
             Weight::Period => count.period,
         };
-        *merged.entry(line.clone()).or_default() += value;
+        let total = merged.entry(line.clone()).or_default();
+        *total = total.saturating_add(value);
     }
     let mut lines: Vec<(String, u64)> = merged.into_iter().collect();
     lines.sort_unstable();
     lines
+}
+
+/// Writes the collapsed stacks, one per line.
+pub fn write(out: &mut dyn Write, profile: &Profile, side: Side, weight: Weight) -> std::io::Result<()> {
+    for (stack, n) in collapse(profile, side, weight) {
+        writeln!(out, "{stack} {n}")?;
+    }
+    Ok(())
 }
 
 /// Appends a name, with the characters the format gives meaning to (`;`, line breaks) replaced.

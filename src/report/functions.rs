@@ -19,6 +19,8 @@ pub struct FunctionRow {
     pub self_samples: u64,
     /// Samples with it anywhere on the stack (once per sample).
     pub total_samples: u64,
+    /// For code without a name (`[libc.so.6]`), why it has none.
+    pub unknown: Option<String>,
 }
 
 /// A group of samples and its top functions.
@@ -26,6 +28,8 @@ pub struct FunctionRow {
 pub struct Section {
     /// What the samples have in common (`container 'web' (…)`, `4242 hot`).
     pub label: String,
+    /// The process's name, for process sections.
+    pub name: String,
     /// The target index (per-target sections) or pid (per-process sections).
     pub key: u32,
     /// Index of the target, for process sections too.
@@ -44,6 +48,8 @@ struct FunctionTally {
     lines: HashMap<(Option<String>, u32), u64>,
     /// Where it was first seen, for a function without self samples.
     first: (Option<String>, u32),
+    /// Why it has no name, for unnamed code.
+    unknown: Option<String>,
 }
 
 /// The functions of a set of counts.
@@ -112,6 +118,7 @@ impl Tally {
                     line,
                     self_samples: f.own,
                     total_samples: f.total,
+                    unknown: f.unknown.clone(),
                 }
             })
             .collect();
@@ -179,6 +186,7 @@ pub fn tables(profile: &Profile, side: Side, top: usize, per_section: usize) -> 
                 .targets
                 .get(target as usize)
                 .map_or_else(|| format!("target {target}"), |t| t.description.clone()),
+            name: String::new(),
             key: target,
             target,
             samples: tally.samples,
@@ -191,6 +199,7 @@ pub fn tables(profile: &Profile, side: Side, top: usize, per_section: usize) -> 
         .filter(|(_, (t, _, _))| t.samples > 0)
         .map(|(&pid, (tally, target, comm))| Section {
             label: format!("{pid} {}", profile.process_name(pid, *comm)),
+            name: profile.process_name(pid, *comm).to_owned(),
             key: pid,
             target: *target,
             samples: tally.samples,

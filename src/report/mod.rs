@@ -64,17 +64,10 @@ pub fn run(opts: ReportOptions, stdout: &mut dyn Write, warn: &mut dyn Write) ->
             writeln!(warn, "cperf report: warning: {w}")?;
         }
     }
-    let mut file;
-    let out: &mut dyn Write = match &opts.output {
-        Some(path) if path.as_os_str() != "-" => {
-            file = std::io::BufWriter::new(
-                std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
-            );
-            &mut file
-        }
-        _ => stdout,
-    };
     let side = opts.filters.side;
+    // Written in memory first: a failure (no samples to draw) leaves no half-written file.
+    let mut rendered = Vec::new();
+    let out: &mut dyn Write = &mut rendered;
     match opts.format {
         Format::Text => text::write_text(
             out,
@@ -87,13 +80,19 @@ pub fn run(opts: ReportOptions, stdout: &mut dyn Write, warn: &mut dyn Write) ->
         }
         Format::Folded { period } => {
             let weight = if period { folded::Weight::Period } else { folded::Weight::Samples };
-            for (stack, n) in folded::collapse(&profile, side, weight) {
-                writeln!(out, "{stack} {n}")?;
-            }
+            folded::write(out, &profile, side, weight)?
         }
         Format::Flame(style) => flame::write(out, &profile, side, style)?,
         Format::Pprof => pprof::write(out, &profile, side)?,
     }
-    out.flush()?;
+    match &opts.output {
+        Some(path) if path.as_os_str() != "-" => {
+            std::fs::write(path, &rendered).with_context(|| format!("cannot write {}", path.display()))?
+        }
+        _ => {
+            stdout.write_all(&rendered)?;
+            stdout.flush()?;
+        }
+    }
     Ok(0)
 }

@@ -12,6 +12,8 @@ use std::io::Write;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use sampler::recording::ModuleKind;
+
 use super::functions::unknown_name;
 use super::profile::{Profile, Side};
 
@@ -48,7 +50,7 @@ fn encode(profile: &Profile, side: Side) -> Vec<u8> {
     // Locations (one per frame used), functions and mappings (one per module used).
     let mut locations: HashMap<u32, u64> = HashMap::new();
     let mut functions: HashMap<(String, String), u64> = HashMap::new();
-    let mut mappings: HashMap<u32, (u64, u64, u64)> = HashMap::new(); // module → (id, low, high)
+    let mut mappings: HashMap<u32, MappingUse> = HashMap::new();
     let mut location_messages = Vec::new();
     let mut function_messages = Vec::new();
     let mut samples = Vec::new();
@@ -63,13 +65,18 @@ fn encode(profile: &Profile, side: Side) -> Vec<u8> {
             let next = locations.len() as u64 + 1;
             let location = *locations.entry(frame_id).or_insert_with(|| {
                 let next_mapping = mappings.len() as u64 + 1;
-                let mapping =
-                    mappings.entry(frame.module).or_insert((next_mapping, frame.offset, frame.offset));
-                mapping.1 = mapping.1.min(frame.offset);
-                mapping.2 = mapping.2.max(frame.offset);
+                let mapping = mappings.entry(frame.module).or_insert(MappingUse {
+                    id: next_mapping,
+                    low: frame.offset,
+                    high: frame.offset,
+                    named: false,
+                });
+                mapping.low = mapping.low.min(frame.offset);
+                mapping.high = mapping.high.max(frame.offset);
+                mapping.named |= !frame.lines.is_empty();
                 let mut loc = Message::default();
                 loc.uint(1, next);
-                loc.uint(2, mapping.0);
+                loc.uint(2, mapping.id);
                 loc.uint(3, frame.offset);
                 let unnamed;
                 let lines: Vec<(&str, &str, u32)> = if frame.lines.is_empty() {
@@ -111,11 +118,12 @@ fn encode(profile: &Profile, side: Side) -> Vec<u8> {
         let mut label = |key: &str, text: Option<&str>, num: Option<u64>| {
             let mut l = Message::default();
             l.int(1, strings.id(key));
+            // Written even when 0 (pid 0, an empty name), so that the label is there.
             if let Some(text) = text {
-                l.int(2, strings.id(text));
+                l.always(2, strings.id(text) as u64);
             }
             if let Some(num) = num {
-                l.int(3, num as i64);
+                l.always(3, num);
             }
             s.message(3, &l);
         };
@@ -130,18 +138,24 @@ fn encode(profile: &Profile, side: Side) -> Vec<u8> {
     for s in &samples {
         p.message(2, s);
     }
-    let mut modules: Vec<(&u32, &(u64, u64, u64))> = mappings.iter().collect();
-    modules.sort_by_key(|(_, (id, _, _))| *id);
-    for (&module, &(id, low, high)) in modules {
+    let mut modules: Vec<(&u32, &MappingUse)> = mappings.iter().collect();
+    modules.sort_by_key(|(_, m)| m.id);
+    for (&module, &MappingUse { id, low, high, named }) in modules {
         let m = profile.module(module);
         let mut mapping = Message::default();
         mapping.uint(1, id);
+        // Addresses are what the recording gives: file offsets for files (so the mapping starts at
+        // the file offset of its lowest one), kernel addresses, JIT addresses.
         mapping.uint(2, low);
         mapping.uint(3, high.saturating_add(1));
+        let file_offset = m.is_some_and(|m| matches!(m.kind, ModuleKind::Elf | ModuleKind::Vdso));
+        mapping.uint(4, if file_offset { low } else { 0 });
         mapping.int(5, strings.id(m.map_or("[unknown]", |m| m.path.as_str())));
         mapping.int(6, strings.id(m.map_or("", |m| m.build_id.as_str())));
-        for field in [7, 8, 9, 10] {
-            mapping.uint(field, 1); // has functions, file names, line numbers, inline frames
+        if named {
+            for field in [7, 8, 9, 10] {
+                mapping.uint(field, 1); // has functions, file names, line numbers, inline frames
+            }
         }
         p.message(3, &mapping);
     }
@@ -170,6 +184,17 @@ fn encode(profile: &Profile, side: Side) -> Vec<u8> {
         p.bytes(6, s.as_bytes());
     }
     p.buf
+}
+
+/// A module's mapping as the profile's locations use it.
+#[derive(Debug, Clone, Copy)]
+struct MappingUse {
+    id: u64,
+    /// The lowest and highest address (offset) of its frames.
+    low: u64,
+    high: u64,
+    /// Whether any of its frames has a name.
+    named: bool,
 }
 
 /// The string table: index 0 is the empty string.
@@ -222,6 +247,12 @@ impl Message {
             self.key(field, 0);
             self.varint(v);
         }
+    }
+
+    /// A varint field, written even when zero.
+    fn always(&mut self, field: u32, v: u64) {
+        self.key(field, 0);
+        self.varint(v);
     }
 
     /// An `int64` field (left out when zero).

@@ -13,8 +13,8 @@ use symbolizer::perfmap::PerfMap;
 /// Which samples, and which part of their stacks, a report is about.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filters {
-    /// Targets (containers, processes, …) by what the recorder was given, their cgroup, or a word
-    /// of their description; empty means all.
+    /// Targets (containers, processes, …) by what the recorder was given, their cgroup, or the
+    /// name quoted in their description (a container's name); empty means all.
     pub targets: Vec<String>,
     /// Processes; empty means all.
     pub pids: Vec<u32>,
@@ -132,6 +132,8 @@ pub struct Profile {
     pub kept_targets: Vec<u32>,
     /// The times of the first and last samples kept.
     pub sample_times: Option<(u64, u64)>,
+    /// The time window asked for, on the recording's clock.
+    window: Option<(u64, u64)>,
     frames: HashMap<u32, NamedFrame>,
     modules: HashMap<u32, Module>,
     stacks: HashMap<u32, (u32, Vec<u32>)>,
@@ -141,7 +143,8 @@ pub struct Profile {
 #[derive(Debug, Default)]
 struct Raw {
     strings: HashMap<u32, String>,
-    frames: HashMap<u32, (u32, u64)>,
+    /// Frame → (module, offset, whether the offset is a return address).
+    frames: HashMap<u32, (u32, u64, bool)>,
     symbols: HashMap<u32, (Vec<sampler::recording::Line>, u32)>,
     module_pids: HashMap<u32, u32>,
     /// Perf map versions per process, oldest first.
@@ -179,6 +182,7 @@ impl Profile {
             process_names: HashMap::new(),
             kept_targets,
             sample_times: None,
+            window,
             frames: HashMap::new(),
             modules: HashMap::new(),
             stacks: HashMap::new(),
@@ -212,8 +216,8 @@ impl Profile {
                         }
                     }
                 }
-                Entry::Frame { id, module, offset, .. } => {
-                    raw.frames.insert(id, (module, offset));
+                Entry::Frame { id, module, offset, caller } => {
+                    raw.frames.insert(id, (module, offset, caller));
                 }
                 Entry::Symbols { frame, lines, unknown } => {
                     raw.symbols.insert(frame, (lines, unknown));
@@ -237,7 +241,28 @@ impl Profile {
                         p.process_names.insert(pid, comm);
                     }
                 }
-                Entry::Lost { count, .. } => p.lost += count,
+                // A new thread or process is named as its parent until it is renamed (a COMM entry
+                // comes only with a rename or an exec).
+                Entry::Fork { pid, tid, ptid, .. } => {
+                    if let Some(&comm) = thread_comm.get(&ptid) {
+                        thread_comm.insert(tid, comm);
+                        if pid == tid {
+                            p.process_names.insert(pid, comm);
+                        }
+                    }
+                }
+                // A process that predates the recording: until a COMM names it, its executable's
+                // file name.
+                Entry::Process { pid, exe, .. } => {
+                    if let Some(name) = raw.strings.get(&exe).and_then(|path| path.rsplit('/').next()) {
+                        if !name.is_empty() && !p.process_names.contains_key(&pid) {
+                            let comm = intern(&mut p.comms, name.as_bytes());
+                            p.process_names.insert(pid, comm);
+                            thread_comm.entry(pid).or_insert(comm);
+                        }
+                    }
+                }
+                Entry::Lost { count, .. } => p.lost = p.lost.saturating_add(count),
                 Entry::Sample { time, pid, tid, target, period, stack, .. } => {
                     p.all_samples += 1;
                     let comm = thread_comm.get(&tid).copied().unwrap_or(unknown_thread);
@@ -294,7 +319,7 @@ impl Profile {
             .map(|(&pid, versions)| (pid, versions.iter().map(|text| PerfMap::parse(text)).collect()))
             .collect();
         let string = |id: u32| raw.strings.get(&id).cloned().filter(|s| !s.is_empty());
-        for (&id, &(module, offset)) in &raw.frames {
+        for (&id, &(module, offset, caller)) in &raw.frames {
             let kind = self.modules.get(&module).map(|m| m.kind).unwrap_or(ModuleKind::Unmapped);
             let code = match kind {
                 ModuleKind::Kernel => CodeKind::Kernel,
@@ -304,8 +329,10 @@ impl Profile {
             let (lines, unknown) = match kind {
                 ModuleKind::Anonymous => {
                     let owner = raw.module_pids.get(&module).copied().unwrap_or(0);
-                    // The newest version of the process's map that names the address.
-                    let named = maps.get(&owner).and_then(|v| v.iter().rev().find_map(|m| m.lookup(offset)));
+                    // The newest version of the process's map that names the address (for a return
+                    // address, the call before it: the call may be the function's last instruction).
+                    let at = offset.saturating_sub(u64::from(caller));
+                    let named = maps.get(&owner).and_then(|v| v.iter().rev().find_map(|m| m.lookup(at)));
                     match named {
                         Some(sym) => {
                             (vec![SourceLine { function: sym.name.clone(), file: None, line: 0 }], None)
@@ -371,12 +398,13 @@ impl Profile {
         self.comm(self.process_names.get(&pid).copied().unwrap_or(fallback))
     }
 
-    /// How long the recording lasted: from its start to its summary's end, else to its last
-    /// sample.
+    /// How long the report covers: the recording, from its start to its summary's end (else to
+    /// its last sample), within the time window asked for.
     pub fn duration_ns(&self) -> u64 {
         let end = self.summary.as_ref().map(|s| s.end_time).filter(|&t| t > 0);
         let end = end.or(self.sample_times.map(|(_, last)| last)).unwrap_or(self.meta.start_time);
-        end.saturating_sub(self.meta.start_time)
+        let (from, to) = self.window.unwrap_or((self.meta.start_time, u64::MAX));
+        end.min(to).saturating_sub(from.max(self.meta.start_time))
     }
 
     /// What the report is about, for titles: the kept targets' descriptions.
@@ -407,9 +435,7 @@ fn kept_targets(meta: &Meta, wanted: &[String]) -> anyhow::Result<Vec<u32>> {
                 let t = &meta.targets[i as usize];
                 t.spec == *w
                     || t.cgroup.as_deref().is_some_and(|c| c.trim_matches('/') == trimmed)
-                    || t.description
-                        .split(|c: char| c.is_whitespace() || "'(),".contains(c))
-                        .any(|word| word == w)
+                    || quoted(&t.description).any(|name| name == w)
             })
             .collect();
         if matches.is_empty() {
@@ -422,6 +448,11 @@ fn kept_targets(meta: &Meta, wanted: &[String]) -> anyhow::Result<Vec<u32>> {
     kept.sort_unstable();
     kept.dedup();
     Ok(kept)
+}
+
+/// The names quoted in a target's description: `web` in "container 'web' (runc, cgroup /web)".
+fn quoted(description: &str) -> impl Iterator<Item = &str> {
+    description.split('\'').skip(1).step_by(2)
 }
 
 /// Lower-case hex.

@@ -334,3 +334,267 @@ fn every_format_writes() {
         }
     }
 }
+
+/// A recording of `entries` (base strings, modules and frames of [`recording`] first), complete.
+fn recording_of(dir: &Path, name: &str, entries: &[Entry]) -> PathBuf {
+    let base = recording(dir, false);
+    let path = dir.join(name);
+    // The base recording's definitions, without its samples, then the entries.
+    let mut definitions = Vec::new();
+    let mut r = sampler::recording::RecordingReader::open(&base).unwrap();
+    while let Some(e) = r.next_entry().unwrap() {
+        if !matches!(e, Entry::Sample { .. }) {
+            definitions.push(e);
+        }
+    }
+    let mut w = RecordingWriter::create(&path, &meta()).unwrap();
+    for e in definitions.iter().chain(entries) {
+        w.push(e).unwrap();
+    }
+    w.finish(&Summary { end_time: START + 1_000_000_000, ..Summary::default() }).unwrap();
+    path
+}
+
+fn sample_of(pid: u32, tid: u32, stack: u32) -> Entry {
+    Entry::Sample { time: START + 1, pid, tid, cpu: 0, target: 0, period: 1, stack }
+}
+
+/// A function on the stack twice (recursion) counts once in its total.
+#[test]
+fn recursion_counts_once() {
+    let dir = Dir::new("recursion");
+    let path = recording_of(
+        &dir.0,
+        "rec.cperf",
+        &[
+            Entry::Stack { id: 9, kernel: 0, frames: vec![2, 2, 2, 1, 2] },
+            sample_of(10, 10, 9),
+            sample_of(10, 10, 9),
+        ],
+    );
+    let p = Profile::read(&path, &Filters::default()).unwrap();
+    let t = tables(&p, Side::Both, 20, 10);
+    let helper = t.by_total.iter().find(|r| r.function == "helper").unwrap();
+    assert_eq!((helper.self_samples, helper.total_samples), (2, 2));
+    assert_eq!(t.samples, 2);
+}
+
+/// A thread or process created during the recording (a FORK, no COMM) has its parent's name.
+#[test]
+fn forked_threads_and_processes_have_their_parents_name() {
+    let dir = Dir::new("fork");
+    let path = recording_of(
+        &dir.0,
+        "fork.cperf",
+        &[
+            Entry::Fork { time: START, pid: 10, ppid: 10, tid: 12, ptid: 10 },
+            Entry::Fork { time: START, pid: 30, ppid: 20, tid: 30, ptid: 20 },
+            sample_of(10, 12, 1),
+            sample_of(30, 30, 1),
+        ],
+    );
+    let p = Profile::read(&path, &Filters { comms: vec!["server".into()], ..Filters::default() }).unwrap();
+    assert_eq!(p.samples, 1, "the new thread of server is named server");
+    let p = Profile::read(&path, &Filters::default()).unwrap();
+    assert_eq!(
+        folded(&p, Side::Both),
+        ["server;helper;main;inlined_fn_[i] 1", "worker;helper;main;inlined_fn_[i] 1"]
+    );
+}
+
+/// A JIT return address is named by the code before it: a call may be its function's last
+/// instruction, and the address after it another function's first.
+#[test]
+fn jit_return_addresses_are_named_by_the_call() {
+    let dir = Dir::new("jit-caller");
+    let path = recording_of(
+        &dir.0,
+        "jit.cperf",
+        &[
+            // jitted_fn covers [0x7f0000001000, 0x7f0000001040).
+            Entry::Frame { id: 20, module: 3, offset: 0x7f00_0000_1040, caller: true },
+            Entry::Frame { id: 21, module: 3, offset: 0x7f00_0000_1040, caller: false },
+            Entry::Stack { id: 20, kernel: 0, frames: vec![21, 20] },
+            sample_of(10, 10, 20),
+        ],
+    );
+    let p = Profile::read(&path, &Filters::default()).unwrap();
+    assert_eq!(p.frame(20).unwrap().lines[0].function, "jitted_fn");
+    assert!(p.frame(21).unwrap().lines.is_empty(), "the leaf at 0x…1040 is past jitted_fn");
+    assert_eq!(p.frame(21).unwrap().unknown.as_deref(), Some("not in the JIT's perf map"));
+}
+
+/// Samples naming stacks or frames the recording never defined are counted, without names or
+/// panics.
+#[test]
+fn undefined_ids_are_harmless() {
+    let dir = Dir::new("undefined");
+    let path = recording_of(
+        &dir.0,
+        "undefined.cperf",
+        &[
+            Entry::Stack { id: 30, kernel: 1, frames: vec![999, 1] },
+            sample_of(10, 10, 30),
+            sample_of(10, 10, 31),
+        ],
+    );
+    let p = Profile::read(&path, &Filters::default()).unwrap();
+    assert_eq!(p.samples, 2);
+    assert_eq!(tables(&p, Side::Both, 20, 10).samples, 2);
+    let lines = folded(&p, Side::Both);
+    assert!(lines.contains(&"server;main;inlined_fn_[i] 1".to_string()), "{lines:?}");
+    assert!(lines.contains(&"server 1".to_string()), "an undefined stack: {lines:?}");
+    for format in [super::Format::Pprof, super::Format::Flame(super::FlameStyle::default())] {
+        let opts = super::ReportOptions {
+            input: path.clone(),
+            output: None,
+            format,
+            filters: Filters::default(),
+            top: 5,
+            per_section: 3,
+        };
+        super::run(opts, &mut Vec::new(), &mut Vec::new()).unwrap();
+    }
+}
+
+/// The pprof profile, decoded: the string table, samples with their two values, locations with
+/// inlined functions innermost first, mappings with build-ids and file offsets.
+#[test]
+fn pprof_profile_decodes() {
+    use std::io::Read;
+    let dir = Dir::new("pprof");
+    let input = recording(&dir.0, true);
+    let opts = super::ReportOptions {
+        input,
+        output: None,
+        format: super::Format::Pprof,
+        filters: Filters::default(),
+        top: 5,
+        per_section: 3,
+    };
+    let mut gz = Vec::new();
+    super::run(opts, &mut gz, &mut Vec::new()).unwrap();
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut bytes).unwrap();
+    let profile = decode(&bytes);
+    let strings: Vec<String> = profile
+        .iter()
+        .filter(|(f, _)| *f == 6)
+        .map(|(_, v)| String::from_utf8(v.bytes().to_vec()).unwrap())
+        .collect();
+    assert_eq!(strings[0], "");
+    let string = |v: &Value| strings[v.num() as usize].clone();
+    let fields = |m: &[u8], field: u64| -> Vec<Value> {
+        decode(m).into_iter().filter(|(f, _)| *f == field).map(|(_, v)| v).collect()
+    };
+    // sample_type: samples/count, cpu/nanoseconds.
+    let types: Vec<(String, String)> = profile
+        .iter()
+        .filter(|(f, _)| *f == 1)
+        .map(|(_, v)| (string(&fields(v.bytes(), 1)[0]), string(&fields(v.bytes(), 2)[0])))
+        .collect();
+    assert_eq!(types, [("samples".into(), "count".into()), ("cpu".into(), "nanoseconds".into())]);
+    // Samples: values are (samples, period); 12 samples in all.
+    let samples: Vec<&Value> = profile.iter().filter(|(f, _)| *f == 2).map(|(_, v)| v).collect();
+    let mut total = 0;
+    for s in &samples {
+        let values = packed(fields(s.bytes(), 2)[0].bytes());
+        assert_eq!(values[1], values[0] * 10_000_000);
+        total += values[0];
+        let labels: Vec<String> =
+            fields(s.bytes(), 3).iter().map(|l| string(&fields(l.bytes(), 1)[0])).collect();
+        assert_eq!(labels, ["pid", "tid", "thread", "target"]);
+    }
+    assert_eq!(total, 12);
+    // Functions by id; the location of frame 1 (offset 0x100): inlined_fn, then main.
+    let functions: std::collections::HashMap<u64, String> = profile
+        .iter()
+        .filter(|(f, _)| *f == 5)
+        .map(|(_, v)| (fields(v.bytes(), 1)[0].num(), string(&fields(v.bytes(), 2)[0])))
+        .collect();
+    let location = profile
+        .iter()
+        .filter(|(f, _)| *f == 4)
+        .find(|(_, v)| fields(v.bytes(), 3).first().map(Value::num) == Some(0x100))
+        .map(|(_, v)| v)
+        .unwrap();
+    let names: Vec<&str> = fields(location.bytes(), 4)
+        .iter()
+        .map(|line| functions[&fields(line.bytes(), 1)[0].num()].as_str())
+        .collect();
+    assert_eq!(names, ["inlined_fn", "main"]);
+    // The mapping of /app/server: build-id, and addresses (file offsets) from 0x100.
+    let mapping = profile
+        .iter()
+        .filter(|(f, _)| *f == 3)
+        .find(|(_, v)| string(&fields(v.bytes(), 5)[0]) == "/app/server")
+        .map(|(_, v)| v)
+        .unwrap();
+    assert_eq!(string(&fields(mapping.bytes(), 6)[0]), "abcd");
+    assert_eq!(fields(mapping.bytes(), 2)[0].num(), 0x100);
+    assert_eq!(fields(mapping.bytes(), 4)[0].num(), 0x100, "file offset of the mapping's start");
+}
+
+/// A protobuf field value, as a test decodes it.
+#[derive(Debug, Clone)]
+enum Value {
+    Num(u64),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    fn num(&self) -> u64 {
+        match self {
+            Value::Num(n) => *n,
+            Value::Bytes(b) => panic!("a number expected, {} bytes found", b.len()),
+        }
+    }
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Value::Bytes(b) => b,
+            Value::Num(n) => panic!("bytes expected, {n} found"),
+        }
+    }
+}
+
+fn varint(b: &[u8], at: &mut usize) -> u64 {
+    let mut v = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = b[*at];
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    v
+}
+
+/// The fields of one message, in order (varints and length-delimited only, as profile.proto has).
+fn decode(b: &[u8]) -> Vec<(u64, Value)> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at < b.len() {
+        let key = varint(b, &mut at);
+        let value = match key & 7 {
+            0 => Value::Num(varint(b, &mut at)),
+            2 => {
+                let len = varint(b, &mut at) as usize;
+                at += len;
+                Value::Bytes(b[at - len..at].to_vec())
+            }
+            other => panic!("wire type {other}"),
+        };
+        out.push((key >> 3, value));
+    }
+    out
+}
+
+fn packed(b: &[u8]) -> Vec<u64> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at < b.len() {
+        out.push(varint(b, &mut at));
+    }
+    out
+}

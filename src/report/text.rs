@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::functions::{FunctionRow, Tables};
 use super::profile::{Profile, Side};
-use crate::numbers::thousands;
+use crate::numbers::{thousands, utc};
 
 /// Writes the text report.
 pub fn write_text(
@@ -130,33 +130,18 @@ fn rows(out: &mut dyn Write, rows: &[FunctionRow], of: u64, indent: &str) -> std
     Ok(())
 }
 
+/// The source column: `file:line`, or why code has no name.
 fn source(r: &FunctionRow) -> String {
-    match (&r.file, r.line) {
-        (Some(file), 0) => file.clone(),
-        (Some(file), line) => format!("{file}:{line}"),
-        (None, _) => String::new(),
+    match (&r.file, r.line, &r.unknown) {
+        (Some(file), 0, _) => file.clone(),
+        (Some(file), line, _) => format!("{file}:{line}"),
+        (None, _, Some(why)) => format!("({why})"),
+        (None, _, None) => String::new(),
     }
 }
 
 fn percent(n: u64, of: u64) -> String {
     format!("{:.1}%", n as f64 * 100.0 / of.max(1) as f64)
-}
-
-/// A Unix time in nanoseconds as `YYYY-MM-DD HH:MM:SS UTC`.
-fn utc(unix_ns: u64) -> String {
-    let secs = unix_ns / 1_000_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Writes the JSON report: one document.
@@ -168,6 +153,7 @@ pub fn write_json(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> st
                     "function": r.function, "module": r.module, "file": r.file,
                     "line": (r.line > 0).then_some(r.line),
                     "self": r.self_samples, "total": r.total_samples,
+                    "unknown": r.unknown,
                 })
             })
             .collect()
@@ -191,7 +177,7 @@ pub fn write_json(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> st
         })).collect::<Vec<_>>(),
         "processes": tables.processes.iter().map(|s| json!({
             "pid": s.key,
-            "name": s.label.split_once(' ').map_or("", |(_, name)| name),
+            "name": s.name,
             "target": s.target,
             "samples": s.samples,
             "functions": functions(&s.functions),
@@ -199,16 +185,4 @@ pub fn write_json(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> st
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_764_633_600_000_000_000), "2025-12-02 00:00:00 UTC");
-        assert_eq!(utc(951_782_400_000_000_000 + 3_661_000_000_000), "2000-02-29 01:01:01 UTC");
-    }
 }

@@ -52,6 +52,16 @@ impl<'a> Decoder<'a> {
         Decoder { buf, pos: 0 }
     }
 
+    /// A decoder over `buf`, `pos` bytes in (where an earlier one stopped).
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        Decoder { buf, pos }
+    }
+
+    /// How far it has read.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// True when everything has been read.
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()

@@ -375,6 +375,13 @@ impl EntryEncoder {
     }
 }
 
+/// Where an [`EntryDecoder`] stopped in its payload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecoderState {
+    position: usize,
+    last_sample_time: u64,
+}
+
 /// Decodes the entries of one chunk payload.
 #[derive(Debug)]
 pub struct EntryDecoder<'a> {
@@ -386,6 +393,17 @@ impl<'a> EntryDecoder<'a> {
     /// A decoder over one chunk payload.
     pub fn new(payload: &'a [u8]) -> Self {
         EntryDecoder { d: Decoder::new(payload), last_sample_time: 0 }
+    }
+
+    /// A decoder that goes on where another over the same payload stopped (see
+    /// [`EntryDecoder::state`]).
+    pub fn resume(payload: &'a [u8], state: DecoderState) -> Self {
+        EntryDecoder { d: Decoder::at(payload, state.position), last_sample_time: state.last_sample_time }
+    }
+
+    /// Where it is, to [`EntryDecoder::resume`] later.
+    pub fn state(&self) -> DecoderState {
+        DecoderState { position: self.d.position(), last_sample_time: self.last_sample_time }
     }
 
     /// The next entry: `Ok(None)` at the end of the chunk. Entries with an unknown tag (from a newer
@@ -539,6 +557,17 @@ mod tests {
         }
         assert_eq!(back, entries);
         assert!(enc.is_empty());
+        // One entry at a time, each by a new decoder resuming the last one's state (sample times
+        // are deltas from the previous sample: the state carries them).
+        let mut state = DecoderState::default();
+        let mut resumed = Vec::new();
+        loop {
+            let mut dec = EntryDecoder::resume(&payload, state);
+            let Some(e) = dec.next_entry().unwrap() else { break };
+            resumed.push(e);
+            state = dec.state();
+        }
+        assert_eq!(resumed, entries);
     }
 
     #[test]

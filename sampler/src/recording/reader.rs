@@ -7,7 +7,7 @@ use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::chunk::{self, kind, ChunkReader, Damage, FormatError};
-use super::entry::{Entry, EntryDecoder};
+use super::entry::{DecoderState, Entry, EntryDecoder};
 use super::meta::{Meta, Summary};
 
 /// Why a recording could not be read at all.
@@ -48,7 +48,9 @@ pub struct RecordingReader<R = BufReader<File>> {
     path: PathBuf,
     meta: Meta,
     summary: Option<Summary>,
-    pending: std::vec::IntoIter<Entry>,
+    /// The chunk of entries being read, and where in it: entries are decoded one at a time, so a
+    /// large chunk costs its bytes, not its entries' (several times more).
+    pending: Option<(Vec<u8>, DecoderState)>,
     malformed_chunks: u64,
 }
 
@@ -98,7 +100,7 @@ impl<R: io::Read> RecordingReader<R> {
             path: path.to_path_buf(),
             meta,
             summary: None,
-            pending: Vec::new().into_iter(),
+            pending: None,
             malformed_chunks: 0,
         })
     }
@@ -111,8 +113,19 @@ impl<R: io::Read> RecordingReader<R> {
     /// The next entry, `Ok(None)` at the end of what is readable.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, ReadError> {
         loop {
-            if let Some(e) = self.pending.next() {
-                return Ok(Some(e));
+            if let Some((payload, state)) = &mut self.pending {
+                let mut decoder = EntryDecoder::resume(payload, *state);
+                match decoder.next_entry() {
+                    Ok(Some(e)) => {
+                        *state = decoder.state();
+                        return Ok(Some(e));
+                    }
+                    Ok(None) => {}
+                    // A checksummed chunk that does not decode came from a broken writer: keep the
+                    // entries before the bad one.
+                    Err(_) => self.malformed_chunks += 1,
+                }
+                self.pending = None;
             }
             let chunk = self
                 .chunks
@@ -120,23 +133,7 @@ impl<R: io::Read> RecordingReader<R> {
                 .map_err(|source| ReadError::Io { path: self.path.clone(), source })?;
             let Some(chunk) = chunk else { return Ok(None) };
             match chunk.kind {
-                kind::ENTRIES => {
-                    let mut dec = EntryDecoder::new(&chunk.payload);
-                    let mut entries = Vec::new();
-                    loop {
-                        match dec.next_entry() {
-                            Ok(Some(e)) => entries.push(e),
-                            Ok(None) => break,
-                            Err(_) => {
-                                // A checksummed chunk that does not decode came from a broken writer:
-                                // keep the entries before the bad one.
-                                self.malformed_chunks += 1;
-                                break;
-                            }
-                        }
-                    }
-                    self.pending = entries.into_iter();
-                }
+                kind::ENTRIES => self.pending = Some((chunk.payload, DecoderState::default())),
                 kind::SUMMARY => self.summary = serde_json::from_slice(&chunk.payload).ok(),
                 _ => {} // a kind from a newer writer
             }
