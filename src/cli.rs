@@ -9,6 +9,7 @@ use sampler::sampling::Rate;
 
 use crate::record::RecordOptions;
 use crate::report::{Filters, FlameStyle, Format as ReportFormat, ReportOptions, Side};
+use crate::runqlat::RunqlatOptions;
 use crate::stat::{OutputFormat, StatOptions};
 use crate::symbolize::{Format as SymbolizeFormat, SymbolizeOptions, TextStyle};
 
@@ -33,6 +34,8 @@ pub enum Command {
     /// Analyse a recording: top functions, per container and process; folded stacks, flame graph,
     /// pprof.
     Report(ReportArgs),
+    /// How long tasks of containers wait for a CPU: run-queue latency histograms (BPF).
+    Runqlat(RunqlatArgs),
     /// List the containers cperf can resolve: id, name, runtime, cgroup, pids.
     Containers(ContainersArgs),
 }
@@ -108,6 +111,79 @@ impl SymbolizeArgs {
                     self.basenames,
                 ))
             },
+        })
+    }
+}
+
+/// `cperf runqlat`: arguments as runqlat users expect.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  cperf runqlat -G web                 one histogram for container web, until Ctrl-C
+  cperf runqlat -G web -G db 1 10      every second, 10 times, one histogram per container
+  cperf runqlat -G web -m --per-pid 5  milliseconds, one histogram per process, every 5 s
+  cperf runqlat                        every task of the host")]
+pub struct RunqlatArgs {
+    /// Measure this container (repeatable; one histogram each): id or unique id prefix, name,
+    /// cgroup path, or pid:<N>. Without -G: every task of the host.
+    #[arg(short = 'G', long = "cgroup", visible_alias = "container", value_name = "CONTAINER")]
+    pub cgroups: Vec<String>,
+
+    /// Histograms of milliseconds (default: microseconds).
+    #[arg(short = 'm', long)]
+    pub milliseconds: bool,
+
+    /// One histogram per process.
+    #[arg(short = 'P', long, conflicts_with = "per_thread")]
+    pub per_pid: bool,
+
+    /// One histogram per thread.
+    #[arg(short = 'L', long)]
+    pub per_thread: bool,
+
+    /// One JSON document per interval.
+    #[arg(long, short = 'j')]
+    pub json: bool,
+
+    /// Print the histograms every INTERVAL seconds (and start them afresh); without it, once at Ctrl-C.
+    #[arg(value_name = "INTERVAL")]
+    pub interval: Option<f64>,
+
+    /// Stop after COUNT intervals.
+    #[arg(value_name = "COUNT")]
+    pub count: Option<u64>,
+}
+
+impl RunqlatArgs {
+    /// The plain options `runqlat` runs on.
+    pub fn into_options(self) -> anyhow::Result<RunqlatOptions> {
+        let interval = match self.interval {
+            Some(s) if !(s > 0.0 && s.is_finite() && s < 1e9) => {
+                anyhow::bail!("interval {s}: give a positive number of seconds, as runqlat 1 10 does")
+            }
+            Some(s) => Some(Duration::from_secs_f64(s)),
+            None => None,
+        };
+        if self.count == Some(0) {
+            anyhow::bail!("count 0: give a positive number of intervals");
+        }
+        Ok(RunqlatOptions {
+            containers: self.cgroups,
+            interval,
+            count: self.count,
+            unit: if self.milliseconds {
+                sampler::runqlat::Unit::Millis
+            } else {
+                sampler::runqlat::Unit::Micros
+            },
+            per: if self.per_pid {
+                sampler::runqlat::Per::Process
+            } else if self.per_thread {
+                sampler::runqlat::Per::Thread
+            } else {
+                sampler::runqlat::Per::Target
+            },
+            json: self.json,
         })
     }
 }

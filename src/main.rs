@@ -8,6 +8,7 @@ mod containers_view;
 mod numbers;
 mod record;
 mod report;
+mod runqlat;
 mod signals;
 mod stat;
 mod symbolize;
@@ -36,6 +37,9 @@ fn main() -> ExitCode {
         }
         Command::Report(args) => {
             args.into_options().and_then(|o| report::run(o, &mut out, &mut std::io::stderr().lock()))
+        }
+        Command::Runqlat(args) => {
+            args.into_options().and_then(|o| runqlat::run(o, &mut out, &mut std::io::stderr().lock()))
         }
         Command::Containers(args) => containers::run(args.json, &mut out).map(|()| 0),
     };

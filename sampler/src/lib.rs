@@ -8,7 +8,8 @@
 //! - [`event`] parses perf-style event specs (`syscalls:sys_enter_*`, `cpu-clock`) into concrete events,
 //!   using [`tracefs`] for tracepoint ids;
 //! - [`counter`] opens one counting event per CPU (or per thread) for a [`counter::Scope`] and reads
-//!   scaled totals.
+//!   scaled totals;
+//! - [`runqlat`] measures how long tasks of containers wait for a CPU, with a BPF program.
 //!
 //! All raw system calls and `unsafe` live in [`sys`](crate::sys); everything above it is safe Rust.
 //!
@@ -37,6 +38,7 @@ pub mod procmaps;
 pub mod recording;
 pub mod records;
 pub mod ring;
+pub mod runqlat;
 pub mod sampling;
 mod sys;
 pub mod syscount;

@@ -235,6 +235,42 @@ pub(crate) struct BpfSyscallCounts {
 #[cfg(all(feature = "bpf", target_arch = "x86_64"))]
 unsafe impl aya::Pod for BpfSyscallCounts {}
 
+/// The key of the run-queue latency histograms (`struct hist_key` in `runqlat.bpf.c`).
+#[cfg(all(feature = "bpf", target_arch = "x86_64"))]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BpfHistKey {
+    pub slot: u32,
+    pub id: u32,
+}
+
+// SAFETY: two u32s with repr(C): no padding, no pointers, every bit pattern valid, matching the C
+// struct of the same fields.
+#[cfg(all(feature = "bpf", target_arch = "x86_64"))]
+unsafe impl aya::Pod for BpfHistKey {}
+
+/// A run-queue latency histogram (`struct hist` in `runqlat.bpf.c`): 27 u32 buckets, 4 bytes of
+/// padding (which the C compiler puts there too, to align `count`), two u64s, and a 16-byte name.
+#[cfg(all(feature = "bpf", target_arch = "x86_64"))]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BpfHist {
+    pub slots: [u32; 27],
+    pub _pad: u32,
+    pub count: u64,
+    pub sum: u64,
+    pub comm: [u8; 16],
+}
+
+// SAFETY: repr(C) with the padding spelled out as a field, so there are no uninitialised bytes;
+// integers and bytes only (every bit pattern valid), no pointers; 144 bytes, laid out as the C
+// struct the kernel copies out of the map.
+#[cfg(all(feature = "bpf", target_arch = "x86_64"))]
+unsafe impl aya::Pod for BpfHist {}
+
+#[cfg(all(test, feature = "bpf", target_arch = "x86_64"))]
+const _: () = assert!(std::mem::size_of::<BpfHist>() == 144 && std::mem::size_of::<BpfHistKey>() == 8);
+
 /// The mapping of a perf event's ring buffer: the metadata page and a power-of-two data area.
 ///
 /// The kernel writes records and advances `data_head`; we read them, then advance `data_tail`.
