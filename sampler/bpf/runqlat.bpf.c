@@ -90,16 +90,19 @@ struct {
 	__type(value, __u32);
 } target_ids SEC(".maps");
 
-/* Thread id -> when it was enqueued. LRU: a task that exits while queued is forgotten in time. */
+/* Thread id -> when it was enqueued (a plain hash: an LRU's list upkeep costs every update). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct enqueued);
 } start SEC(".maps");
 
+/* Per CPU: no atomic instructions, and no cache line bouncing between CPUs that update the same
+ * histogram (a ping-pong between two CPUs otherwise pays for it at every switch); summed by the
+ * reader. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct hist_key);
 	__type(value, struct hist);
@@ -110,7 +113,7 @@ static struct hist zero;
 static __always_inline __u32 task_state(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
+		return t->__state;
 	return (__u32)BPF_CORE_READ((struct task_struct___o *)t, state);
 }
 
@@ -121,7 +124,7 @@ static __always_inline int slot_of(struct task_struct *t)
 
 	if (n_targets == 0)
 		return 0;
-	cg = BPF_CORE_READ(t, cgroups, dfl_cgrp);
+	cg = t->cgroups->dfl_cgrp;
 	for (int depth = 0; depth < MAX_DEPTH; depth++) {
 		__u64 id;
 		__u32 *slot;
@@ -140,7 +143,7 @@ static __always_inline int slot_of(struct task_struct *t)
 
 static __always_inline void enqueue(struct task_struct *t)
 {
-	__u32 tid = BPF_CORE_READ(t, pid);
+	__u32 tid = t->pid;
 	struct enqueued e;
 	int slot;
 
@@ -197,7 +200,7 @@ int cperf_runq_switch(unsigned long long *ctx)
 
 	if (task_state(prev) == TASK_RUNNING)
 		enqueue(prev);
-	tid = BPF_CORE_READ(next, pid);
+	tid = next->pid;
 	e = bpf_map_lookup_elem(&start, &tid);
 	if (!e)
 		return 0;
@@ -208,7 +211,7 @@ int cperf_runq_switch(unsigned long long *ctx)
 		return 0;
 	delta /= millis ? 1000000 : 1000;
 	if (per == 1)
-		key.id = BPF_CORE_READ(next, tgid);
+		key.id = next->tgid;
 	else if (per == 2)
 		key.id = tid;
 	h = bpf_map_lookup_elem(&hists, &key);
@@ -224,9 +227,9 @@ int cperf_runq_switch(unsigned long long *ctx)
 	bucket = log2_u64(delta);
 	if (bucket >= MAX_SLOTS)
 		bucket = MAX_SLOTS - 1;
-	__sync_fetch_and_add(&h->slots[bucket], 1);
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum, delta);
+	h->slots[bucket]++;
+	h->count++;
+	h->sum += delta;
 	return 0;
 }
 

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use aya::maps::{HashMap, MapData};
+use aya::maps::{HashMap, MapData, PerCpuHashMap};
 use aya::programs::tp_btf::BtfTracePointLinkId;
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
@@ -23,7 +23,7 @@ const PROGRAMS: [(&str, &str); 3] = [
 /// The attached programs and the histograms map. Measuring stops when it is dropped.
 pub struct RunQueueLatency {
     _ebpf: Ebpf,
-    hists: HashMap<MapData, BpfHistKey, BpfHist>,
+    hists: PerCpuHashMap<MapData, BpfHistKey, BpfHist>,
     _links: Vec<BtfTracePointLinkId>,
 }
 
@@ -91,7 +91,7 @@ impl RunQueueLatency {
             links.push(program.attach().map_err(|e| load_error(&e))?);
         }
         let map = ebpf.take_map("hists").ok_or_else(|| RunqlatError::Load("no map 'hists'".into()))?;
-        let hists = HashMap::try_from(map).map_err(|e| load_error(&e))?;
+        let hists = PerCpuHashMap::try_from(map).map_err(|e| load_error(&e))?;
         Ok(RunQueueLatency { _ebpf: ebpf, hists, _links: links })
     }
 
@@ -103,20 +103,33 @@ impl RunQueueLatency {
         for key in keys {
             // Taken and removed one at a time: waits that end meanwhile go into a new entry, which
             // the next call reads, rather than being lost between a read and a clear.
-            let Ok(h) = self.hists.get(&key, 0) else { continue };
+            let Ok(per_cpu) = self.hists.get(&key, 0) else { continue };
             let _ = self.hists.remove(&key);
+            // The CPUs' histograms added up; the name from a CPU that measured the task.
             let mut buckets = [0u64; BUCKETS];
-            for (b, n) in buckets.iter_mut().zip(h.slots) {
-                *b = u64::from(n);
+            let (mut count, mut sum) = (0u64, 0u64);
+            let mut comm = [0u8; 16];
+            for h in per_cpu.iter() {
+                for (b, n) in buckets.iter_mut().zip(h.slots) {
+                    *b += u64::from(n);
+                }
+                count += h.count;
+                sum += h.sum;
+                if comm[0] == 0 {
+                    comm = h.comm;
+                }
             }
-            let end = h.comm.iter().position(|&c| c == 0).unwrap_or(h.comm.len());
+            if count == 0 {
+                continue;
+            }
+            let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
             out.push(Histogram {
                 target: key.slot as usize,
-                id: (key.id != 0 || h.comm[0] != 0).then_some(key.id),
-                comm: String::from_utf8_lossy(&h.comm[..end]).into_owned(),
+                id: (key.id != 0 || comm[0] != 0).then_some(key.id),
+                comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
                 buckets,
-                count: h.count,
-                sum: h.sum,
+                count,
+                sum,
             });
         }
         out.sort_by(|a, b| a.target.cmp(&b.target).then(b.count.cmp(&a.count)).then(a.id.cmp(&b.id)));
