@@ -3,7 +3,8 @@
 // cperf's run-queue latency: how long tasks wait, runnable, for a CPU (`cperf runqlat`).
 //
 // A task is enqueued when it is woken (sched_wakeup, sched_wakeup_new) or preempted while runnable
-// (sched_switch with the previous task still TASK_RUNNING); the time is kept by thread id. When it is
+// (sched_switch with the previous task still TASK_RUNNING); the time is kept in the task's local
+// storage. When it is
 // switched in (sched_switch's next task), the wait goes into a log2 histogram of microseconds (or
 // milliseconds) in `hists`, keyed by target slot and, with per-process or per-thread histograms, by
 // pid or tid.
@@ -65,11 +66,6 @@ const volatile __u32 n_targets = 0;   /* 0: every task counts, into slot 0 */
 const volatile __u32 millis = 0;      /* histograms of milliseconds, not microseconds */
 const volatile __u32 per = 0;         /* 0: one histogram per slot; 1: per process; 2: per thread */
 
-struct enqueued {
-	__u64 ts;
-	__u32 slot;
-};
-
 struct hist_key {
 	__u32 slot;
 	__u32 id;  /* pid or tid with per-process or per-thread histograms, else 0 */
@@ -90,17 +86,34 @@ struct {
 	__type(value, __u32);
 } target_ids SEC(".maps");
 
-/* Thread id -> when it was enqueued (a plain hash: an LRU's list upkeep costs every update). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct enqueued);
-} start SEC(".maps");
+/* What the program keeps on each task it has seen: when it was enqueued (0: it is not waiting), and
+ * its target slot, with the cgroup the slot was found for (recomputed only when the task moves to
+ * another cgroup). Task-local storage: a pointer away from the task, where a hash map by thread id
+ * costs a hash lookup at every wakeup and switch. */
+struct task_data {
+	__u64 ts;
+	__u64 cgroup;
+	__s32 slot;
+	__u32 pad;
+};
 
-/* Per CPU: no atomic instructions, and no cache line bouncing between CPUs that update the same
- * histogram (a ping-pong between two CPUs otherwise pays for it at every switch); summed by the
- * reader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_data);
+} tasks SEC(".maps");
+
+/* Histograms per CPU: no atomic instructions, and no cache line bouncing between CPUs that update
+ * the same histogram (a ping-pong between two CPUs otherwise pays for it at every switch); summed
+ * by the reader. One per target slot in an array; per process or thread in a hash. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct hist);
+} target_hists SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 65536);
@@ -141,20 +154,37 @@ static __always_inline int slot_of(struct task_struct *t)
 	return -1;
 }
 
-static __always_inline void enqueue(struct task_struct *t)
+/* The time, read once per program run and only if needed: reading the clock is one of the dearest
+ * things the program does (tens of nanoseconds in a VM). */
+static __always_inline __u64 clock_once(__u64 *now)
 {
-	__u32 tid = t->pid;
-	struct enqueued e;
-	int slot;
+	if (!*now)
+		*now = bpf_ktime_get_ns();
+	return *now;
+}
 
-	if (!tid)
+static __always_inline void enqueue(struct task_struct *t, __u64 *now)
+{
+	struct task_data *d;
+
+	if (!t->pid)
 		return; /* the idle task */
-	slot = slot_of(t);
-	if (slot < 0)
+	d = bpf_task_storage_get(&tasks, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!d)
 		return;
-	e.ts = bpf_ktime_get_ns();
-	e.slot = slot;
-	bpf_map_update_elem(&start, &tid, &e, BPF_ANY);
+	if (n_targets) {
+		__u64 cgroup = (__u64)t->cgroups->dfl_cgrp;
+
+		if (cgroup != d->cgroup || !d->cgroup) {
+			d->cgroup = cgroup;
+			d->slot = slot_of(t);
+		}
+		if (d->slot < 0)
+			return;
+	} else {
+		d->slot = 0;
+	}
+	d->ts = clock_once(now);
 }
 
 static __always_inline __u32 log2_u64(__u64 v)
@@ -174,7 +204,9 @@ SEC("tp_btf/sched_wakeup")
 int cperf_runq_wakeup(unsigned long long *ctx)
 {
 	/* TP_PROTO(struct task_struct *p) */
-	enqueue((struct task_struct *)ctx[0]);
+	__u64 now = 0;
+
+	enqueue((struct task_struct *)ctx[0], &now);
 	return 0;
 }
 
@@ -182,7 +214,9 @@ SEC("tp_btf/sched_wakeup_new")
 int cperf_runq_wakeup_new(unsigned long long *ctx)
 {
 	/* TP_PROTO(struct task_struct *p) */
-	enqueue((struct task_struct *)ctx[0]);
+	__u64 now = 0;
+
+	enqueue((struct task_struct *)ctx[0], &now);
 	return 0;
 }
 
@@ -193,35 +227,42 @@ int cperf_runq_switch(unsigned long long *ctx)
 	struct task_struct *prev = (struct task_struct *)ctx[1];
 	struct task_struct *next = (struct task_struct *)ctx[2];
 	struct hist_key key = {};
-	struct enqueued *e;
+	struct task_data *d;
 	struct hist *h;
 	__u64 delta;
-	__u32 tid, bucket;
+	__u32 bucket;
+
+	__u64 now = 0;
 
 	if (task_state(prev) == TASK_RUNNING)
-		enqueue(prev);
-	tid = next->pid;
-	e = bpf_map_lookup_elem(&start, &tid);
-	if (!e)
+		enqueue(prev, &now);
+	if (!next->pid)
 		return 0;
-	delta = bpf_ktime_get_ns() - e->ts;
-	key.slot = e->slot;
-	bpf_map_delete_elem(&start, &tid);
+	d = bpf_task_storage_get(&tasks, next, 0, 0);
+	if (!d || !d->ts)
+		return 0;
+	delta = clock_once(&now) - d->ts;
+	d->ts = 0;
 	if ((__s64)delta < 0)
 		return 0;
 	delta /= millis ? 1000000 : 1000;
-	if (per == 1)
-		key.id = next->tgid;
-	else if (per == 2)
-		key.id = tid;
-	h = bpf_map_lookup_elem(&hists, &key);
-	if (!h) {
-		bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hists, &key);
+	if (per == 0) {
+		__u32 slot = d->slot;
+
+		h = bpf_map_lookup_elem(&target_hists, &slot);
 		if (!h)
 			return 0;
-		if (per)
+	} else {
+		key.slot = d->slot;
+		key.id = per == 1 ? next->tgid : next->pid;
+		h = bpf_map_lookup_elem(&hists, &key);
+		if (!h) {
+			bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
+			h = bpf_map_lookup_elem(&hists, &key);
+			if (!h)
+				return 0;
 			bpf_probe_read_kernel_str(&h->comm, sizeof(h->comm), next->comm);
+		}
 	}
 	/* Bucket i holds [2^i, 2^(i+1)), bucket 0 also 0: runqlat's buckets. */
 	bucket = log2_u64(delta);

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use aya::maps::{HashMap, MapData, PerCpuHashMap};
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use aya::programs::tp_btf::BtfTracePointLinkId;
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
@@ -20,10 +20,17 @@ const PROGRAMS: [(&str, &str); 3] = [
     ("cperf_runq_switch", "sched_switch"),
 ];
 
-/// The attached programs and the histograms map. Measuring stops when it is dropped.
+/// The attached programs and the histograms maps. Measuring stops when it is dropped.
 pub struct RunQueueLatency {
     _ebpf: Ebpf,
+    /// One histogram per target slot (with `Per::Target`): they only grow; the last totals read are
+    /// kept, and an interval's histogram is the difference.
+    target_hists: PerCpuArray<MapData, BpfHist>,
+    last: Vec<Histogram>,
+    slots: usize,
+    /// Per process or thread (otherwise): entries are taken out as they are read.
     hists: PerCpuHashMap<MapData, BpfHistKey, BpfHist>,
+    per: Per,
     _links: Vec<BtfTracePointLinkId>,
 }
 
@@ -62,7 +69,10 @@ impl RunQueueLatency {
             Per::Process => 1,
             Per::Thread => 2,
         };
+        // aya has no typed wrapper for task-local storage, but creates the map; only the program
+        // uses it.
         let mut ebpf = EbpfLoader::new()
+            .allow_unsupported_maps()
             .override_global("n_targets", &n_targets, true)
             .override_global("millis", &millis, true)
             .override_global("per", &per, true)
@@ -92,11 +102,42 @@ impl RunQueueLatency {
         }
         let map = ebpf.take_map("hists").ok_or_else(|| RunqlatError::Load("no map 'hists'".into()))?;
         let hists = PerCpuHashMap::try_from(map).map_err(|e| load_error(&e))?;
-        Ok(RunQueueLatency { _ebpf: ebpf, hists, _links: links })
+        let map = ebpf
+            .take_map("target_hists")
+            .ok_or_else(|| RunqlatError::Load("no map 'target_hists'".into()))?;
+        let target_hists = PerCpuArray::try_from(map).map_err(|e| load_error(&e))?;
+        let slots = ids.len().max(1);
+        let last = (0..slots).map(|target| empty(target)).collect();
+        Ok(RunQueueLatency { _ebpf: ebpf, target_hists, last, slots, hists, per: config.per, _links: links })
     }
 
-    /// The histograms since loading or the last call, which clears them.
+    /// The histograms since loading or the last call.
     pub fn take(&mut self) -> Result<Vec<Histogram>, RunqlatError> {
+        if self.per != Per::Target {
+            return self.take_per_task();
+        }
+        let mut out = Vec::new();
+        for target in 0..self.slots {
+            let per_cpu =
+                self.target_hists.get(&(target as u32), 0).map_err(|e| RunqlatError::Read(e.to_string()))?;
+            let total = sum(target, None, per_cpu.iter());
+            let last = &mut self.last[target];
+            let mut interval = total.clone();
+            for (b, before) in interval.buckets.iter_mut().zip(last.buckets) {
+                *b = b.saturating_sub(before);
+            }
+            interval.count = total.count.saturating_sub(last.count);
+            interval.sum = total.sum.saturating_sub(last.sum);
+            *last = total;
+            if interval.count > 0 {
+                out.push(interval);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The per-process or per-thread histograms since the last call, taken out of the map.
+    fn take_per_task(&mut self) -> Result<Vec<Histogram>, RunqlatError> {
         let keys: Vec<BpfHistKey> =
             self.hists.keys().collect::<Result<_, _>>().map_err(|e| RunqlatError::Read(e.to_string()))?;
         let mut out = Vec::with_capacity(keys.len());
@@ -105,36 +146,39 @@ impl RunQueueLatency {
             // the next call reads, rather than being lost between a read and a clear.
             let Ok(per_cpu) = self.hists.get(&key, 0) else { continue };
             let _ = self.hists.remove(&key);
-            // The CPUs' histograms added up; the name from a CPU that measured the task.
-            let mut buckets = [0u64; BUCKETS];
-            let (mut count, mut sum) = (0u64, 0u64);
-            let mut comm = [0u8; 16];
-            for h in per_cpu.iter() {
-                for (b, n) in buckets.iter_mut().zip(h.slots) {
-                    *b += u64::from(n);
-                }
-                count += h.count;
-                sum += h.sum;
-                if comm[0] == 0 {
-                    comm = h.comm;
-                }
+            let h = sum(key.slot as usize, Some(key.id), per_cpu.iter());
+            if h.count > 0 {
+                out.push(h);
             }
-            if count == 0 {
-                continue;
-            }
-            let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
-            out.push(Histogram {
-                target: key.slot as usize,
-                id: (key.id != 0 || comm[0] != 0).then_some(key.id),
-                comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
-                buckets,
-                count,
-                sum,
-            });
         }
         out.sort_by(|a, b| a.target.cmp(&b.target).then(b.count.cmp(&a.count)).then(a.id.cmp(&b.id)));
         Ok(out)
     }
+}
+
+/// A histogram with nothing in it.
+fn empty(target: usize) -> Histogram {
+    Histogram { target, id: None, comm: String::new(), buckets: [0; BUCKETS], count: 0, sum: 0 }
+}
+
+/// The CPUs' histograms added up; the name from a CPU that measured the task.
+fn sum<'a>(target: usize, id: Option<u32>, per_cpu: impl Iterator<Item = &'a BpfHist>) -> Histogram {
+    let mut out = empty(target);
+    out.id = id;
+    let mut comm = [0u8; 16];
+    for h in per_cpu {
+        for (b, n) in out.buckets.iter_mut().zip(h.slots) {
+            *b += u64::from(n);
+        }
+        out.count += h.count;
+        out.sum += h.sum;
+        if comm[0] == 0 {
+            comm = h.comm;
+        }
+    }
+    let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
+    out.comm = String::from_utf8_lossy(&comm[..end]).into_owned();
+    out
 }
 
 fn load_error(e: &dyn std::error::Error) -> RunqlatError {
