@@ -107,7 +107,7 @@ impl RunQueueLatency {
             .ok_or_else(|| RunqlatError::Load("no map 'target_hists'".into()))?;
         let target_hists = PerCpuArray::try_from(map).map_err(|e| load_error(&e))?;
         let slots = ids.len().max(1);
-        let last = (0..slots).map(|target| empty(target)).collect();
+        let last = (0..slots).map(empty).collect();
         Ok(RunQueueLatency { _ebpf: ebpf, target_hists, last, slots, hists, per: config.per, _links: links })
     }
 
