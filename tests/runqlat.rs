@@ -66,8 +66,14 @@ fn a_busy_container_waits_and_an_idle_one_does_not() {
 }
 
 /// Every wait ends with the task switched in, so for a burst of two threads ping-ponging over pipes
-/// (each blocked and woken 20,000 times) the waits counted equal the container's switches that
-/// `perf stat -e sched:sched_switch -G` counts over the same burst, within 2%.
+/// (20,000 round trips, most of whose reads block) the waits counted equal the context switches of
+/// the two threads — the kernel's own counters in `/proc/<pid>/task/*/status` — within 2%, and the
+/// container's switches that `perf stat -e sched:sched_switch -G` counts over the same burst.
+///
+/// Found here: on a loaded machine, while any BPF program is attached to `sched_switch` (cperf's
+/// or libbpf-tools' `runqlat` alike), perf's cgroup-filtered count sometimes falls short of the
+/// kernel's counters (10,752 of 40,008 in one run), while it matches them without one. So perf is
+/// held to the kernel's count only when it agrees with it; cperf always is.
 #[test]
 fn waits_counted_equal_perfs_switches() {
     if !support::privileged() || !support::perf_available() {
@@ -84,6 +90,7 @@ fn waits_counted_equal_perfs_switches() {
         .args(&["pingpong", "20000", "--wait-fifo", "/tmp/go", "--done", "/tmp/done"])
         .run_detached("runqlat-pingpong");
     let runqlat = start(&["-G", c.id(), "--json"]);
+    let before = switches_of(c.init_pid());
     // The burst starts once both tools measure: perf stat opens its counters before it runs the
     // script, which releases the workload, waits for its end, and ends perf's window.
     let root = c.rootfs().display().to_string();
@@ -93,6 +100,7 @@ fn waits_counted_equal_perfs_switches() {
     );
     let perf = support::perf_stat_cgroup(&["sched:sched_switch"], c.cgroup(), &["sh", "-c", &script]);
     let switches = perf.counts.get("sched:sched_switch").copied().flatten().expect(&perf.csv);
+    let kernel = switches_of(c.init_pid()) - before;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(runqlat.id() as i32), nix::sys::signal::Signal::SIGINT)
         .unwrap();
     let out = runqlat.wait_with_output().unwrap();
@@ -100,10 +108,38 @@ fn waits_counted_equal_perfs_switches() {
     assert!(out.status.success(), "{}", describe(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let waits = total(&doc, 0);
-    assert!(switches >= 40_000, "perf counted {switches} switches of 2 × 20,000 blocking reads");
-    let difference = (waits as f64 - switches as f64).abs() / switches as f64;
-    eprintln!("cperf runqlat counted {waits} waits, perf stat {switches} sched_switch events");
-    assert!(difference <= 0.02, "{waits} waits vs perf's {switches} switches: {:.2}%", difference * 100.0);
+    eprintln!(
+        "cperf runqlat counted {waits} waits, perf stat {switches} sched_switch events, the kernel's \
+         counters {kernel} context switches"
+    );
+    // A read blocks (and switches) unless the partner's byte is already there: on two idle CPUs
+    // nearly every one of the 40,000 does, fewer when the threads share a CPU or run side by side.
+    assert!(kernel >= 1_000, "{kernel} context switches in 2 × 20,000 reads: no burst?");
+    let off = |a: u64, b: u64| (a as f64 - b as f64).abs() / b.max(1) as f64;
+    assert!(off(waits, kernel) <= 0.02, "{waits} waits vs the kernel's {kernel} context switches");
+    assert!(switches <= kernel + 2, "perf counted {switches} switches, more than the kernel's {kernel}");
+    if off(switches, kernel) <= 0.02 {
+        assert!(off(waits, switches) <= 0.02, "{waits} waits vs perf's {switches} switches\n{}", perf.csv);
+    } else {
+        eprintln!("perf stat -G missed {} of the kernel's {kernel} switches (see above)", kernel - switches);
+    }
+}
+
+/// Context switches of all threads of process `pid` so far (voluntary and involuntary), from
+/// `/proc`.
+fn switches_of(pid: u32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    total
 }
 
 /// Starts `cperf runqlat <args>` and returns once it measures (its "Tracing…" line).
