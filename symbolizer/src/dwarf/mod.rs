@@ -4,10 +4,13 @@
 //! - [`resolver`]: a pool of `addr2line` contexts over one file's sections, with interned
 //!   (demangled) function and file names so that repeated lookups allocate nothing.
 //!
+//! - [`types`]: a function's return type, for what a uretprobe's return register holds.
+//!
 //! Split DWARF (`.dwo` files) is not followed: units that need it give no frames, and the ELF symbol
 //! names the address instead.
 
 mod resolver;
+pub mod types;
 
 use std::ops::Range;
 

@@ -5,8 +5,10 @@
 //!
 //! - [`parser`]: the headers, notes, program headers and sections, through `object` (never panics);
 //! - [`symbols`]: function symbols sorted by address, looked up by binary search, demangled lazily;
+//! - [`lookup`]: a function's file offset by name, for uprobes;
 //! - [`minidebuginfo`]: the xz-compressed `.gnu_debugdata` symbol table of Fedora-style binaries.
 
+pub mod lookup;
 mod minidebuginfo;
 mod parser;
 mod symbols;
