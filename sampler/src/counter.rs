@@ -62,6 +62,12 @@ pub enum CounterError {
         /// A limit that would do.
         suggest: usize,
     },
+    /// A uprobe not resolved against a root filesystem before opening (a caller's mistake).
+    #[error("'{event}': the probe's file was not opened before counting")]
+    Unresolved {
+        /// The event.
+        event: String,
+    },
     /// Any other failing system call.
     #[error("'{event}': {source}")]
     Syscall {
@@ -294,6 +300,7 @@ fn counting_attr(event: &Event, scope: &Scope) -> perf::perf_event_attr {
     let (type_, config) = event.type_and_config();
     attr.type_ = type_;
     attr.config = config;
+    crate::uprobe::set_attr(event, &mut attr);
     attr.read_format = (perf::PERF_FORMAT_TOTAL_TIME_ENABLED | perf::PERF_FORMAT_TOTAL_TIME_RUNNING) as u64;
     attr.set_disabled(1);
     match scope {
@@ -315,6 +322,9 @@ pub(crate) fn open_one(
     scope: &Scope,
     needed: usize,
 ) -> Result<OwnedFd, CounterError> {
+    if event.uprobe().is_some_and(|u| u.attr_fields().is_none()) {
+        return Err(CounterError::Unresolved { event: event.name.clone() });
+    }
     match sys::perf_event_open(attr, target, cpu) {
         Ok(fd) => Ok(fd),
         Err(e) if e.errno() == Some(libc::EMFILE) => {

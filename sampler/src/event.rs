@@ -3,8 +3,9 @@
 //! Accepted, as in `perf stat -e`: tracepoints `subsystem:name` with shell globs in either part
 //! (`syscalls:*`, `syscalls:sys_enter_*`, `sched:sched_sw?tch`), software events (`cpu-clock`,
 //! `task-clock`, `context-switches`/`cs`, `cpu-migrations`/`migrations`, `page-faults`/`faults`, …),
-//! hardware events (`cycles`, `instructions`, …), comma-separated lists and repeated specs.
-//! Duplicates are dropped; order is kept.
+//! hardware events (`cycles`, `instructions`, …), user-space probes (`uprobe:/path:func`,
+//! `uretprobe:/path:func+0x10`, `uprobe:/path:0x1a2b`; see [`crate::uprobe`]), comma-separated lists
+//! and repeated specs. Duplicates are dropped; order is kept.
 
 use crate::sys::perf;
 use crate::tracefs::{Tracefs, TracefsError};
@@ -25,6 +26,8 @@ pub enum EventKind {
     Software(u64),
     /// A generalized hardware event (`PERF_TYPE_HARDWARE`, config is a `PERF_COUNT_HW_*`).
     Hardware(u64),
+    /// A user-space probe, placed through the uprobe PMU once resolved against a root filesystem.
+    Uprobe(crate::uprobe::Uprobe),
 }
 
 /// One concrete event.
@@ -37,13 +40,29 @@ pub struct Event {
 }
 
 impl Event {
-    /// `(type, config)` for `perf_event_attr`.
+    /// `(type, config)` for `perf_event_attr` (a uprobe's come from its resolution: see
+    /// [`crate::uprobe::Uprobe::attr_fields`]).
     pub fn type_and_config(&self) -> (u32, u64) {
         match &self.kind {
             EventKind::Tracepoint { id, .. } => (perf::PERF_TYPE_TRACEPOINT, *id),
             EventKind::Software(c) => (perf::PERF_TYPE_SOFTWARE, *c),
             EventKind::Hardware(c) => (perf::PERF_TYPE_HARDWARE, *c),
+            EventKind::Uprobe(u) => u.attr_fields().map_or((u32::MAX, 0), |f| (f.pmu_type, f.config)),
         }
+    }
+
+    /// The uprobe, if this event is one.
+    pub fn uprobe(&self) -> Option<&crate::uprobe::Uprobe> {
+        match &self.kind {
+            EventKind::Uprobe(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Whether every hit is a sample worth having by default (tracepoints and probes), rather than a
+    /// rate to sample at (clocks, counters).
+    pub fn is_discrete(&self) -> bool {
+        matches!(self.kind, EventKind::Tracepoint { .. } | EventKind::Uprobe(_))
     }
 
     /// For `syscalls:sys_enter_X` / `syscalls:sys_exit_X`: `(true for enter, "X")`.
@@ -76,6 +95,9 @@ pub enum EventError {
     /// tracefs was needed and is not usable.
     #[error(transparent)]
     Tracefs(#[from] TracefsError),
+    /// A `uprobe:`/`uretprobe:` spec that does not parse.
+    #[error("{0}")]
+    Uprobe(String),
 }
 
 /// Software events by name, with perf's aliases.
@@ -140,7 +162,9 @@ impl EventList {
                 if part.is_empty() {
                     return Err(EventError::Empty(spec.to_string()));
                 }
-                if let Some((subsystem, name)) = part.split_once(':') {
+                if let Some(probe) = crate::uprobe::Uprobe::parse(part) {
+                    list.push(probe.map_err(EventError::Uprobe)?.into_event());
+                } else if let Some((subsystem, name)) = part.split_once(':') {
                     let fs = match tracefs {
                         Some(fs) => fs,
                         None => {

@@ -43,6 +43,7 @@ pub mod sampling;
 mod sys;
 pub mod syscount;
 pub mod tracefs;
+pub mod uprobe;
 pub mod workload;
 
 pub use sys::SyscallError;

@@ -6,11 +6,21 @@
 
 use crate::sys::perf;
 
+/// What cperf's samples carry besides the fixed fields: the layout a sampling event is opened with
+/// and its records are parsed with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleLayout {
+    /// Kernel and user callchains (`-g`).
+    pub callchain: bool,
+    /// The user registers sampled (`sample_regs_user`, a `PERF_REG_*` bit mask); 0 for none.
+    pub user_regs: u64,
+}
+
 /// The `sample_type` cperf samples with: which fields a `PERF_RECORD_SAMPLE` carries, in kernel order;
-/// the callchain only with `-g`. The cgroup id (kernel 5.7+) lets a recorder drop the samples a
-/// cgroup-filtered event takes at a context switch while the task switching in or out is another
-/// cgroup's.
-pub fn sample_type(callchain: bool) -> u64 {
+/// the callchain only with `-g`, user registers only when asked for. The cgroup id (kernel 5.7+) lets
+/// a recorder drop the samples a cgroup-filtered event takes at a context switch while the task
+/// switching in or out is another cgroup's.
+pub fn sample_type(layout: SampleLayout) -> u64 {
     let mut t = perf::PERF_SAMPLE_IDENTIFIER
         | perf::PERF_SAMPLE_IP
         | perf::PERF_SAMPLE_TID
@@ -18,8 +28,11 @@ pub fn sample_type(callchain: bool) -> u64 {
         | perf::PERF_SAMPLE_CPU
         | perf::PERF_SAMPLE_PERIOD
         | perf::PERF_SAMPLE_CGROUP;
-    if callchain {
+    if layout.callchain {
         t |= perf::PERF_SAMPLE_CALLCHAIN;
+    }
+    if layout.user_regs != 0 {
+        t |= perf::PERF_SAMPLE_REGS_USER;
     }
     u64::from(t)
 }
@@ -67,6 +80,9 @@ pub struct Sample {
     pub misc: u16,
     /// The cgroup (v2 id, the inode of its directory) of the task sampled.
     pub cgroup: u64,
+    /// The user registers asked for ([`SampleLayout::user_regs`]), lowest register number first;
+    /// empty when none were asked for or the task had no user state (a kernel thread).
+    pub user_regs: Vec<u64>,
 }
 
 /// A `PERF_RECORD_MMAP2`: an executable (or data) mapping of a process.
@@ -187,8 +203,8 @@ pub struct ParseError {
     pub what: &'static str,
 }
 
-/// Parses a record body (after its header); `callchain` says whether samples carry one.
-pub fn parse(kind: u32, misc: u16, body: &[u8], callchain: bool) -> Result<Record, ParseError> {
+/// Parses a record body (after its header) of an event opened with `layout`.
+pub fn parse(kind: u32, misc: u16, body: &[u8], layout: SampleLayout) -> Result<Record, ParseError> {
     let mut c = Cursor { buf: body, pos: 0, kind };
     Ok(match kind {
         perf::PERF_RECORD_SAMPLE => {
@@ -199,13 +215,21 @@ pub fn parse(kind: u32, misc: u16, body: &[u8], callchain: bool) -> Result<Recor
             let cpu = c.u32()?;
             let _res = c.u32()?;
             let period = c.u64()?;
-            let nr = if callchain { c.u64()? } else { 0 };
+            let nr = if layout.callchain { c.u64()? } else { 0 };
             if nr > (c.remaining() / 8) as u64 {
                 return Err(c.error("callchain longer than the record"));
             }
             let callchain = (0..nr).map(|_| c.u64()).collect::<Result<Vec<_>, _>>()?;
+            let mut user_regs = Vec::new();
+            if layout.user_regs != 0 {
+                // PERF_SAMPLE_REGS_ABI_NONE (0): no user state, and no registers follow.
+                if c.u64()? != 0 {
+                    user_regs =
+                        (0..layout.user_regs.count_ones()).map(|_| c.u64()).collect::<Result<_, _>>()?;
+                }
+            }
             let cgroup = c.u64()?;
-            Record::Sample(Sample { id, ip, pid, tid, time, cpu, period, callchain, misc, cgroup })
+            Record::Sample(Sample { id, ip, pid, tid, time, cpu, period, callchain, misc, cgroup, user_regs })
         }
         perf::PERF_RECORD_MMAP2 => {
             let (pid, tid) = (c.u32()?, c.u32()?);
@@ -315,6 +339,8 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
+    const CHAIN: SampleLayout = SampleLayout { callchain: true, user_regs: 0 };
+
     #[derive(Default)]
     struct Bytes(Vec<u8>);
     impl Bytes {
@@ -341,7 +367,7 @@ mod tests {
     fn sample_with_callchain() {
         let body = Bytes::default().u64(42).u64(0x1000).u32(7).u32(8).u64(99).u32(1).u32(0).u64(10_101_010);
         let body = body.u64(3).u64(perf::PERF_CONTEXT_USER).u64(0x1000).u64(0x2000).u64(77).0;
-        let r = parse(perf::PERF_RECORD_SAMPLE, 2, &body, true).unwrap();
+        let r = parse(perf::PERF_RECORD_SAMPLE, 2, &body, CHAIN).unwrap();
         let Record::Sample(s) = r else { panic!("{r:?}") };
         assert_eq!(
             (s.id, s.ip, s.pid, s.tid, s.time, s.cpu, s.period),
@@ -352,9 +378,28 @@ mod tests {
     }
 
     #[test]
+    fn sample_with_user_registers() {
+        let head = || Bytes::default().u64(42).u64(0x1000).u32(7).u32(8).u64(99).u32(1).u32(0).u64(1);
+        let layout = SampleLayout { callchain: false, user_regs: 1 };
+        // ABI 2 (64-bit), one register (AX), then the cgroup.
+        let body = head().u64(2).u64(-4i64 as u64).u64(77).0;
+        let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
+        assert_eq!((s.user_regs.as_slice(), s.cgroup), ([-4i64 as u64].as_slice(), 77));
+        // ABI 0: a kernel thread, no registers follow.
+        let body = head().u64(0).u64(77).0;
+        let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
+        assert_eq!((s.user_regs.len(), s.cgroup), (0, 77));
+        let layout = SampleLayout { callchain: false, user_regs: 0b101 };
+        let body = head().u64(2).u64(5).u64(6).u64(77).0;
+        let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
+        assert_eq!(s.user_regs, [5, 6]);
+        assert!(parse(perf::PERF_RECORD_SAMPLE, 2, &head().u64(2).u64(5).0, layout).is_err());
+    }
+
+    #[test]
     fn callchain_longer_than_body_is_an_error() {
         let body = Bytes::default().u64(1).u64(2).u32(3).u32(4).u64(5).u32(0).u32(0).u64(1).u64(1_000_000).0;
-        assert!(parse(perf::PERF_RECORD_SAMPLE, 0, &body, true).is_err());
+        assert!(parse(perf::PERF_RECORD_SAMPLE, 0, &body, CHAIN).is_err());
     }
 
     #[test]
@@ -363,7 +408,7 @@ mod tests {
         with_id.0.extend_from_slice(&[20, 0, 0, 0]);
         with_id.0.extend_from_slice(&[0xab; 20]); // the union is 24 bytes, like maj, min, ino, ino_generation
         let with_id = with_id.u32(5).u32(2).name("/usr/bin/app").sample_id().0;
-        let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, MISC_MMAP_BUILD_ID, &with_id, true).unwrap()
+        let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, MISC_MMAP_BUILD_ID, &with_id, CHAIN).unwrap()
         else {
             panic!()
         };
@@ -373,7 +418,7 @@ mod tests {
 
         let inode = Bytes::default().u32(7).u32(8).u64(0x400000).u64(0x1000).u64(0x2000);
         let inode = inode.u32(8).u32(1).u64(1234).u64(0).u32(5).u32(2).name("/lib/x.so").sample_id().0;
-        let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, 0, &inode, true).unwrap() else { panic!() };
+        let Record::Mmap2(m) = parse(perf::PERF_RECORD_MMAP2, 0, &inode, CHAIN).unwrap() else { panic!() };
         assert_eq!(m.file_id, FileId::Inode { maj: 8, min: 1, ino: 1234, ino_generation: 0 });
         assert_eq!((m.pgoff, m.filename.as_slice()), (0x2000, b"/lib/x.so".as_slice()));
     }
@@ -381,19 +426,19 @@ mod tests {
     #[test]
     fn comm_fork_exit_lost() {
         let comm = Bytes::default().u32(7).u32(7).name("nginx").sample_id().0;
-        let Record::Comm(c) = parse(perf::PERF_RECORD_COMM, MISC_COMM_EXEC, &comm, true).unwrap() else {
+        let Record::Comm(c) = parse(perf::PERF_RECORD_COMM, MISC_COMM_EXEC, &comm, CHAIN).unwrap() else {
             panic!()
         };
         assert_eq!((c.comm.as_slice(), c.exec), (b"nginx".as_slice(), true));
         let fork = Bytes::default().u32(9).u32(7).u32(9).u32(7).u64(5).sample_id().0;
         assert!(matches!(
-            parse(perf::PERF_RECORD_FORK, 0, &fork, true).unwrap(),
+            parse(perf::PERF_RECORD_FORK, 0, &fork, CHAIN).unwrap(),
             Record::Fork(TaskEvent { pid: 9, ppid: 7, .. })
         ));
-        assert!(matches!(parse(perf::PERF_RECORD_EXIT, 0, &fork, true).unwrap(), Record::Exit(_)));
+        assert!(matches!(parse(perf::PERF_RECORD_EXIT, 0, &fork, CHAIN).unwrap(), Record::Exit(_)));
         let lost = Bytes::default().u64(42).u64(17).sample_id().0;
         assert!(matches!(
-            parse(perf::PERF_RECORD_LOST, 0, &lost, true).unwrap(),
+            parse(perf::PERF_RECORD_LOST, 0, &lost, CHAIN).unwrap(),
             Record::Lost { lost: 17, .. }
         ));
     }
@@ -410,8 +455,8 @@ mod tests {
             perf::PERF_RECORD_LOST_SAMPLES,
         ] {
             for n in 0..full.len() {
-                let _ = parse(kind, MISC_MMAP_BUILD_ID, &full[..n], true);
-                let _ = parse(kind, 0, &full[..n], true);
+                let _ = parse(kind, MISC_MMAP_BUILD_ID, &full[..n], CHAIN);
+                let _ = parse(kind, 0, &full[..n], CHAIN);
             }
         }
     }

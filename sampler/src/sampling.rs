@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::counter::{self, CounterError, Scope};
 use crate::event::Event;
-use crate::records::{self, ParseError, Record};
+use crate::records::{self, ParseError, Record, SampleLayout};
 use crate::ring::{Ring, RingError};
 use crate::sys::{self, perf, Target};
 
@@ -30,8 +30,17 @@ pub struct SamplingOptions {
     pub rate: Rate,
     /// Kernel and user callchains (`-g`).
     pub callchain: bool,
+    /// User registers to sample (`PERF_REG_*` bits; 0 for none): the return value of a uretprobe.
+    pub user_regs: u64,
     /// Data pages per CPU ring (a power of two).
     pub ring_pages: usize,
+}
+
+impl SamplingOptions {
+    /// What the samples carry.
+    pub fn layout(&self) -> SampleLayout {
+        SampleLayout { callchain: self.callchain, user_regs: self.user_regs }
+    }
 }
 
 /// One CPU's events and their shared ring.
@@ -48,7 +57,7 @@ pub struct Sampler {
     streams: Vec<CpuStream>,
     /// Event id → target index.
     ids: Vec<(u64, usize)>,
-    callchain: bool,
+    layout: SampleLayout,
     build_ids: bool,
 }
 
@@ -69,6 +78,18 @@ impl Sampler {
     /// inherited by the tasks they create (the kernel only maps rings of inherited events bound to
     /// a CPU). Every event on a CPU writes into that CPU's one ring.
     pub fn open(options: &SamplingOptions, targets: &[Scope]) -> Result<Self, CounterError> {
+        let events = vec![options.event.clone(); targets.len()];
+        Self::open_per_target(options, targets, &events)
+    }
+
+    /// Like [`Sampler::open`], with each target's own version of the event (`events[i]` for
+    /// `targets[i]`): a uprobe is placed on each target's own file.
+    pub fn open_per_target(
+        options: &SamplingOptions,
+        targets: &[Scope],
+        target_events: &[Event],
+    ) -> Result<Self, CounterError> {
+        assert_eq!(targets.len(), target_events.len(), "one event per target");
         let dirs = targets
             .iter()
             .map(|scope| match scope {
@@ -105,15 +126,16 @@ impl Sampler {
                     // Side-band records of CPU-wide events would repeat on every event of the CPU,
                     // so only the first carries them; per-task events each see only their tasks.
                     let sideband = per_task || events.is_empty();
-                    let mut attr = sampling_attr(options, sideband, scope, build_id);
-                    let fd = match counter::open_one(&attr, target, cpu, &options.event, scope, needed) {
+                    let event = &target_events[index];
+                    let mut attr = sampling_attr(options, event, sideband, scope, build_id);
+                    let fd = match counter::open_one(&attr, target, cpu, event, scope, needed) {
                         Err(CounterError::Syscall { ref source, .. })
                             if build_id && sideband && source.errno() == Some(libc::EINVAL) =>
                         {
                             // Kernels before 5.12 do not put build-ids in MMAP2 records.
                             build_id = false;
-                            attr = sampling_attr(options, sideband, scope, false);
-                            counter::open_one(&attr, target, cpu, &options.event, scope, needed)
+                            attr = sampling_attr(options, event, sideband, scope, false);
+                            counter::open_one(&attr, target, cpu, event, scope, needed)
                         }
                         other => other,
                     };
@@ -125,8 +147,7 @@ impl Sampler {
                         }
                         Err(e) => return Err(e),
                     };
-                    let map_err =
-                        |source| CounterError::Syscall { event: options.event.name.clone(), source };
+                    let map_err = |source| CounterError::Syscall { event: event.name.clone(), source };
                     ids.push((sys::perf_event_id(fd.as_fd()).map_err(map_err)?, index));
                     match &ring {
                         None => ring = Some(Ring::map(fd.as_fd(), options.ring_pages).map_err(map_err)?),
@@ -150,7 +171,7 @@ impl Sampler {
                     .unwrap_or(0),
             });
         }
-        Ok(Sampler { streams, ids, callchain: options.callchain, build_ids: build_id })
+        Ok(Sampler { streams, ids, layout: options.layout(), build_ids: build_id })
     }
 
     /// True when MMAP2 records carry build-ids (kernel 5.12+).
@@ -191,11 +212,11 @@ impl Sampler {
     /// Parses and hands over every record written so far, ring by ring.
     pub fn drain(&mut self, mut f: impl FnMut(Record)) -> DrainStats {
         let mut stats = DrainStats::default();
-        let callchain = self.callchain;
+        let layout = self.layout;
         for s in &mut self.streams {
             let result = s.ring.drain(|raw| {
                 let body = raw.body();
-                match records::parse(raw.header.kind, raw.header.misc, &body, callchain) {
+                match records::parse(raw.header.kind, raw.header.misc, &body, layout) {
                     Ok(record) => f(record),
                     Err(ParseError { .. }) => stats.malformed += 1,
                 }
@@ -211,14 +232,16 @@ impl Sampler {
 
 fn sampling_attr(
     options: &SamplingOptions,
+    event: &Event,
     sideband: bool,
     scope: &Scope,
     build_id: bool,
 ) -> perf::perf_event_attr {
     let mut attr = sys::new_attr();
-    let (type_, config) = options.event.type_and_config();
+    let (type_, config) = event.type_and_config();
     attr.type_ = type_;
     attr.config = config;
+    crate::uprobe::set_attr(event, &mut attr);
     match options.rate {
         Rate::Frequency(hz) => {
             attr.set_freq(1);
@@ -226,7 +249,8 @@ fn sampling_attr(
         }
         Rate::Period(n) => attr.__bindgen_anon_1.sample_period = n,
     }
-    attr.sample_type = records::sample_type(options.callchain);
+    attr.sample_type = records::sample_type(options.layout());
+    attr.sample_regs_user = options.user_regs;
     attr.set_disabled(1);
     attr.set_sample_id_all(1);
     // Times on CLOCK_MONOTONIC, comparable with the recorder's own clock.
@@ -269,14 +293,20 @@ mod tests {
     #[test]
     fn attributes_carry_sideband_only_on_the_first_event() {
         let event = crate::event::named_event("cpu-clock").unwrap();
-        let options = SamplingOptions { event, rate: Rate::Frequency(99), callchain: true, ring_pages: 64 };
-        let first = sampling_attr(&options, true, &Scope::System, true);
-        let other = sampling_attr(&options, false, &Scope::System, true);
+        let options = SamplingOptions {
+            event,
+            rate: Rate::Frequency(99),
+            callchain: true,
+            user_regs: 0,
+            ring_pages: 64,
+        };
+        let first = sampling_attr(&options, &options.event, true, &Scope::System, true);
+        let other = sampling_attr(&options, &options.event, false, &Scope::System, true);
         assert_eq!((first.mmap2(), first.comm(), first.task()), (1, 1, 1));
         assert_eq!((other.mmap2(), other.comm(), other.task()), (0, 0, 0));
         assert_eq!(first.freq(), 1);
         assert_eq!((first.build_id(), first.use_clockid(), first.inherit()), (1, 1, 0));
-        let command = sampling_attr(&options, true, &Scope::Command(1), false);
+        let command = sampling_attr(&options, &options.event, true, &Scope::Command(1), false);
         assert_eq!((command.inherit(), command.enable_on_exec(), command.build_id()), (1, 1, 0));
         assert_eq!(
             first.sample_type & u64::from(perf::PERF_SAMPLE_CALLCHAIN),
@@ -289,7 +319,13 @@ mod tests {
     #[test]
     fn samples_this_process_system_wide() {
         let event = crate::event::named_event("cpu-clock").unwrap();
-        let options = SamplingOptions { event, rate: Rate::Frequency(999), callchain: true, ring_pages: 64 };
+        let options = SamplingOptions {
+            event,
+            rate: Rate::Frequency(999),
+            callchain: true,
+            user_regs: 0,
+            ring_pages: 64,
+        };
         let mut sampler = match Sampler::open(&options, &[Scope::System]) {
             Ok(s) => s,
             Err(CounterError::Permission { .. })
@@ -359,7 +395,13 @@ mod tests {
         let mut outside = spin(None);
         std::thread::sleep(std::time::Duration::from_millis(100));
         let event = crate::event::named_event("cpu-clock").unwrap();
-        let options = SamplingOptions { event, rate: Rate::Frequency(999), callchain: false, ring_pages: 64 };
+        let options = SamplingOptions {
+            event,
+            rate: Rate::Frequency(999),
+            callchain: false,
+            user_regs: 0,
+            ring_pages: 64,
+        };
         let result = Sampler::open(&options, &[Scope::Cgroup(dir.clone())]).map(|mut sampler| {
             sampler.enable().unwrap();
             std::thread::sleep(std::time::Duration::from_millis(400));

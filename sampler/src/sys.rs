@@ -64,6 +64,8 @@ pub(crate) fn perf_event_open(
     let mut attr = *attr;
     // SAFETY: `attr` is a fully initialised perf_event_attr whose `size` matches the struct we pass;
     // the kernel only reads it (and may write `size` back on E2BIG, which is why it is a local copy).
+    // For a uprobe, `config1` points to a NUL-terminated path owned by the event the attr was made
+    // from (`uprobe::set_attr`), which the caller holds across this call; the kernel copies it.
     // The event requested only counts or samples; it cannot affect memory safety of this process.
     let fd = unsafe { perf_event_open_sys::perf_event_open(&mut attr, pid, cpu, -1, flags) };
     if fd < 0 {

@@ -187,6 +187,9 @@ pub enum Entry {
         period: u64,
         /// The stack.
         stack: u32,
+        /// The value sampled with it, when the recording samples one (META `value`): the whole
+        /// 64-bit register, as a signed integer.
+        value: Option<i64>,
     },
     /// The names of a frame, innermost (inlined) first; empty `lines` when it could not be named.
     Symbols {
@@ -336,7 +339,7 @@ impl EntryEncoder {
                 }
                 tag::STACK
             }
-            Entry::Sample { time, pid, tid, cpu, target, period, stack } => {
+            Entry::Sample { time, pid, tid, cpu, target, period, stack, value } => {
                 b.i64(time.wrapping_sub(self.last_sample_time) as i64);
                 self.last_sample_time = *time;
                 for v in [*pid, *tid, *cpu, *target] {
@@ -344,6 +347,9 @@ impl EntryEncoder {
                 }
                 b.u64(*period);
                 b.u64((*stack).into());
+                if let Some(v) = value {
+                    b.i64(*v);
+                }
                 tag::SAMPLE
             }
             Entry::Symbols { frame, lines, unknown } => {
@@ -484,6 +490,7 @@ impl<'a> EntryDecoder<'a> {
                     target: b.u32()?,
                     period: b.u64()?,
                     stack: b.u32()?,
+                    value: if b.is_empty() { None } else { Some(b.i64()?) },
                 }
             }
             tag::SYMBOLS => {
@@ -534,8 +541,28 @@ mod tests {
                 target: 0,
                 period: 1_010_101,
                 stack: 2,
+                value: None,
             },
-            Entry::Sample { time: 4_000_000, pid: 4242, tid: 4243, cpu: 0, target: 0, period: 1, stack: 2 },
+            Entry::Sample {
+                time: 4_000_000,
+                pid: 4242,
+                tid: 4243,
+                cpu: 0,
+                target: 0,
+                period: 1,
+                stack: 2,
+                value: Some(-4),
+            },
+            Entry::Sample {
+                time: 4_000_001,
+                pid: 4242,
+                tid: 4243,
+                cpu: 0,
+                target: 0,
+                period: 1,
+                stack: 2,
+                value: Some(i64::MIN),
+            },
             Entry::Symbols { frame: 7, lines: vec![Line { function: 1, file: 0, line: 12 }], unknown: 0 },
             Entry::PerfMap { pid: 4242, reset: true, data: b"7f00 10 jitted\n".to_vec() },
             Entry::Lost { time: 99, cpu: 1, count: 3 },

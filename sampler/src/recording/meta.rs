@@ -37,6 +37,10 @@ pub struct Meta {
     pub targets: Vec<TargetMeta>,
     /// How kernel frames are named (`kallsyms`, or why they are not).
     pub kernel_symbols: String,
+    /// What the `value` of a SAMPLE is, when samples carry one (`return value`: the return
+    /// register of a uretprobe, `--retval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// One thing sampled.
@@ -51,6 +55,35 @@ pub struct TargetMeta {
     /// The cgroup v2 path (relative to the cgroup2 mount), for containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// Where the probe was placed for this target, when the event is a uprobe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeMeta>,
+}
+
+/// A uprobe as placed in one target's file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeMeta {
+    /// The file, as the target's processes see it.
+    pub path: String,
+    /// The function probed, when the probe was given by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// The file offset probed.
+    pub offset: u64,
+    /// The function's return type, when DWARF (in the file or its debug file) describes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_type: Option<ValueType>,
+}
+
+/// A C type, as far as reading a register as it needs to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueType {
+    /// As written in the source (`int`, `ssize_t`, `char *`).
+    pub name: String,
+    /// `signed`, `unsigned`, `bool`, `pointer`, `float`, `aggregate` or `void`.
+    pub kind: String,
+    /// Size in bytes.
+    pub bytes: u8,
 }
 
 /// Totals written by a recorder that ended cleanly: the last chunk.

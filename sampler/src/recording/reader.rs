@@ -181,13 +181,15 @@ mod tests {
                 kind: "system".into(),
                 description: "all".into(),
                 cgroup: None,
+                probe: None,
             }],
             kernel_symbols: "kallsyms".into(),
+            value: None,
         }
     }
 
     fn sample(time: u64) -> Entry {
-        Entry::Sample { time, pid: 1, tid: 1, cpu: 0, target: 0, period: 1, stack: 1 }
+        Entry::Sample { time, pid: 1, tid: 1, cpu: 0, target: 0, period: 1, stack: 1, value: None }
     }
 
     fn read_all(path: &Path) -> (Vec<Entry>, RecordingReader) {
