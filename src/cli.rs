@@ -268,12 +268,22 @@ pub struct ReportArgs {
     /// Rows of the top-functions tables.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
+
+    /// The distribution of return values (of a recording made with -e uretprobe:… --retval), per
+    /// process; TYPE reads the return register as i8…i64, u8…u64 or hex instead of the function's
+    /// DWARF type (or, without one, a guess from the values).
+    #[arg(long, value_name = "TYPE", num_args = 0..=1, require_equals = true, default_missing_value = "auto",
+          conflicts_with_all = ["folded", "flame", "pprof"])]
+    pub retval: Option<String>,
 }
 
 impl ReportArgs {
     /// The plain options `report` runs on.
     pub fn into_options(self) -> anyhow::Result<ReportOptions> {
-        let format = if self.json {
+        let format = if let Some(reading) = &self.retval {
+            let reading = reading.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            ReportFormat::Retval { reading, json: self.json }
+        } else if self.json {
             ReportFormat::Json
         } else if self.folded {
             ReportFormat::Folded { period: self.period }
@@ -342,6 +352,9 @@ Examples:
   cperf record -G web -G db -g --duration 10                    two containers, into ./cperf.data
   cperf record -a -g -F 999 -- sleep 5                          the whole host
   cperf record -g -- ./my-program                               one command and its children
+  cperf record -G zk -e 'uretprobe:/usr/lib/libzk.so.2:zoo_set2' --retval -g
+                                                                each call of a library function in a
+                                                                container: its callers and return value
 
 The recording holds everything needed to name its frames (symbols and source lines of the sampled
 binaries, read through each container's root; JIT perf maps; kernel symbols): analyse it later,
@@ -388,6 +401,11 @@ pub struct RecordArgs {
     #[arg(short = 'm', long = "mmap-pages", value_name = "PAGES", default_value_t = 256)]
     pub mmap_pages: usize,
 
+    /// With -e uretprobe:…: record each call's return value (the return register), for
+    /// `cperf report --retval`.
+    #[arg(long)]
+    pub retval: bool,
+
     /// The command to run: profiled itself (with its children), or with -G/-a/-p just the timer.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -417,6 +435,7 @@ impl RecordArgs {
             output: self.output,
             duration: duration_arg(self.duration)?,
             ring_pages: self.mmap_pages,
+            retval: self.retval,
         })
     }
 }

@@ -13,6 +13,7 @@ mod signals;
 mod stat;
 mod symbolize;
 mod targets;
+mod uprobes;
 
 use std::io::Write;
 use std::process::ExitCode;

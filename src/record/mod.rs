@@ -56,6 +56,8 @@ pub struct RecordOptions {
     pub duration: Option<Duration>,
     /// `-m`: data pages per CPU ring.
     pub ring_pages: usize,
+    /// `--retval`: sample the return register (a uretprobe's return value).
+    pub retval: bool,
 }
 
 /// How often the recording is flushed (the most a SIGKILL can lose).
@@ -78,8 +80,21 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         bail!("nothing to record: give -G <container>, -p <pid>, -a (whole host), or a command after --");
     }
     let (event, event_note) = pick_event(opts.event.as_deref())?;
+    let probe_event = EventList::from_events([event.clone()]);
+    let command_alone = opts.containers.is_empty() && opts.pids.is_empty() && !opts.system_wide;
+    crate::uprobes::refuse_per_task(&probe_event, &opts.pids, command_alone)?;
+    let user_regs = match (opts.retval, event.uprobe()) {
+        (false, _) => 0,
+        (true, Some(probe)) if probe.retprobe => match sampler::uprobe::return_register() {
+            Some((mask, _)) => mask,
+            None => bail!("--retval: cperf does not know the return register of this machine ({})", std::env::consts::ARCH),
+        },
+        (true, _) => bail!(
+            "--retval needs a return probe: -e 'uretprobe:/path/in/container:function' (a value exists only when the function returns)"
+        ),
+    };
     let mut rate = opts.rate.unwrap_or(match event.kind {
-        EventKind::Tracepoint { .. } => Rate::Period(1),
+        EventKind::Tracepoint { .. } | EventKind::Uprobe(_) => Rate::Period(1),
         _ => Rate::Frequency(99),
     });
     let mut event_note = event_note;
@@ -116,6 +131,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
                 kind: "container".into(),
                 description: crate::targets::describe_container(&resolved),
                 cgroup: Some(resolved.container.cgroup.clone()),
+                probe: None,
             });
             scopes.push(Scope::Cgroup(resolved.dir.clone()));
         }
@@ -129,6 +145,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             kind: "process".into(),
             description: format!("process {pid}"),
             cgroup: None,
+            probe: None,
         });
         scopes.push(Scope::Threads(tids));
     }
@@ -141,6 +158,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             kind: "system".into(),
             description: "all CPUs".into(),
             cgroup: None,
+            probe: None,
         });
         scopes.push(Scope::System);
     }
@@ -154,17 +172,33 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             kind: "command".into(),
             description: format!("'{cmd}'"),
             cgroup: None,
+            probe: None,
         });
         scopes.push(Scope::Command(w.pid()));
     }
 
+    // A probe is placed in each target's own file: found through the target's root.
+    let mut target_events = Vec::with_capacity(scopes.len());
+    for (index, meta) in metas.iter_mut().enumerate() {
+        let root = match (first_pids[index], meta.kind.as_str()) {
+            (Some(pid), _) => crate::uprobes::Root::Of(pid),
+            (None, "container") if event.uprobe().is_some() => {
+                bail!("{} has no process to find the probed file through; start it first", meta.description)
+            }
+            (None, _) => crate::uprobes::Root::Host,
+        };
+        let (placed, probes) = crate::uprobes::place(&probe_event, root, &meta.description, opts.retval)?;
+        meta.probe = probes.into_iter().next();
+        target_events.push(placed.events()[0].clone());
+    }
     let sampling = SamplingOptions {
         event: event.clone(),
         rate,
         callchain: opts.callchain,
+        user_regs,
         ring_pages: opts.ring_pages,
     };
-    let mut sampler = Sampler::open(&sampling, &scopes)
+    let mut sampler = Sampler::open_per_target(&sampling, &scopes, &target_events)
         .with_context(|| format!("cannot sample '{}' for {}", event.name, metas[0].description))?;
 
     let kallsyms = read_kallsyms();
@@ -195,6 +229,9 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             Ok(_) => "kallsyms".into(),
             Err(why) => why.clone(),
         },
+        value: sampler::uprobe::return_register()
+            .filter(|_| user_regs != 0)
+            .map(|(_, register)| format!("return value ({register})")),
     };
     let writer = RecordingWriter::create(&opts.output, &meta)?;
     let mut membership = CgroupMembership::new(&scopes);

@@ -30,12 +30,13 @@ pub struct SummaryView<'a> {
 /// Prints the summary.
 pub fn print_summary(out: &mut dyn Write, v: &SummaryView<'_>) -> std::io::Result<()> {
     let rate = match v.rate {
-        Rate::Frequency(hz) => format!("{hz} Hz"),
+        Rate::Frequency(hz) => format!("at {hz} Hz"),
+        Rate::Period(1) => "at every event".to_string(),
         Rate::Period(n) => format!("every {} events", thousands(n)),
     };
     writeln!(
         out,
-        "cperf record: {} samples of {} at {rate}{}, {} lost, over {:.1} s",
+        "cperf record: {} samples of {} {rate}{}, {} lost, over {:.1} s",
         thousands(v.stats.samples),
         v.event,
         if v.callchain { " with call stacks" } else { "" },

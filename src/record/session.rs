@@ -226,6 +226,8 @@ impl Session {
             target,
             period: s.period,
             stack,
+            // The one register sampled, when one is (the return value of a uretprobe).
+            value: s.user_regs.first().map(|&r| r as i64),
         })?;
         self.stats.samples += 1;
         if let Some(n) = self.stats.per_target.get_mut(target as usize) {

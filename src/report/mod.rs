@@ -3,6 +3,7 @@
 //!
 //! - [`profile`]: the recording read and counted by stack as it streams by (memory grows with the
 //!   distinct stacks, not the samples), filtered, its frames named;
+//! - [`retval`]: the distribution of a uretprobe's return values (`--retval`);
 //! - [`functions`]: the top functions by self and total samples, overall, per target, per process;
 //! - writers, one per format: [`text`] (and `--json`), [`folded`] (collapsed stacks), [`flame`]
 //!   (inferno's SVG), [`pprof`] (gzipped profile.proto).
@@ -12,6 +13,7 @@ pub mod folded;
 pub mod functions;
 pub mod pprof;
 pub mod profile;
+pub mod retval;
 pub mod text;
 
 #[cfg(test)]
@@ -38,6 +40,8 @@ pub enum Format {
     Flame(FlameStyle),
     /// A gzipped pprof profile.
     Pprof,
+    /// The distribution of return values, read as asked; as JSON when `json`.
+    Retval { reading: retval::Reading, json: bool },
 }
 
 /// What `cperf report` was asked to do.
@@ -84,6 +88,14 @@ pub fn run(opts: ReportOptions, stdout: &mut dyn Write, warn: &mut dyn Write) ->
         }
         Format::Flame(style) => flame::write(out, &profile, side, style)?,
         Format::Pprof => pprof::write(out, &profile, side)?,
+        Format::Retval { reading, json } => {
+            let targets = retval::distributions(&profile, reading)?;
+            if json {
+                text::write_retval_json(out, &profile, &targets)?
+            } else {
+                text::write_retval_text(out, &profile, &targets, opts.top)?
+            }
+        }
     }
     match &opts.output {
         Some(path) if path.as_os_str() != "-" => {

@@ -132,6 +132,9 @@ pub struct Profile {
     pub kept_targets: Vec<u32>,
     /// The times of the first and last samples kept.
     pub sample_times: Option<(u64, u64)>,
+    /// The values the kept samples carry (META `value`: return values), counted by target and
+    /// process: `(target, pid)` → raw value → samples.
+    pub values: HashMap<(u32, u32), HashMap<i64, u64>>,
     /// The time window asked for, on the recording's clock.
     window: Option<(u64, u64)>,
     frames: HashMap<u32, NamedFrame>,
@@ -182,6 +185,7 @@ impl Profile {
             process_names: HashMap::new(),
             kept_targets,
             sample_times: None,
+            values: HashMap::new(),
             window,
             frames: HashMap::new(),
             modules: HashMap::new(),
@@ -263,7 +267,7 @@ impl Profile {
                     }
                 }
                 Entry::Lost { count, .. } => p.lost = p.lost.saturating_add(count),
-                Entry::Sample { time, pid, tid, target, period, stack, .. } => {
+                Entry::Sample { time, pid, tid, target, period, stack, value, .. } => {
                     p.all_samples += 1;
                     let comm = thread_comm.get(&tid).copied().unwrap_or(unknown_thread);
                     let kept = p.kept_targets.contains(&target)
@@ -287,6 +291,9 @@ impl Profile {
                     });
                     p.counts[at].samples += 1;
                     p.counts[at].period = p.counts[at].period.saturating_add(period);
+                    if let Some(v) = value {
+                        *p.values.entry((target, pid)).or_default().entry(v).or_insert(0) += 1;
+                    }
                 }
                 _ => {}
             }

@@ -18,6 +18,7 @@ fn meta() -> Meta {
         kind: "container".into(),
         description: description.into(),
         cgroup: Some(cgroup.into()),
+        probe: None,
     };
     Meta {
         cperf_version: "test".into(),
@@ -37,6 +38,7 @@ fn meta() -> Meta {
             target("db", "container 'db' (runc, cgroup /db)", "/db"),
         ],
         kernel_symbols: "kallsyms".into(),
+        value: None,
     }
 }
 
@@ -92,6 +94,7 @@ fn recording(dir: &Path, complete: bool) -> PathBuf {
         target,
         period: 10_000_000,
         stack,
+        value: None,
     };
     for i in 0..6 {
         entries.push(sample(i * 300_000_000, 10, 10, 0, 1));
@@ -269,8 +272,17 @@ fn samples_are_counted_not_kept() {
     w.push(&Entry::Stack { id: 2, kernel: 0, frames: vec![] }).unwrap();
     for i in 0..200_000u64 {
         let stack = 1 + (i % 2) as u32;
-        w.push(&Entry::Sample { time: START + i, pid: 1, tid: 1, cpu: 0, target: 0, period: 1, stack })
-            .unwrap();
+        w.push(&Entry::Sample {
+            time: START + i,
+            pid: 1,
+            tid: 1,
+            cpu: 0,
+            target: 0,
+            period: 1,
+            stack,
+            value: None,
+        })
+        .unwrap();
         if i % 50_000 == 0 {
             w.flush().unwrap();
         }
@@ -327,6 +339,7 @@ fn every_format_writes() {
                 assert!(svg.contains("cpu-clock, 12 samples, 2.0 s"), "title");
             }
             Format::Pprof => assert_eq!(&out[..2], [0x1f, 0x8b], "gzip"),
+            Format::Retval { .. } => unreachable!("a recording with return values is tested below"),
             Format::Folded { .. } => {
                 let text = String::from_utf8(out).unwrap();
                 assert!(text.contains("server;helper;main;inlined_fn_[i] 60000000\n"), "{text}");
@@ -356,7 +369,7 @@ fn recording_of(dir: &Path, name: &str, entries: &[Entry]) -> PathBuf {
 }
 
 fn sample_of(pid: u32, tid: u32, stack: u32) -> Entry {
-    Entry::Sample { time: START + 1, pid, tid, cpu: 0, target: 0, period: 1, stack }
+    Entry::Sample { time: START + 1, pid, tid, cpu: 0, target: 0, period: 1, stack, value: None }
 }
 
 /// A function on the stack twice (recursion) counts once in its total.
@@ -597,4 +610,90 @@ fn packed(b: &[u8]) -> Vec<u64> {
         out.push(varint(b, &mut at));
     }
     out
+}
+
+/// Return values (`--retval`): counted per target and process, read by each target's DWARF type
+/// or guessed without one, kept by the same filters as samples.
+#[test]
+fn return_values_per_target_and_process() {
+    use super::retval::{distributions, Reading};
+    use sampler::recording::{ProbeMeta, ValueType};
+    let dir = Dir::new("retval");
+    let path = dir.0.join("retval.cperf");
+    let mut m = meta();
+    m.event = "uretprobe:/usr/lib/libzk.so.2:zoo_set2".into();
+    m.value = Some("return value (rax)".into());
+    let probe = |return_type: Option<ValueType>| ProbeMeta {
+        path: "/usr/lib/libzk.so.2".into(),
+        function: Some("zoo_set2".into()),
+        offset: 0x1100,
+        return_type,
+    };
+    m.targets[0].probe = Some(probe(Some(ValueType { name: "int".into(), kind: "signed".into(), bytes: 4 })));
+    m.targets[1].probe = Some(probe(None));
+    let mut w = RecordingWriter::create(&path, &m).unwrap();
+    w.push(&Entry::Stack { id: 1, kernel: 0, frames: Vec::new() }).unwrap();
+    let sample = |time: u64, pid: u32, target: u32, value: i64| Entry::Sample {
+        time: START + time,
+        pid,
+        tid: pid,
+        cpu: 0,
+        target,
+        period: 1,
+        stack: 1,
+        value: Some(value),
+    };
+    // web: pid 10 returns 0 ×5 and -4 ×2 (as `mov $-4, %eax` leaves it), pid 11 returns 0 once;
+    // db (no DWARF): pid 20 returns -1 sign-extended ×3 and 2^40 once: read as 64-bit.
+    let mut entries = Vec::new();
+    entries.extend((0..5).map(|i| sample(i, 10, 0, 0)));
+    entries.extend((5..7).map(|i| sample(i, 10, 0, 0xffff_fffc)));
+    entries.push(sample(8, 11, 0, 0));
+    entries.extend((9..12).map(|i| sample(i, 20, 1, -1)));
+    entries.push(sample(2_000_000_000, 20, 1, 1 << 40));
+    for e in &entries {
+        w.push(e).unwrap();
+    }
+    w.finish(&Summary { end_time: START + 3_000_000_000, ..Summary::default() }).unwrap();
+
+    let profile = Profile::read(&path, &Filters::default()).unwrap();
+    let targets = distributions(&profile, Reading::Auto).unwrap();
+    let shown = |targets: &[super::retval::TargetValues], t: usize, p: usize| -> Vec<(String, u64)> {
+        targets[t].processes[p].values.iter().map(|v| (v.text.clone(), v.calls)).collect()
+    };
+    assert_eq!((targets[0].reading.as_str(), targets[0].why.as_str()), ("int", "its DWARF type"));
+    assert_eq!(targets[0].processes.iter().map(|p| (p.pid, p.calls)).collect::<Vec<_>>(), [(10, 7), (11, 1)]);
+    assert_eq!(shown(&targets, 0, 0), [("0".to_string(), 5), ("-4".to_string(), 2)]);
+    assert_eq!(targets[1].reading, "i64");
+    assert_eq!(shown(&targets, 1, 0), [("-1".to_string(), 3), ("1099511627776".to_string(), 1)]);
+
+    // Filters apply: only pid 20's samples in the first second.
+    let filters = Filters { pids: vec![20], window: Some((0.0, Some(1.0))), ..Filters::default() };
+    let profile = Profile::read(&path, &filters).unwrap();
+    let targets = distributions(&profile, Reading::Auto).unwrap();
+    assert!(targets[0].processes.is_empty());
+    assert_eq!(shown(&targets, 1, 0), [("-1".to_string(), 3)]);
+    // Now every value of db fits 32 bits: a guess of i32, which reads -1 the same.
+    assert_eq!(targets[1].reading, "i32");
+
+    // The text and JSON writers.
+    let mut text = Vec::new();
+    let all = Profile::read(&path, &Filters::default()).unwrap();
+    let targets = distributions(&all, Reading::Auto).unwrap();
+    super::text::write_retval_text(&mut text, &all, &targets, 1).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("Return values of zoo_set2 in container 'web' (runc, cgroup /web), read as int"),
+        "{text}"
+    );
+    assert!(text.contains("… 1 other values: 2 calls (28.6%)"), "{text}");
+    let mut json = Vec::new();
+    super::text::write_retval_json(&mut json, &all, &targets).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(doc["targets"][1]["processes"][0]["values"][1]["number"], 1_099_511_627_776i64);
+
+    // A recording without values says how to make one.
+    let plain = recording(&dir.0, true);
+    let e = distributions(&Profile::read(&plain, &Filters::default()).unwrap(), Reading::Auto).unwrap_err();
+    assert!(e.to_string().contains("--retval"), "{e}");
 }

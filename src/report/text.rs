@@ -1,5 +1,6 @@
 //! The text report (a header, then the top functions by self and by total samples, then per target
-//! and per process), and the same as one JSON document with `--json`.
+//! and per process), and the same as one JSON document with `--json`; the return-value report
+//! (`--retval`), in text and JSON.
 
 use std::io::Write;
 
@@ -7,6 +8,7 @@ use serde_json::json;
 
 use super::functions::{FunctionRow, Tables};
 use super::profile::{Profile, Side};
+use super::retval::{Interpretation, TargetValues};
 use crate::numbers::{thousands, utc};
 
 /// Writes the text report.
@@ -16,8 +18,15 @@ pub fn write_text(
     tables: &Tables,
     side: Side,
 ) -> std::io::Result<()> {
+    header(out, profile, side, "# cperf report")?;
+    write_tables(out, profile, tables)
+}
+
+/// The header of the text reports: where, when and how the recording was made, and what of it
+/// the report covers.
+pub fn header(out: &mut dyn Write, profile: &Profile, side: Side, title: &str) -> std::io::Result<()> {
     let m = &profile.meta;
-    writeln!(out, "# cperf report")?;
+    writeln!(out, "{title}")?;
     writeln!(
         out,
         "# recorded on {} (kernel {}, {}) at {} by: {}",
@@ -29,6 +38,7 @@ pub fn write_text(
     )?;
     let rate = match (m.frequency, m.period) {
         (Some(hz), _) => format!("at {hz} Hz"),
+        (None, Some(1)) => "at every event".to_string(),
         (None, Some(n)) => format!("every {} events", thousands(n)),
         (None, None) => String::new(),
     };
@@ -69,6 +79,12 @@ pub fn write_text(
     for w in &profile.warnings {
         writeln!(out, "# warning: {w}")?;
     }
+    Ok(())
+}
+
+/// Continues [`write_text`] after the header.
+fn write_tables(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> std::io::Result<()> {
+    let m = &profile.meta;
     if tables.samples == 0 {
         writeln!(out, "\nNo samples to report.")?;
         return Ok(());
@@ -181,6 +197,95 @@ pub fn write_json(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> st
             "target": s.target,
             "samples": s.samples,
             "functions": functions(&s.functions),
+        })).collect::<Vec<_>>(),
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+/// Writes the return-value report (`--retval`): per target, how its values were read, then per
+/// process the most frequent values.
+pub fn write_retval_text(
+    out: &mut dyn Write,
+    profile: &Profile,
+    targets: &[TargetValues],
+    top: usize,
+) -> std::io::Result<()> {
+    header(out, profile, Side::Both, "# cperf report --retval")?;
+    for t in targets {
+        writeln!(
+            out,
+            "\nReturn values of {} in {}, read as {} ({}):",
+            t.function, t.description, t.reading, t.why
+        )?;
+        if let Interpretation::Meaningless(why) = &t.interpretation {
+            writeln!(out, "  not shown: {why}")?;
+            continue;
+        }
+        if t.processes.is_empty() {
+            writeln!(out, "  no calls returned")?;
+            continue;
+        }
+        for p in &t.processes {
+            writeln!(out, "\n  process {} ({}): {} calls", p.pid, p.name, thousands(p.calls))?;
+            let width = p.values.iter().take(top).map(|v| v.text.len()).max().unwrap_or(0).max(5);
+            writeln!(out, "    {:>width$} {:>12} {:>7}", "value", "calls", "share")?;
+            for v in p.values.iter().take(top) {
+                writeln!(
+                    out,
+                    "    {:>width$} {:>12} {:>7}",
+                    v.text,
+                    thousands(v.calls),
+                    percent(v.calls, p.calls)
+                )?;
+            }
+            let rest = &p.values[p.values.len().min(top)..];
+            if !rest.is_empty() {
+                let calls: u64 = rest.iter().map(|v| v.calls).sum();
+                writeln!(
+                    out,
+                    "    … {} other values: {} calls ({}); --top N shows more",
+                    thousands(rest.len() as u64),
+                    thousands(calls),
+                    percent(calls, p.calls)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the return-value report as one JSON document.
+pub fn write_retval_json(
+    out: &mut dyn Write,
+    profile: &Profile,
+    targets: &[TargetValues],
+) -> std::io::Result<()> {
+    let doc = json!({
+        "meta": profile.meta,
+        "summary": profile.summary,
+        "warnings": profile.warnings,
+        "targets": targets.iter().map(|t| json!({
+            "target": t.target,
+            "description": t.description,
+            "function": t.function,
+            "read_as": t.reading,
+            "why": t.why,
+            "not_shown": match &t.interpretation {
+                Interpretation::Meaningless(why) => Some(why),
+                _ => None,
+            },
+            "processes": t.processes.iter().map(|p| json!({
+                "pid": p.pid,
+                "name": p.name,
+                "calls": p.calls,
+                "values": p.values.iter().map(|v| json!({
+                    "value": v.text,
+                    // JSON numbers lose precision past 2^53: big values are exact in "value".
+                    "number": v.number.filter(|n| n.unsigned_abs() <= 1 << 53).map(|n| n as i64),
+                    "calls": v.calls,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;

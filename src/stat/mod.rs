@@ -98,11 +98,13 @@ struct Planned {
     cpu: Option<CpuSource>,
     /// The container had processes when it was resolved.
     had_processes: bool,
+    /// Where its files are, for uprobes.
+    root: crate::uprobes::Root,
 }
 
 impl Planned {
     fn new(report: TargetReport, scope: Scope) -> Self {
-        Planned { report, scope, cpu: None, had_processes: false }
+        Planned { report, scope, cpu: None, had_processes: false, root: crate::uprobes::Root::Host }
     }
 }
 
@@ -174,6 +176,8 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
     let mut notes = Vec::new();
     let events = parse_events(&opts.events, &mut notes)?;
+    let command_alone = opts.containers.is_empty() && opts.pids.is_empty() && !opts.system_wide;
+    crate::uprobes::refuse_per_task(&events, &opts.pids, command_alone)?;
     // Signals are blocked before anything is forked, so none is lost and the child resets the mask.
     let mut signals = Signals::block()?;
 
@@ -195,15 +199,16 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                 scope: Scope::Cgroup(resolved.dir.clone()),
                 cpu: Some(CpuSource::new(&resolved.dir, c.pids.first().copied())),
                 had_processes: !c.pids.is_empty(),
+                root: c.pids.first().map_or(crate::uprobes::Root::Host, |&p| crate::uprobes::Root::Of(p)),
             });
         }
     }
     for &pid in &opts.pids {
         let tids = crate::targets::threads_of(pid)?;
-        targets.push(Planned::new(
-            simple_target(format!("pid:{pid}"), format!("process {pid}")),
-            Scope::Threads(tids),
-        ));
+        let mut planned =
+            Planned::new(simple_target(format!("pid:{pid}"), format!("process {pid}")), Scope::Threads(tids));
+        planned.root = crate::uprobes::Root::Of(pid);
+        targets.push(planned);
     }
     if opts.system_wide && opts.containers.is_empty() {
         targets.push(Planned::new(simple_target("all".into(), "all CPUs".into()), Scope::System));
@@ -222,8 +227,12 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     let counter_options = CounterOptions { syscall_errors: true };
     let mut counting = Vec::with_capacity(targets.len());
     let mut next_slot = 0;
-    for Planned { report, scope, cpu, had_processes } in targets {
-        let counters = CounterSet::open_with(&perf_events, &scope, counter_options)
+    for Planned { report, scope, cpu, had_processes, root } in targets {
+        if crate::uprobes::any(&perf_events) && matches!(scope, Scope::Cgroup(_)) && !had_processes {
+            bail!("{} has no process to find the probed file through; start it first", report.description);
+        }
+        let events = crate::uprobes::resolve(&perf_events, root, &report.description)?;
+        let counters = CounterSet::open_with(&events, &scope, counter_options)
             .with_context(|| format!("cannot count for {}", report.description))?;
         let cgroup_dir = match &scope {
             Scope::Cgroup(dir) => Some(dir.clone()),

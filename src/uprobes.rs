@@ -1,0 +1,123 @@
+//! Placing `uprobe:`/`uretprobe:` events for a target: the file named in the spec is opened inside
+//! the target's root filesystem (a container's, through one of its processes; the host's for the
+//! host or a command) without leaving it, and the function's file offset is found in that very file
+//! by the symbolizer. The kernel is then handed the opened file, so the probe is on the container's
+//! file even when the host has another at the same path.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use anyhow::Context;
+use sampler::event::EventList;
+use sampler::recording::{ProbeMeta, ValueType};
+use symbolizer::root::ContainerRoot;
+use symbolizer::{ElfModule, ValueKind};
+
+/// The largest file read to find a function in.
+const MAX_FILE: u64 = 1 << 30;
+
+/// Where a target's files are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// The host's root.
+    Host,
+    /// The root of this process (a container's, for a process in one).
+    Of(u32),
+}
+
+/// True when `events` has probes to place.
+pub fn any(events: &EventList) -> bool {
+    events.events().iter().any(|e| e.uprobe().is_some())
+}
+
+/// `events` with every probe placed for a target whose files are at `root`; `what` names the
+/// target in errors.
+pub fn resolve(events: &EventList, root: Root, what: &str) -> anyhow::Result<EventList> {
+    Ok(place(events, root, what, false)?.0)
+}
+
+/// Like [`resolve`], also saying where each probe went (in the order of the events that are
+/// probes); `return_types` also looks for each function's return type in a separate debug file
+/// inside the root when the file itself has no DWARF for it.
+pub fn place(
+    events: &EventList,
+    root: Root,
+    what: &str,
+    return_types: bool,
+) -> anyhow::Result<(EventList, Vec<ProbeMeta>)> {
+    if !any(events) {
+        return Ok((events.clone(), Vec::new()));
+    }
+    let root_fs = match root {
+        Root::Host => ContainerRoot::at(Path::new("/")),
+        Root::Of(pid) => ContainerRoot::of_process(pid),
+    }
+    .with_context(|| format!("cannot open the root filesystem of {what}"))?;
+    let mut probes = Vec::new();
+    let mut placed_events = Vec::with_capacity(events.len());
+    for event in events.events() {
+        let Some(probe) = event.uprobe() else {
+            placed_events.push(event.clone());
+            continue;
+        };
+        let path = Path::new(&probe.path);
+        let (file, _) = root_fs
+            .open(path, MAX_FILE)
+            .with_context(|| format!("{}: cannot open {} in {what}", event.name, probe.path))?;
+        let data = std::fs::read(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .with_context(|| format!("{}: cannot read {} in {what}", event.name, probe.path))?;
+        let location = symbolizer::probe_location(&data, &probe.location)
+            .with_context(|| format!("{}: {} in {what}", event.name, probe.path))?;
+        let mut return_type = location.return_type.clone();
+        if let (true, None, Some(address)) = (return_types, &return_type, location.address) {
+            return_type = ElfModule::parse(data)
+                .ok()
+                .and_then(|module| symbolizer::find_debug_file(&module, path, &root_fs))
+                .and_then(|debug| symbolizer::return_type(&debug, address));
+        }
+        probes.push(ProbeMeta {
+            path: probe.path.clone(),
+            function: location.function.clone(),
+            offset: location.offset,
+            return_type: return_type.map(|t| ValueType {
+                name: t.name,
+                kind: match t.kind {
+                    ValueKind::Signed => "signed",
+                    ValueKind::Unsigned => "unsigned",
+                    ValueKind::Bool => "bool",
+                    ValueKind::Pointer => "pointer",
+                    ValueKind::Float => "float",
+                    ValueKind::Aggregate => "aggregate",
+                    ValueKind::Void => "void",
+                }
+                .into(),
+                bytes: t.bytes,
+            }),
+        });
+        placed_events.push(probe.resolve(OwnedFd::from(file), location.offset)?.into_event());
+    }
+    Ok((EventList::from_events(placed_events), probes))
+}
+
+/// Refuses probes on targets followed thread by thread (`-p`, or a command counted by itself).
+///
+/// A probe event given to perf_event_open by file descriptor path is re-created for each new
+/// thread from a path the kernel reads in the memory of the thread that forks, where it is not: the
+/// fork would fail, in the traced program. The cgroup filter has no such step, so the remedy is to
+/// name the process's cgroup.
+pub fn refuse_per_task(events: &EventList, pids: &[u32], command_alone: bool) -> anyhow::Result<()> {
+    if !any(events) {
+        return Ok(());
+    }
+    if let Some(pid) = pids.first() {
+        anyhow::bail!(
+            "uprobe events cannot follow a process's threads (the kernel would fail its forks): count its whole cgroup with -G pid:{pid} instead of -p {pid}"
+        );
+    }
+    if command_alone {
+        anyhow::bail!(
+            "uprobe events cannot follow a command's threads (the kernel would fail its forks): run it in a container and name that with -G, or count the whole host with -a"
+        );
+    }
+    Ok(())
+}
