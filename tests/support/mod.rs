@@ -235,6 +235,59 @@ pub fn fixture(name: &str) -> PathBuf {
     out
 }
 
+/// The uprobe fixture: `probed`, dynamically linked against `libprobed.so` found through its RUNPATH
+/// (`$ORIGIN/../lib`), and a decoy build of the library (other offsets, other values).
+#[derive(Debug, Clone)]
+pub struct Probed {
+    /// `<target>/fixtures/probed/bin/probed`.
+    pub program: PathBuf,
+    /// `<target>/fixtures/probed/lib/libprobed.so`, with DWARF.
+    pub lib: PathBuf,
+    /// The same library with only its dynamic symbols (`strip --strip-all`: no `.symtab`, no DWARF).
+    pub stripped_lib: PathBuf,
+    /// `libprobed.c` built with `-DCPERF_DECOY`.
+    pub decoy_lib: PathBuf,
+}
+
+/// Builds the uprobe fixture (once per test process, again when a source is newer); see [`Probed`].
+pub fn probed_fixture() -> Probed {
+    static BUILT: OnceLock<Probed> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/src");
+            let dir = target_dir().join("fixtures/probed");
+            fs::create_dir_all(dir.join("bin")).unwrap();
+            fs::create_dir_all(dir.join("lib")).unwrap();
+            let probed = Probed {
+                program: dir.join("bin/probed"),
+                lib: dir.join("lib/libprobed.so"),
+                stripped_lib: dir.join("lib/libprobed-stripped.so"),
+                decoy_lib: dir.join("lib/libprobed-decoy.so"),
+            };
+            let flags = ["-O2", "-g", "-fno-omit-frame-pointer", "-Wall"];
+            let tmp = |p: &Path| p.with_extension(format!("tmp-{}", std::process::id()));
+            let build = |out: &Path, args: &[&str]| {
+                let t = tmp(out);
+                run_ok(Command::new("cc").args(flags).args(args).arg("-o").arg(&t));
+                fs::rename(&t, out).unwrap();
+            };
+            let lib_src = src.join("libprobed.c");
+            let lib_src = lib_src.to_str().unwrap();
+            build(&probed.lib, &["-shared", "-fPIC", lib_src]);
+            build(&probed.decoy_lib, &["-shared", "-fPIC", "-DCPERF_DECOY", lib_src]);
+            let t = tmp(&probed.stripped_lib);
+            run_ok(Command::new("strip").arg("--strip-all").arg("-o").arg(&t).arg(&probed.lib));
+            fs::rename(&t, &probed.stripped_lib).unwrap();
+            let lib_dir = format!("-L{}", dir.join("lib").display());
+            build(
+                &probed.program,
+                &[src.join("probed.c").to_str().unwrap(), &lib_dir, "-lprobed", "-Wl,-rpath,$ORIGIN/../lib"],
+            );
+            probed
+        })
+        .clone()
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // cgroup v2
 // ---------------------------------------------------------------------------------------------------------
@@ -351,6 +404,32 @@ impl Bundle {
     pub fn with_fixture(self, name: &str) -> Bundle {
         let dest = self.rootfs().join("bin").join(name);
         fs::copy(fixture(name), &dest).unwrap_or_else(|e| panic!("cannot copy fixture {name}: {e}"));
+        self
+    }
+
+    /// Puts the uprobe fixture under `dir` in the rootfs (`<dir>/bin/probed`, `<dir>/lib/libprobed.so`
+    /// and a symlink to it, `<dir>/lib/libprobed.so.1`), with the dynamic loader and the C library it
+    /// needs at their host paths; `lib` is the library to put there (one of [`Probed`]'s).
+    pub fn with_probed(self, dir: &str, lib: &Path) -> Bundle {
+        let probed = probed_fixture();
+        let root = self.rootfs().join(dir.trim_start_matches('/'));
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::create_dir_all(root.join("lib")).unwrap();
+        fs::copy(&probed.program, root.join("bin/probed")).unwrap();
+        fs::copy(lib, root.join("lib/libprobed.so")).unwrap();
+        std::os::unix::fs::symlink("libprobed.so", root.join("lib/libprobed.so.1")).unwrap();
+        // The loader and libc, as ldd lists them: `libc.so.6 => /lib/.../libc.so.6 (0x…)`,
+        // `/lib64/ld-linux-x86-64.so.2 (0x…)`.
+        let ldd = run_ok(Command::new("ldd").arg(&probed.program));
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let path = line.split("=>").last().unwrap_or("").split_whitespace().next().unwrap_or("");
+            if !path.starts_with('/') || path.contains("libprobed") {
+                continue;
+            }
+            let dest = self.rootfs().join(&path[1..]);
+            fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            fs::copy(path, &dest).unwrap_or_else(|e| panic!("cannot copy {path} into the rootfs: {e}"));
+        }
         self
     }
 

@@ -1,0 +1,383 @@
+//! Integration tests of `uprobe:` and `uretprobe:` events against real runc containers.
+//!
+//! The workload is the `probed` fixture, dynamically linked against `libprobed.so`: once `/tmp/go`
+//! exists it calls `cperf_probed_call(i)` for i < N (returning -4 when i % 10 == 9, 7 when
+//! i % 10 == 4, else 0) and `cperf_probed_wide(i)` for i < N/2 (-2^40 for odd i, 2^33 for even),
+//! then creates `/tmp/done` and sleeps. Counts and return values are therefore known exactly. The
+//! host holds a different build of the library at the same path (other offsets, other values): a
+//! probe placed through the host's file would count nothing in the container, or the wrong thing.
+//! Tests that need root return early (printing `skipped: ...`) unless the host is privileged;
+//! `CPERF_REQUIRE_PRIVILEGED=1` makes that fatal.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use support::{cperf, describe, Bundle, Container};
+
+/// Where the fixture lives, inside the containers and (the decoy) on the host.
+struct Site {
+    dir: String,
+}
+
+impl Site {
+    /// A unique `/opt/<id>` holding, on the host, the program and the decoy library.
+    fn new() -> Site {
+        let dir = format!("/opt/{}", support::unique_id("uprobe"));
+        let probed = support::probed_fixture();
+        std::fs::create_dir_all(format!("{dir}/bin")).unwrap();
+        std::fs::create_dir_all(format!("{dir}/lib")).unwrap();
+        std::fs::copy(&probed.program, format!("{dir}/bin/probed")).unwrap();
+        std::fs::copy(&probed.decoy_lib, format!("{dir}/lib/libprobed.so")).unwrap();
+        Site { dir }
+    }
+
+    fn lib(&self) -> String {
+        format!("{}/lib/libprobed.so", self.dir)
+    }
+
+    /// A container running `probed n` under this site's path, with `lib` as its library.
+    fn container(&self, test: &str, n: u64, lib: &Path) -> Container {
+        Bundle::new()
+            .with_probed(&self.dir, lib)
+            .args(&[
+                &format!("{}/bin/probed", self.dir),
+                &n.to_string(),
+                "--wait-for",
+                "/tmp/go",
+                "--done",
+                "/tmp/done",
+            ])
+            .run_detached(test)
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A scratch directory for recordings, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = support::target_dir().join("uprobe-tests").join(support::unique_id(test));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_cperf(args: &[&str]) -> Output {
+    support::run(cperf().args(args))
+}
+
+fn run_ok(args: &[&str]) -> Output {
+    let out = run_cperf(args);
+    assert!(out.status.success(), "cperf {args:?} failed: {}", describe(&out));
+    out
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(out)))
+}
+
+/// `count` of each event of each target of a `cperf stat --json` document: target → event → count.
+fn stat_counts(doc: &Value) -> BTreeMap<String, BTreeMap<String, u64>> {
+    doc["targets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no targets in {doc}"))
+        .iter()
+        .map(|t| {
+            let events = t["events"].as_array().unwrap_or_else(|| panic!("no events in {t}"));
+            let counts = events
+                .iter()
+                .map(|e| (e["event"].as_str().unwrap().to_string(), e["count"].as_u64().unwrap()))
+                .collect();
+            (t["target"].as_str().unwrap().to_string(), counts)
+        })
+        .collect()
+}
+
+/// Asserts a one-line error with exit status 2 that mentions every one of `wanted`.
+fn assert_one_line_error(args: &[&str], wanted: &[&str]) {
+    let out = run_cperf(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "cperf {args:?}: {}", describe(&out));
+    assert_eq!(err.trim_end().lines().count(), 1, "cperf {args:?}: not one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in wanted {
+        assert!(err.contains(w), "cperf {args:?}: {w:?} not in: {err}");
+    }
+}
+
+/// The counts are exact, through the container's file (also through a symlink to it inside the
+/// container), never the host's file at the same path.
+#[test]
+fn counts_calls_in_the_container_exactly() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let c = site.container("uprobe-count", 1000, &probed.lib);
+    let lib = site.lib();
+    let call = format!("uprobe:{lib}:cperf_probed_call");
+    let wide_ret = format!("uretprobe:{lib}:cperf_probed_wide");
+    let via_symlink = format!("uprobe:{lib}.1:cperf_probed_call");
+    let script = c.go_and_wait_done_script();
+    let out = run_ok(&[
+        "stat",
+        "-G",
+        c.id(),
+        "-e",
+        &call,
+        "-e",
+        &wide_ret,
+        "-e",
+        &via_symlink,
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let counts = stat_counts(&json(&out));
+    let expected: BTreeMap<String, u64> =
+        [(call.clone(), 1000), (wide_ret.clone(), 500), (via_symlink.clone(), 1000)].into_iter().collect();
+    assert_eq!(counts[c.id()], expected, "{}", describe(&out));
+}
+
+/// On the host (`-a`), the probe goes into the host's file: the decoy, called by a host process.
+#[test]
+fn counts_calls_on_the_host_with_the_hosts_file() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let call = format!("uprobe:{}:cperf_probed_call", site.lib());
+    let done = format!("{}/done", site.dir);
+    // The host's program (with the decoy library) makes 77 calls while -a counts.
+    let script = format!(
+        "{}/bin/probed 77 --done {done} & while [ ! -e {done} ]; do sleep 0.01; done; kill $!",
+        site.dir
+    );
+    let out = run_ok(&["stat", "-a", "-e", &call, "--json", "--", "sh", "-c", &script]);
+    let counts = stat_counts(&json(&out));
+    assert_eq!(counts["all"][&call], 77, "{}", describe(&out));
+}
+
+/// Two containers run the very same file (one inode, hard-linked into both roots): `-G` counts
+/// only the named container's calls.
+#[test]
+fn a_file_shared_by_containers_counts_only_the_named_one() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let a = site.container("uprobe-shared-a", 1000, &probed.lib);
+    let b_bundle = Bundle::new().with_probed(&site.dir, &probed.lib);
+    let in_a = a.rootfs().join(&site.lib()[1..]);
+    let in_b = b_bundle.rootfs().join(&site.lib()[1..]);
+    std::fs::remove_file(&in_b).unwrap();
+    std::fs::hard_link(&in_a, &in_b).unwrap();
+    let b = b_bundle
+        .args(&[&format!("{}/bin/probed", site.dir), "300", "--wait-for", "/tmp/go", "--done", "/tmp/done"])
+        .run_detached("uprobe-shared-b");
+    let call = format!("uprobe:{}:cperf_probed_call", site.lib());
+    let script = support::go_and_wait_done_script(&[&a, &b]);
+    let out = run_ok(&["stat", "-G", a.id(), "-e", &call, "--json", "--", "sh", "-c", &script]);
+    assert_eq!(stat_counts(&json(&out))[a.id()][&call], 1000, "{}", describe(&out));
+    // Again with both named, each its own count (new containers: the first ones made their calls).
+    drop((a, b));
+    let a = site.container("uprobe-shared-a2", 400, &probed.lib);
+    let b_bundle = Bundle::new().with_probed(&site.dir, &probed.lib);
+    let in_b = b_bundle.rootfs().join(&site.lib()[1..]);
+    std::fs::remove_file(&in_b).unwrap();
+    std::fs::hard_link(a.rootfs().join(&site.lib()[1..]), &in_b).unwrap();
+    let b = b_bundle
+        .args(&[&format!("{}/bin/probed", site.dir), "250", "--wait-for", "/tmp/go", "--done", "/tmp/done"])
+        .run_detached("uprobe-shared-b2");
+    let script = support::go_and_wait_done_script(&[&a, &b]);
+    let out = run_ok(&["stat", "-G", a.id(), "-G", b.id(), "-e", &call, "--json", "--", "sh", "-c", &script]);
+    let counts = stat_counts(&json(&out));
+    assert_eq!((counts[a.id()][&call], counts[b.id()][&call]), (400, 250), "{}", describe(&out));
+}
+
+/// `record --retval` keeps every call's return value; `report --retval` gives the exact
+/// distribution per process, read as the DWARF type says (`int`: -4, not 4294967292) or, in a
+/// container whose library has no DWARF, as a guess that reads it the same; `-g` gives the callers.
+#[test]
+fn return_values_are_recorded_and_reported_exactly() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let with_dwarf = site.container("uprobe-retval-dwarf", 1000, &probed.lib);
+    let stripped = site.container("uprobe-retval-stripped", 500, &probed.stripped_lib);
+    let pids = [with_dwarf.init_pid(), stripped.init_pid()];
+    let scratch = Scratch::new("retval");
+    let file = scratch.path("calls.cperf");
+    let event = format!("uretprobe:{}:cperf_probed_call", site.lib());
+    let script = support::go_and_wait_done_script(&[&with_dwarf, &stripped]);
+    let ids = [with_dwarf.id().to_string(), stripped.id().to_string()];
+    run_ok(&[
+        "record", "-G", &ids[0], "-G", &ids[1], "-e", &event, "--retval", "-g", "-o", &file, "--", "sh",
+        "-c", &script,
+    ]);
+    drop((with_dwarf, stripped));
+
+    let doc = json(&run_ok(&["report", "-i", &file, "--retval", "--json"]));
+    let targets = doc["targets"].as_array().unwrap_or_else(|| panic!("no targets: {doc}"));
+    assert_eq!(targets.len(), 2, "{doc}");
+    for (t, (n, pid, read_as)) in targets.iter().zip([(1000u64, pids[0], "int"), (500, pids[1], "i32")]) {
+        assert_eq!(t["read_as"], read_as, "{t}");
+        assert_eq!(t["function"], "cperf_probed_call", "{t}");
+        let processes = t["processes"].as_array().unwrap();
+        assert_eq!(processes.len(), 1, "{t}");
+        assert_eq!(processes[0]["pid"], pid, "{t}");
+        assert_eq!(processes[0]["calls"], n, "{t}");
+        let values: BTreeMap<i64, u64> = processes[0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["number"].as_i64().unwrap(), v["calls"].as_u64().unwrap()))
+            .collect();
+        let expected: BTreeMap<i64, u64> = [(0, n * 8 / 10), (-4, n / 10), (7, n / 10)].into_iter().collect();
+        assert_eq!(values, expected, "{t}");
+    }
+
+    // The text report says the same; the whole register is there when asked for.
+    let text = String::from_utf8(run_ok(&["report", "-i", &file, "--retval"]).stdout).unwrap();
+    assert!(text.contains("read as int (its DWARF type)"), "{text}");
+    let row =
+        text.lines().find(|l| l.split_whitespace().next() == Some("-4")).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["-4", "100", "10.0%"], "{text}");
+    let whole = String::from_utf8(run_ok(&["report", "-i", &file, "--retval=u64"]).stdout).unwrap();
+    assert!(whole.lines().any(|l| l.split_whitespace().next() == Some("4294967292")), "{whole}");
+
+    // Every sample's stack: the function returned to its caller, called from main.
+    let folded = String::from_utf8(run_ok(&["report", "-i", &file, "--folded"]).stdout).unwrap();
+    let callers: u64 = folded
+        .lines()
+        .filter(|l| l.contains(";main;cperf_probed_caller "))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(callers, 1500, "{folded}");
+}
+
+/// A 64-bit return type reads the whole register.
+#[test]
+fn wide_return_values_use_the_whole_register() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let c = site.container("uprobe-retval-wide", 100, &probed.lib);
+    let scratch = Scratch::new("wide");
+    let file = scratch.path("wide.cperf");
+    let event = format!("uretprobe:{}:cperf_probed_wide", site.lib());
+    let script = c.go_and_wait_done_script();
+    run_ok(&["record", "-G", c.id(), "-e", &event, "--retval", "-o", &file, "--", "sh", "-c", &script]);
+    let doc = json(&run_ok(&["report", "-i", &file, "--retval", "--json"]));
+    let t = &doc["targets"][0];
+    assert_eq!(t["read_as"], "long int", "{t}");
+    let values: Vec<(String, u64)> = t["processes"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["value"].as_str().unwrap().to_string(), v["calls"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(values, [("-1099511627776".to_string(), 25), ("8589934592".to_string(), 25)], "{t}");
+}
+
+/// Bad probes and misuse: one line, exit status 2, saying what to do.
+#[test]
+fn bad_probes_fail_with_one_line_that_says_what_to_do() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let c = site.container("uprobe-bad", 10, &probed.lib);
+    let lib = site.lib();
+    let stat = |event: &str| {
+        vec!["stat", "-G", c.id(), "-e", event, "--", "true"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let check = |args: Vec<String>, wanted: &[&str]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_one_line_error(&args, wanted);
+    };
+    check(
+        stat(&format!("uprobe:{lib}:cperf_probed")),
+        &["no function 'cperf_probed'", "did you mean", "cperf_probed_call", "cperf_probed_wide"],
+    );
+    check(stat(&format!("uprobe:{lib}:no_such_thing")), &["no function 'no_such_thing'", "nm -D"]);
+    check(stat(&format!("uprobe:{}/lib/missing.so:f", site.dir)), &["cannot open", "missing.so", c.id()]);
+    check(stat(&format!("uprobe:{}/bin/probed:0xzz", site.dir)), &["0xzz"]);
+    check(stat("uprobe:relative.so:f"), &["uprobe:/usr/lib/libfoo.so:func"]);
+    // Per-task targets cannot carry probes (the kernel would fail their forks).
+    let pid = c.init_pid().to_string();
+    check(
+        ["stat", "-p", &pid, "-e", &format!("uprobe:{lib}:cperf_probed_call"), "--", "true"]
+            .map(String::from)
+            .to_vec(),
+        &["-G pid:"],
+    );
+    check(
+        ["stat", "-e", &format!("uprobe:{lib}:cperf_probed_call"), "--", "true"].map(String::from).to_vec(),
+        &["-G", "-a"],
+    );
+    let scratch = Scratch::new("bad");
+    let file = scratch.path("x.cperf");
+    check(
+        [
+            "record",
+            "-G",
+            c.id(),
+            "-e",
+            &format!("uprobe:{lib}:cperf_probed_call"),
+            "--retval",
+            "-o",
+            &file,
+            "--",
+            "true",
+        ]
+        .map(String::from)
+        .to_vec(),
+        &["--retval needs a return probe", "uretprobe:"],
+    );
+    // A recording without return values.
+    run_ok(&[
+        "record",
+        "-G",
+        c.id(),
+        "-e",
+        &format!("uprobe:{lib}:cperf_probed_call"),
+        "-o",
+        &file,
+        "--",
+        "true",
+    ]);
+    check(["report", "-i", &file, "--retval"].map(String::from).to_vec(), &["no return values", "--retval"]);
+    check(["report", "-i", &file, "--retval=float"].map(String::from).to_vec(), &["i32", "hex"]);
+}
