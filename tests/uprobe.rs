@@ -347,6 +347,18 @@ fn bad_probes_fail_with_one_line_that_says_what_to_do() {
         ["stat", "-e", &format!("uprobe:{lib}:cperf_probed_call"), "--", "true"].map(String::from).to_vec(),
         &["-G", "-a"],
     );
+    // A container with no process has no root to find the file through.
+    let empty = format!("cperf-test-uprobe-empty-{}", std::process::id());
+    let empty_dir = support::cgroup2_root().join(&empty);
+    std::fs::create_dir(&empty_dir).unwrap();
+    let empty_spec = format!("/{empty}");
+    let event = format!("uprobe:{lib}:cperf_probed_call");
+    let out = run_cperf(&["stat", "-G", &empty_spec, "-e", &event, "--", "true"]);
+    std::fs::remove_dir(&empty_dir).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains("has no process") && err.contains("start it first"), "{err}");
     let scratch = Scratch::new("bad");
     let file = scratch.path("x.cperf");
     check(
