@@ -4,8 +4,10 @@
 //! by the symbolizer. The kernel is then handed the opened file, so the probe is on the container's
 //! file even when the host has another at the same path.
 
+mod by_name;
+
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sampler::event::EventList;
@@ -30,29 +32,35 @@ pub fn any(events: &EventList) -> bool {
     events.events().iter().any(|e| e.uprobe().is_some())
 }
 
-/// `events` with every probe placed for a target whose files are at `root`; `what` names the
-/// target in errors.
-pub fn resolve(events: &EventList, root: Root, what: &str) -> anyhow::Result<EventList> {
-    Ok(place(events, root, what, false)?.0)
+/// A target's files: where they are, and its processes (whose mappings say which file a probe
+/// given by name, `uprobe:libc:malloc`, means).
+#[derive(Debug, Clone, Copy)]
+pub struct Files<'a> {
+    /// Where its files are.
+    pub root: Root,
+    /// Its processes.
+    pub pids: &'a [u32],
 }
 
-/// Like [`resolve`], also saying where each probe went (in the order of the events that are
-/// probes); `return_types` also looks for each function's return type in a separate debug file
-/// inside the root when the file itself has no DWARF for it.
+/// Every probe in `events` placed for a target with these `files`, and where each went (in the
+/// order of the events that are probes); `what` names the target in errors. `return_types` also
+/// looks for each function's return type in a separate debug file inside the root when the file
+/// itself has no DWARF for it.
 pub fn place(
     events: &EventList,
-    root: Root,
+    files: Files<'_>,
     what: &str,
     return_types: bool,
 ) -> anyhow::Result<(EventList, Vec<ProbeMeta>)> {
     if !any(events) {
         return Ok((events.clone(), Vec::new()));
     }
-    let root_fs = match root {
-        Root::Host => ContainerRoot::at(Path::new("/")),
-        Root::Of(pid) => ContainerRoot::of_process(pid),
-    }
-    .with_context(|| format!("cannot open the root filesystem of {what}"))?;
+    let root_dir = match files.root {
+        Root::Host => PathBuf::from("/"),
+        Root::Of(pid) => PathBuf::from(format!("/proc/{pid}/root")),
+    };
+    let root_fs =
+        ContainerRoot::at(&root_dir).with_context(|| format!("cannot open the root filesystem of {what}"))?;
     let mut probes = Vec::new();
     let mut placed_events = Vec::with_capacity(events.len());
     for event in events.events() {
@@ -60,14 +68,22 @@ pub fn place(
             placed_events.push(event.clone());
             continue;
         };
-        let path = Path::new(&probe.path);
+        let found;
+        let path_name = if probe.is_name() {
+            found = by_name::find(&probe.path, &root_fs, &root_dir, files.pids, what)
+                .with_context(|| event.name.clone())?;
+            &found
+        } else {
+            &probe.path
+        };
+        let path = Path::new(path_name);
         let (file, _) = root_fs
             .open(path, MAX_FILE)
-            .with_context(|| format!("{}: cannot open {} in {what}", event.name, probe.path))?;
+            .with_context(|| format!("{}: cannot open {path_name} in {what}", event.name))?;
         let data = std::fs::read(format!("/proc/self/fd/{}", file.as_raw_fd()))
-            .with_context(|| format!("{}: cannot read {} in {what}", event.name, probe.path))?;
+            .with_context(|| format!("{}: cannot read {path_name} in {what}", event.name))?;
         let location = symbolizer::probe_location(&data, &probe.location)
-            .with_context(|| format!("{}: {} in {what}", event.name, probe.path))?;
+            .with_context(|| format!("{}: {path_name} in {what}", event.name))?;
         let mut return_type = location.return_type.clone();
         if let (true, None, Some(address)) = (return_types, &return_type, location.address) {
             return_type = ElfModule::parse(data)
@@ -76,7 +92,7 @@ pub fn place(
                 .and_then(|debug| symbolizer::return_type(&debug, address));
         }
         probes.push(ProbeMeta {
-            path: probe.path.clone(),
+            path: path_name.clone(),
             function: location.function.clone(),
             offset: location.offset,
             return_type: return_type.map(|t| ValueType {
@@ -97,6 +113,23 @@ pub fn place(
         placed_events.push(probe.resolve(OwnedFd::from(file), location.offset)?.into_event());
     }
     Ok((EventList::from_events(placed_events), probes))
+}
+
+/// A line for each probe given by name (`uprobe:libc:malloc`) saying which file and offset it
+/// went to; `probes` as [`place`] returned them for `events`.
+pub fn found_by_name(events: &EventList, probes: &[ProbeMeta]) -> Vec<String> {
+    let given = events.events().iter().filter_map(|e| e.uprobe());
+    given
+        .zip(probes)
+        .filter(|(probe, _)| probe.is_name())
+        .map(|(probe, placed)| {
+            let at = match &placed.function {
+                Some(function) => format!("{function}, file offset {:#x}", placed.offset),
+                None => format!("file offset {:#x}", placed.offset),
+            };
+            format!("{}: '{}' is {} ({at})", probe.name(), probe.path, placed.path)
+        })
+        .collect()
 }
 
 /// Refuses probes on targets followed thread by thread (`-p`, or a command counted by itself).

@@ -161,6 +161,64 @@ fn counts_calls_in_the_container_exactly() {
     assert_eq!(counts[c.id()], expected, "{}", describe(&out));
 }
 
+/// A file given by name alone (`uprobe:libprobed:…`, `uprobe:probed:…`) is the one the
+/// container's processes have mapped (the host has the decoy at that path); one that no process
+/// maps is looked for in the container's library directories, never the host's.
+#[test]
+fn files_given_by_name_are_the_containers() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let bundle = Bundle::new().with_probed(&site.dir, &probed.lib);
+    // A library no process loads, only in the container's /usr/lib.
+    let unmapped = format!("cperf-unmapped-{}", std::process::id());
+    std::fs::create_dir_all(bundle.rootfs().join("usr/lib")).unwrap();
+    std::fs::copy(&probed.lib, bundle.rootfs().join(format!("usr/lib/lib{unmapped}.so.1"))).unwrap();
+    let c = bundle
+        .args(&[&format!("{}/bin/probed", site.dir), "1000", "--wait-for", "/tmp/go", "--done", "/tmp/done"])
+        .run_detached("uprobe-by-name");
+    let by_lib = "uprobe:libprobed:cperf_probed_call".to_string();
+    let by_program = "uprobe:probed:cperf_probed_caller".to_string();
+    let by_dir = format!("uretprobe:{unmapped}:cperf_probed_call");
+    let script = c.go_and_wait_done_script();
+    let out = run_ok(&[
+        "stat",
+        "-G",
+        c.id(),
+        "-e",
+        &by_lib,
+        "-e",
+        &by_program,
+        "-e",
+        &by_dir,
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let doc = json(&out);
+    let counts = stat_counts(&doc);
+    let expected: BTreeMap<String, u64> =
+        [(by_lib.clone(), 1000), (by_program.clone(), 1), (by_dir.clone(), 0)].into_iter().collect();
+    assert_eq!(counts[c.id()], expected, "{}", describe(&out));
+    let notes = doc["targets"][0]["notes"].to_string();
+    for wanted in [
+        format!("'libprobed' is {}", site.lib()),
+        format!("'probed' is {}/bin/probed", site.dir),
+        format!("'{unmapped}' is /usr/lib/lib{unmapped}.so.1"),
+    ] {
+        assert!(notes.contains(&wanted), "{wanted:?} not in {notes}");
+    }
+    // Nowhere in the container (the host's library directories are not searched for it).
+    assert_one_line_error(
+        &["stat", "-G", c.id(), "-e", "uprobe:no-such-library:f", "--", "true"],
+        &["no file called 'no-such-library'", "mapped by the processes of", "give the path"],
+    );
+}
+
 /// On the host (`-a`), the probe goes into the host's file: the decoy, called by a host process.
 #[test]
 fn counts_calls_on_the_host_with_the_hosts_file() {
@@ -334,7 +392,7 @@ fn bad_probes_fail_with_one_line_that_says_what_to_do() {
     check(stat(&format!("uprobe:{lib}:no_such_thing")), &["no function 'no_such_thing'", "nm -D"]);
     check(stat(&format!("uprobe:{}/lib/missing.so:f", site.dir)), &["cannot open", "missing.so", c.id()]);
     check(stat(&format!("uprobe:{}/bin/probed:0xzz", site.dir)), &["0xzz"]);
-    check(stat("uprobe:relative.so:f"), &["uprobe:/usr/lib/libfoo.so:func"]);
+    check(stat("uprobe:lib/relative.so:f"), &["uprobe:/usr/lib/libfoo.so:func"]);
     // Per-task targets cannot carry probes (the kernel would fail their forks).
     let pid = c.init_pid().to_string();
     check(

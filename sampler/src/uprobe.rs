@@ -21,7 +21,8 @@ const PMU_DIR: &str = "/sys/bus/event_source/devices/uprobe";
 /// A uprobe spec, resolved or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uprobe {
-    /// The file, as the probed processes see it.
+    /// The file, as the probed processes see it; or a bare name (`libc`, `nginx`), for the
+    /// resolver to find among the files they have mapped ([`Uprobe::is_name`]).
     pub path: String,
     /// `func`, `func+0x10` or `0x1a2b` (a file offset).
     pub location: String,
@@ -80,15 +81,21 @@ impl Uprobe {
         };
         let usage = || {
             format!(
-                "'{spec}': give the file as the container sees it and the function: \
-                 uprobe:/usr/lib/libfoo.so:func (or func+0x10, or a file offset 0x1a2b)"
+                "'{spec}': give the file as the container sees it (or a library or program name) and the function: \
+                 uprobe:/usr/lib/libfoo.so:func, uprobe:libfoo:func (func+0x10, or a file offset 0x1a2b)"
             )
         };
         let Some((path, location)) = rest.rsplit_once(':') else { return Some(Err(usage())) };
-        if !path.starts_with('/') || location.is_empty() || path.contains('\0') {
+        let is_name = !path.is_empty() && !path.contains('/');
+        if !(path.starts_with('/') || is_name) || location.is_empty() || path.contains('\0') {
             return Some(Err(usage()));
         }
         Some(Ok(Uprobe { path: path.to_owned(), location: location.to_owned(), retprobe, resolved: None }))
+    }
+
+    /// True when [`Uprobe::path`] is a bare name (`libc`), not a path.
+    pub fn is_name(&self) -> bool {
+        !self.path.starts_with('/')
     }
 
     /// The event's name: the spec.
@@ -185,7 +192,12 @@ mod tests {
         assert!(r.retprobe);
         assert_eq!(r.location, "main+0x10");
         assert!(Uprobe::parse("syscalls:sys_enter_read").is_none());
-        for bad in ["uprobe:relative/path:f", "uprobe:/bin/app", "uprobe:/bin/app:", "uretprobe:"] {
+        let n = Uprobe::parse("uprobe:libc:malloc").unwrap().unwrap();
+        assert!(n.is_name() && !u.is_name());
+        assert_eq!((n.path.as_str(), n.location.as_str()), ("libc", "malloc"));
+        for bad in
+            ["uprobe:relative/path:f", "uprobe:/bin/app", "uprobe:/bin/app:", "uretprobe:", "uprobe::f"]
+        {
             let e = Uprobe::parse(bad).unwrap().unwrap_err();
             assert!(e.contains("uprobe:/usr/lib/libfoo.so:func"), "{bad}: {e}");
         }

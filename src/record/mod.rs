@@ -117,7 +117,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     // Targets, in the order given: containers, processes, the host, or the command.
     let mut scopes = Vec::new();
     let mut metas = Vec::new();
-    let mut first_pids: Vec<Option<u32>> = Vec::new();
+    let mut target_pids: Vec<Vec<u32>> = Vec::new();
     let mut existing: Vec<(u32, usize)> = Vec::new();
     if !opts.containers.is_empty() {
         let resolver = sampler::container::Resolver::new().context("cannot look up containers")?;
@@ -125,7 +125,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             let resolved = resolver.resolve(given)?;
             let index = scopes.len();
             existing.extend(resolved.container.pids.iter().map(|&p| (p, index)));
-            first_pids.push(resolved.container.pids.first().copied());
+            target_pids.push(resolved.container.pids.clone());
             metas.push(TargetMeta {
                 spec: given.clone(),
                 kind: "container".into(),
@@ -139,7 +139,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     for &pid in &opts.pids {
         let tids = crate::targets::threads_of(pid)?;
         existing.push((pid, scopes.len()));
-        first_pids.push(Some(pid));
+        target_pids.push(vec![pid]);
         metas.push(TargetMeta {
             spec: format!("pid:{pid}"),
             kind: "process".into(),
@@ -152,7 +152,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     if opts.system_wide && opts.containers.is_empty() {
         let index = scopes.len();
         existing.extend(procfs::all_pids().into_iter().map(|p| (p, index)));
-        first_pids.push(None);
+        target_pids.push(Vec::new());
         metas.push(TargetMeta {
             spec: "-a".into(),
             kind: "system".into(),
@@ -166,7 +166,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     if scopes.is_empty() {
         let w = workload.as_ref().expect("a command when no other target");
         let cmd = opts.command.join(" ");
-        first_pids.push(None);
+        target_pids.push(Vec::new());
         metas.push(TargetMeta {
             spec: cmd.clone(),
             kind: "command".into(),
@@ -179,15 +179,23 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
 
     // A probe is placed in each target's own file: found through the target's root.
     let mut target_events = Vec::with_capacity(scopes.len());
+    let mut probe_notes = Vec::new();
     for (index, meta) in metas.iter_mut().enumerate() {
-        let root = match (first_pids[index], meta.kind.as_str()) {
+        let pids = &target_pids[index];
+        let root = match (pids.first().copied(), meta.kind.as_str()) {
             (Some(pid), _) => crate::uprobes::Root::Of(pid),
             (None, "container") if event.uprobe().is_some() => {
                 bail!("{} has no process to find the probed file through; start it first", meta.description)
             }
             (None, _) => crate::uprobes::Root::Host,
         };
-        let (placed, probes) = crate::uprobes::place(&probe_event, root, &meta.description, opts.retval)?;
+        let files = crate::uprobes::Files { root, pids };
+        let (placed, probes) = crate::uprobes::place(&probe_event, files, &meta.description, opts.retval)?;
+        probe_notes.extend(
+            crate::uprobes::found_by_name(&probe_event, &probes)
+                .into_iter()
+                .map(|n| format!("{}: {n}", meta.description)),
+        );
         meta.probe = probes.into_iter().next();
         target_events.push(placed.events()[0].clone());
     }
@@ -236,9 +244,9 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     let writer = RecordingWriter::create(&opts.output, &meta)?;
     let mut membership = CgroupMembership::new(&scopes);
     let mut session = Session::new(writer, Modules::new(kallsyms), opts.callchain, scopes.len());
-    for (target, pid) in first_pids.iter().enumerate() {
-        if let Some(pid) = pid {
-            session.set_target_root(target, *pid);
+    for (target, pids) in target_pids.iter().enumerate() {
+        if let Some(&pid) = pids.first() {
+            session.set_target_root(target, pid);
         }
     }
     for &(pid, target) in &existing {
@@ -253,7 +261,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     }
     let deadline = opts.duration.map(|d| started + d);
     let mut next_flush = started + FLUSH_EVERY;
-    let mut notes = Vec::new();
+    let mut notes = probe_notes;
     let mut hung_up = vec![false; sampler.ring_fds().count()];
     let stop = loop {
         if let Some(exit) = workload.as_mut().and_then(|w| w.try_wait()) {

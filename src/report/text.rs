@@ -227,7 +227,8 @@ pub fn write_retval_text(
             continue;
         }
         for p in &t.processes {
-            writeln!(out, "\n  process {} ({}): {} calls", p.pid, p.name, thousands(p.calls))?;
+            let noun = if p.calls == 1 { "call" } else { "calls" };
+            writeln!(out, "\n  process {} ({}): {} {noun}", p.pid, p.name, thousands(p.calls))?;
             let width = p.values.iter().take(top).map(|v| v.text.len()).max().unwrap_or(0).max(5);
             writeln!(out, "    {:>width$} {:>12} {:>7}", "value", "calls", "share")?;
             for v in p.values.iter().take(top) {

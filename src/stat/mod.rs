@@ -100,11 +100,20 @@ struct Planned {
     had_processes: bool,
     /// Where its files are, for uprobes.
     root: crate::uprobes::Root,
+    /// Its processes when resolved (their mappings say which file a probe given by name means).
+    pids: Vec<u32>,
 }
 
 impl Planned {
     fn new(report: TargetReport, scope: Scope) -> Self {
-        Planned { report, scope, cpu: None, had_processes: false, root: crate::uprobes::Root::Host }
+        Planned {
+            report,
+            scope,
+            cpu: None,
+            had_processes: false,
+            root: crate::uprobes::Root::Host,
+            pids: Vec::new(),
+        }
     }
 }
 
@@ -200,6 +209,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                 cpu: Some(CpuSource::new(&resolved.dir, c.pids.first().copied())),
                 had_processes: !c.pids.is_empty(),
                 root: c.pids.first().map_or(crate::uprobes::Root::Host, |&p| crate::uprobes::Root::Of(p)),
+                pids: c.pids.clone(),
             });
         }
     }
@@ -208,6 +218,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         let mut planned =
             Planned::new(simple_target(format!("pid:{pid}"), format!("process {pid}")), Scope::Threads(tids));
         planned.root = crate::uprobes::Root::Of(pid);
+        planned.pids = vec![pid];
         targets.push(planned);
     }
     if opts.system_wide && opts.containers.is_empty() {
@@ -227,11 +238,13 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     let counter_options = CounterOptions { syscall_errors: true };
     let mut counting = Vec::with_capacity(targets.len());
     let mut next_slot = 0;
-    for Planned { report, scope, cpu, had_processes, root } in targets {
+    for Planned { mut report, scope, cpu, had_processes, root, pids } in targets {
         if crate::uprobes::any(&perf_events) && matches!(scope, Scope::Cgroup(_)) && !had_processes {
             bail!("{} has no process to find the probed file through; start it first", report.description);
         }
-        let events = crate::uprobes::resolve(&perf_events, root, &report.description)?;
+        let files = crate::uprobes::Files { root, pids: &pids };
+        let (events, probes) = crate::uprobes::place(&perf_events, files, &report.description, false)?;
+        report.notes.extend(crate::uprobes::found_by_name(&perf_events, &probes));
         let counters = CounterSet::open_with(&events, &scope, counter_options)
             .with_context(|| format!("cannot count for {}", report.description))?;
         let cgroup_dir = match &scope {

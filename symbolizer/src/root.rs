@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
@@ -123,6 +123,31 @@ impl ContainerRoot {
         Ok((file, meta.len()))
     }
 
+    /// The names in directory `path` (as the container sees it), unsorted; `.` and `..` left out.
+    pub fn list(&self, path: &Path) -> Result<Vec<std::ffi::OsString>, RootError> {
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let io = |source: std::io::Error| RootError::Io {
+            path: path.to_path_buf(),
+            root: self.name.clone(),
+            source,
+        };
+        let fd = crate::sys::openat2(self.dir.as_fd(), path, how).map_err(|e| match e {
+            nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => {
+                RootError::NotFound { path: path.to_path_buf(), root: self.name.clone() }
+            }
+            e => io(e.into()),
+        })?;
+        // The descriptor already is the directory inside the root; listing it through its
+        // /proc/self/fd entry resolves nothing more.
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(io)? {
+            names.push(entry.map_err(io)?.file_name());
+        }
+        Ok(names)
+    }
+
     /// Reads a whole regular file of at most `max_len` bytes (also if it grows while being read).
     pub fn read(&self, path: &Path, max_len: u64) -> Result<Vec<u8>, RootError> {
         let (file, len) = self.open(path, max_len)?;
@@ -180,6 +205,27 @@ mod tests {
         // `..` stops at the root: there is no /etc/hostname inside it.
         assert!(matches!(r.read(Path::new("/dotdot-link"), 1 << 20), Err(RootError::NotFound { .. })));
         assert!(matches!(r.read(Path::new("/../../etc/hostname"), 1 << 20), Err(RootError::NotFound { .. })));
+    }
+
+    #[test]
+    fn directories_are_listed_inside_the_root() {
+        let host = tree("list-host");
+        std::fs::write(host.0.join("host-only"), "").unwrap();
+        let root = tree("list-root");
+        let inside_twin = root.0.join(host.0.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&inside_twin).unwrap();
+        std::fs::write(inside_twin.join("inside-a"), "").unwrap();
+        std::fs::write(inside_twin.join("inside-b"), "").unwrap();
+        // An absolute symlink to a directory, as merged-/usr images have (/lib -> /usr/lib).
+        std::os::unix::fs::symlink(&host.0, root.0.join("lib")).unwrap();
+        let r = ContainerRoot::at(&root.0).unwrap();
+        for dir in [host.0.as_path(), Path::new("/lib")] {
+            let mut names = r.list(dir).unwrap();
+            names.sort();
+            assert_eq!(names, ["inside-a", "inside-b"], "{}", dir.display());
+        }
+        assert!(matches!(r.list(Path::new("/nowhere")), Err(RootError::NotFound { .. })));
+        assert!(matches!(r.list(&host.0.join("..").join("..").join("x")), Err(RootError::NotFound { .. })));
     }
 
     #[test]

@@ -1,0 +1,248 @@
+//! Finding the file a probe names by name alone (`uprobe:libc:malloc`, `uprobe:nginx:…`), as
+//! bpftrace does, but among the target's own files: first the files its processes have mapped
+//! (their `/proc/<pid>/maps` name files as the processes see them, inside their container), else
+//! the library and program directories inside the target's root. Only processes whose root is the
+//! target's root are looked at, so the path found is a path in that root.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use symbolizer::root::ContainerRoot;
+
+/// The most processes whose mappings are read.
+const MAX_PROCESSES: usize = 4096;
+
+/// How well a file called `file_name` matches `name`, best first: 0 for the name itself, 1 for a
+/// shared library `name.so…`, 2 for `libname.so…` (`libc` and `c` both name `libc.so.6`; `probed`
+/// names the program `probed` before `libprobed.so`); `None` when it does not.
+pub fn rank(name: &str, file_name: &str) -> Option<u8> {
+    let so_after = |prefix: &str| file_name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(".so"));
+    if file_name == name {
+        Some(0)
+    } else if so_after(name) {
+        Some(1)
+    } else if so_after(&format!("lib{name}")) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// The files of the best rank among `found` (each with its rank).
+fn best(found: Vec<(u8, Found)>) -> Vec<Found> {
+    let Some(top) = found.iter().map(|(rank, _)| *rank).min() else { return Vec::new() };
+    found.into_iter().filter(|(rank, _)| *rank == top).map(|(_, f)| f).collect()
+}
+
+/// The path, inside `root`, of the one file `name` names for a target: `pids` are its processes,
+/// `root_dir` the directory its root is seen at from here (`/proc/<pid>/root`, or `/`); `what`
+/// names the target in errors.
+pub fn find(
+    name: &str,
+    root: &ContainerRoot,
+    root_dir: &Path,
+    pids: &[u32],
+    what: &str,
+) -> anyhow::Result<String> {
+    let mapped = mapped(name, root_dir, pids);
+    match mapped.as_slice() {
+        [one] => return Ok(one.path.clone()),
+        [] => {}
+        many => bail!(
+            "'{name}' names {} different files mapped by the processes of {what} ({}): give the path, as in uprobe:{}:FUNC",
+            many.len(),
+            list(many),
+            many[0].path
+        ),
+    }
+    for dir in search_dirs() {
+        let found = in_dir(name, root, &dir);
+        match found.as_slice() {
+            [one] => return Ok(one.path.clone()),
+            [] => {}
+            many => bail!(
+                "'{name}' names {} files in {dir} in {what} ({}): give the path, as in uprobe:{}:FUNC",
+                many.len(),
+                list(many),
+                many[0].path
+            ),
+        }
+    }
+    let dirs = "the library and program directories (/lib, /usr/lib, /usr/local/lib, /usr/bin, …)";
+    let looked = if pids.is_empty() {
+        format!("is in {dirs}")
+    } else {
+        format!("is mapped by the processes of {what} or is in {dirs} of its root")
+    };
+    bail!("no file called '{name}' (or lib{name}.so…) {looked}: give the path, as in uprobe:/usr/lib/lib{name}.so:FUNC")
+}
+
+/// A file found, and which file it is.
+#[derive(Debug, Clone)]
+struct Found {
+    path: String,
+    dev: u64,
+    ino: u64,
+}
+
+fn list(found: &[Found]) -> String {
+    found.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The distinct files called like `name` that the processes (in the root at `root_dir`) map.
+fn mapped(name: &str, root_dir: &Path, pids: &[u32]) -> Vec<Found> {
+    best(mapped_ranked(name, root_dir, pids))
+}
+
+fn mapped_ranked(name: &str, root_dir: &Path, pids: &[u32]) -> Vec<(u8, Found)> {
+    let Ok(root_meta) = std::fs::metadata(root_dir) else { return Vec::new() };
+    let mut seen = BTreeSet::new();
+    let mut found = Vec::new();
+    for &pid in pids.iter().take(MAX_PROCESSES) {
+        // A process that has exited, or that lives in another root (another container of a pod).
+        let same_root = std::fs::metadata(format!("/proc/{pid}/root"))
+            .is_ok_and(|m| (m.dev(), m.ino()) == (root_meta.dev(), root_meta.ino()));
+        if !same_root {
+            continue;
+        }
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { continue };
+        for line in maps.lines() {
+            let Some(entry) = parse_maps_line(line) else { continue };
+            let file_name = entry.path.rsplit('/').next().unwrap_or_default();
+            if let Some(rank) = rank(name, file_name) {
+                if seen.insert((entry.dev, entry.ino)) {
+                    found.push((rank, entry));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The file of a `/proc/<pid>/maps` line (`start-end perms offset major:minor inode path`); `None`
+/// for anonymous and deleted mappings.
+fn parse_maps_line(line: &str) -> Option<Found> {
+    let mut fields = line.split_whitespace();
+    let _range = fields.next()?;
+    let _perms = fields.next()?;
+    let _offset = fields.next()?;
+    let (major, minor) = fields.next()?.split_once(':')?;
+    let ino: u64 = fields.next()?.parse().ok()?;
+    let path = &line[line.find('/')?..];
+    if ino == 0 || path.ends_with(" (deleted)") {
+        return None;
+    }
+    let major = u64::from_str_radix(major, 16).ok()?;
+    let minor = u64::from_str_radix(minor, 16).ok()?;
+    Some(Found { path: path.to_owned(), dev: nix::sys::stat::makedev(major, minor), ino })
+}
+
+/// The distinct ELF files called like `name` in `dir` inside `root`, in name order.
+fn in_dir(name: &str, root: &ContainerRoot, dir: &str) -> Vec<Found> {
+    best(in_dir_ranked(name, root, dir))
+}
+
+fn in_dir_ranked(name: &str, root: &ContainerRoot, dir: &str) -> Vec<(u8, Found)> {
+    let Ok(mut entries) = root.list(Path::new(dir)) else { return Vec::new() };
+    entries.sort();
+    let mut seen = BTreeSet::new();
+    let mut found = Vec::new();
+    for entry in entries {
+        let Some(file_name) = entry.to_str() else { continue };
+        let Some(rank) = rank(name, file_name) else { continue };
+        let path = PathBuf::from(dir).join(file_name);
+        // Only ELF files: `libc.so` is often a linker script.
+        let Ok((file, _)) = root.open(&path, u64::MAX) else { continue };
+        let mut magic = [0u8; 4];
+        if std::os::unix::fs::FileExt::read_exact_at(&file, &mut magic, 0).is_err() || &magic != b"\x7fELF" {
+            continue;
+        }
+        let Ok(meta) = file.metadata() else { continue };
+        if seen.insert((meta.dev(), meta.ino())) {
+            found.push((rank, Found { path: path.display().to_string(), dev: meta.dev(), ino: meta.ino() }));
+        }
+    }
+    found
+}
+
+/// Where the dynamic loader looks by default (the multiarch directories first, as Debian's do),
+/// then the usual program directories, in `PATH` order.
+fn search_dirs() -> Vec<String> {
+    let triplet = match std::env::consts::ARCH {
+        "x86_64" => "x86_64-linux-gnu",
+        "aarch64" => "aarch64-linux-gnu",
+        "riscv64" => "riscv64-linux-gnu",
+        other => other,
+    };
+    let mut dirs: Vec<String> = vec![
+        format!("/lib/{triplet}"),
+        format!("/usr/lib/{triplet}"),
+        "/lib64".into(),
+        "/usr/lib64".into(),
+        "/lib".into(),
+        "/usr/lib".into(),
+        "/usr/local/lib".into(),
+    ];
+    dirs.extend(
+        ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(String::from),
+    );
+    dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_files_then_libraries() {
+        for (name, file, expected) in [
+            ("libc", "libc.so.6", 1),
+            ("c", "libc.so.6", 2),
+            ("libc.so.6", "libc.so.6", 0),
+            ("nginx", "nginx", 0),
+            ("libzookeeper_mt", "libzookeeper_mt.so.2", 1),
+            ("ssl", "libssl.so.3", 2),
+            ("probed", "libprobed.so", 2),
+        ] {
+            assert_eq!(rank(name, file), Some(expected), "{name} names {file}");
+        }
+        for (name, file) in
+            [("libc", "libcrypto.so.3"), ("c", "libcap.so.2"), ("nginx", "nginx-debug"), ("ssl", "ssl.conf")]
+        {
+            assert_eq!(rank(name, file), None, "{name} does not name {file}");
+        }
+        let f = |path: &str| Found { path: path.into(), dev: 1, ino: path.len() as u64 };
+        let got = best(vec![(2, f("/lib/libprobed.so")), (0, f("/bin/probed")), (2, f("/lib/libx.so"))]);
+        assert_eq!(list(&got), "/bin/probed");
+    }
+
+    #[test]
+    fn maps_lines() {
+        let f = parse_maps_line("7f3c1a000000-7f3c1a028000 r--p 00000000 fd:01 1835087                    /usr/lib/x86_64-linux-gnu/libc.so.6").unwrap();
+        assert_eq!((f.path.as_str(), f.ino), ("/usr/lib/x86_64-linux-gnu/libc.so.6", 1835087));
+        assert_eq!(f.dev, nix::sys::stat::makedev(0xfd, 1));
+        let spaced = parse_maps_line("55d0-55d1 r-xp 00001000 08:02 42 /opt/my app/bin/x").unwrap();
+        assert_eq!(spaced.path, "/opt/my app/bin/x");
+        assert!(parse_maps_line("7ffd-7ffe rw-p 00000000 00:00 0                          [stack]").is_none());
+        assert!(parse_maps_line("7f00-7f01 r-xp 00000000 00:05 99 /memfd:jit (deleted)").is_none());
+        assert!(parse_maps_line("garbage").is_none());
+    }
+
+    /// This test process's own C library, found by name among its mappings.
+    #[test]
+    fn a_mapped_library_is_found_by_name() {
+        let me = std::process::id();
+        let root = ContainerRoot::at(Path::new("/")).unwrap();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let Some(libc) = maps.lines().filter_map(parse_maps_line).find(|f| f.path.contains("/libc.so"))
+        else {
+            return; // a static build: no C library mapped
+        };
+        let got = find("libc", &root, Path::new("/"), &[me], "this test").unwrap();
+        assert_eq!(got, libc.path);
+        let err = find("no-such-library-anywhere", &root, Path::new("/"), &[me], "this test").unwrap_err();
+        assert!(err.to_string().contains("give the path"), "{err}");
+    }
+}
