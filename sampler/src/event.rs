@@ -143,6 +143,26 @@ fn canonical(table: &'static [(&'static str, u32)], config: u32) -> &'static str
     table.iter().find(|(_, c)| *c == config).map_or("", |(name, _)| *name)
 }
 
+/// A comma list's parts; commas inside `(…)` and `<…>` do not split, so a C++ function's
+/// parameters (`uprobe:/bin/app:ns::f(int, char)`) stay whole.
+fn split_list(spec: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (at, c) in spec.char_indices() {
+        match c {
+            '(' | '<' => depth += 1,
+            ')' | '>' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&spec[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&spec[start..]);
+    parts
+}
+
 /// An ordered, duplicate-free list of events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventList {
@@ -157,7 +177,7 @@ impl EventList {
         let mut found_tracefs: Option<Tracefs> = None;
         for spec in specs {
             let spec = spec.as_ref();
-            for part in spec.split(',') {
+            for part in split_list(spec) {
                 let part = part.trim();
                 if part.is_empty() {
                     return Err(EventError::Empty(spec.to_string()));
@@ -388,6 +408,9 @@ mod tests {
         let names: Vec<&str> = l.events().iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["context-switches", "task-clock"]);
         assert!(matches!(EventList::parse(&["cs,,x"], None), Err(EventError::Empty(_))));
+        let l = EventList::parse(&["uprobe:/bin/app:ns::f(int, std::map<int, int>),cs"], None).unwrap();
+        let names: Vec<&str> = l.events().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["uprobe:/bin/app:ns::f(int, std::map<int, int>)", "context-switches"]);
     }
 
     #[test]

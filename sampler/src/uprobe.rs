@@ -85,7 +85,8 @@ impl Uprobe {
                  uprobe:/usr/lib/libfoo.so:func, uprobe:libfoo:func (func+0x10, or a file offset 0x1a2b)"
             )
         };
-        let Some((path, location)) = rest.rsplit_once(':') else { return Some(Err(usage())) };
+        // The path ends at its first colon: a C++ or Rust function's `::` stays in the location.
+        let Some((path, location)) = rest.split_once(':') else { return Some(Err(usage())) };
         let is_name = !path.is_empty() && !path.contains('/');
         if !(path.starts_with('/') || is_name) || location.is_empty() || path.contains('\0') {
             return Some(Err(usage()));
@@ -192,6 +193,8 @@ mod tests {
         assert!(r.retprobe);
         assert_eq!(r.location, "main+0x10");
         assert!(Uprobe::parse("syscalls:sys_enter_read").is_none());
+        let cxx = Uprobe::parse("uprobe:/bin/app:ns::f(int, char)").unwrap().unwrap();
+        assert_eq!((cxx.path.as_str(), cxx.location.as_str()), ("/bin/app", "ns::f(int, char)"));
         let n = Uprobe::parse("uprobe:libc:malloc").unwrap().unwrap();
         assert!(n.is_name() && !u.is_name());
         assert_eq!((n.path.as_str(), n.location.as_str()), ("libc", "malloc"));

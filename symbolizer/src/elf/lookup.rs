@@ -26,7 +26,7 @@ pub enum LookupError {
         similar: Vec<String>,
     },
     /// Several functions of that name at different addresses.
-    #[error("'{name}' names {} functions: {}; probe one by its file offset (0x…)", .matches.len(), .matches.join(", "))]
+    #[error("'{name}' names {} functions: {}; probe one by its file offset (0x…){}", .matches.len(), .matches.join(", "), full_names(.matches))]
     Ambiguous {
         /// The name asked for.
         name: String,
@@ -36,6 +36,15 @@ pub enum LookupError {
     /// The address is in no loadable segment of the file.
     #[error("function '{0}' is not in a loadable segment of the file")]
     NotLoaded(String),
+}
+
+/// C++ overloads can also be told apart by their parameters.
+fn full_names(matches: &[String]) -> &'static str {
+    if matches.iter().any(|m| m.contains('(')) {
+        " or its whole name as listed, parameters and all"
+    } else {
+        ""
+    }
 }
 
 fn candidates(similar: &[String]) -> String {
@@ -51,7 +60,7 @@ fn candidates(similar: &[String]) -> String {
 pub struct ProbeLocation {
     /// The file offset of the instruction to probe.
     pub offset: u64,
-    /// The function's name (as written in the file), when a name was given.
+    /// The function's name (demangled), when a name was given.
     pub function: Option<String>,
     /// The function's virtual address in the file, when a name was given.
     pub address: Option<u64>,
@@ -77,7 +86,9 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
         }
         None => (location, 0),
     };
-    if name.is_empty() || name.contains(char::is_whitespace) {
+    // Whitespace only inside a C++ parameter list: `ns::f(int, char const*)`.
+    let before_parameters = name.split('(').next().unwrap_or_default();
+    if before_parameters.is_empty() || before_parameters.contains(char::is_whitespace) {
         return Err(LookupError::Syntax(location.into()));
     }
     let file = object::File::parse(data).map_err(|_| LookupError::NotElf)?;
@@ -96,7 +107,16 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
             (into < file_size).then(|| file_start + into)
         })
     };
-    let named = |n: &str| n == name || n.split('@').next() == Some(name) || demangle(n) == name;
+    // A C++ name matches with or without its parameters (`ns::f` names `ns::f(int)` and every
+    // other overload, which the error then lists; `ns::f(int)` names one).
+    let with_parameters = name.contains('(');
+    let named = |n: &str| {
+        if n == name || n.split('@').next() == Some(name) {
+            return true;
+        }
+        let demangled = demangle(n);
+        demangled == name || (!with_parameters && without_parameters(&demangled) == Some(name))
+    };
     let mut matches: Vec<(u64, String)> = functions.iter().filter(|(_, n)| named(n)).cloned().collect();
     matches.sort();
     matches.dedup_by_key(|(addr, _)| *addr);
@@ -105,7 +125,7 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
             let lower = name.to_lowercase();
             let mut similar: Vec<String> = functions
                 .iter()
-                .map(|(_, n)| n.clone())
+                .map(|(_, n)| demangle(n).into_owned())
                 .filter(|n| n.to_lowercase().contains(&lower))
                 .collect();
             similar.sort();
@@ -120,8 +140,8 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
                 matches: many
                     .iter()
                     .map(|(addr, n)| match file_offset(*addr) {
-                        Some(offset) => format!("{n} at file offset {offset:#x}"),
-                        None => format!("{n} at address {addr:#x}"),
+                        Some(offset) => format!("{} at file offset {offset:#x}", demangle(n)),
+                        None => format!("{} at address {addr:#x}", demangle(n)),
                     })
                     .collect(),
             })
@@ -130,7 +150,34 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
     let vaddr = addr.checked_add(plus).ok_or_else(|| LookupError::NotLoaded(found.clone()))?;
     let offset = file_offset(vaddr).ok_or_else(|| LookupError::NotLoaded(found.clone()))?;
     let return_type = return_type(data, addr);
-    Ok(ProbeLocation { offset, function: Some(found), address: Some(addr), return_type })
+    Ok(ProbeLocation {
+        offset,
+        function: Some(demangle(&found).into_owned()),
+        address: Some(addr),
+        return_type,
+    })
+}
+
+/// A demangled C++ name without its parameter list and what follows it (`ns::f(int) const` gives
+/// `ns::f`); `None` when it has none.
+fn without_parameters(demangled: &str) -> Option<&str> {
+    // The parameter list is the last top-level `(…)`: scan back from the last `)` to its `(`.
+    let close = demangled.rfind(')')?;
+    let mut depth = 0usize;
+    for (at, c) in demangled[..=close].char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    let base = demangled[..at].trim_end();
+                    return (!base.is_empty()).then_some(base);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -204,5 +251,67 @@ mod tests {
                 offset
             );
         }
+    }
+
+    #[test]
+    fn parameters_are_dropped_from_the_end() {
+        assert_eq!(without_parameters("ns::f(int)"), Some("ns::f"));
+        assert_eq!(without_parameters("ns::C::get() const"), Some("ns::C::get"));
+        assert_eq!(without_parameters("ns::g(void (*)(int), char const*)"), Some("ns::g"));
+        assert_eq!(without_parameters("ns::h<int>(std::pair<int, int>)"), Some("ns::h<int>"));
+        assert_eq!(without_parameters("plain_c"), None);
+        assert_eq!(without_parameters("(broken"), None);
+        assert_eq!(without_parameters("broken)"), None);
+    }
+
+    /// C++ functions by their demangled names: with or without parameters; overloads are
+    /// ambiguous without them and listed.
+    #[test]
+    fn cxx_names_with_and_without_parameters() {
+        let dir = std::env::temp_dir().join(format!("cperf-cxx-lookup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = "namespace ns {\n\
+                   __attribute__((noinline)) int handle(int i) { return i + 1; }\n\
+                   __attribute__((noinline)) int handle(double d, const char *s) { return (int)d + s[0]; }\n\
+                   __attribute__((noinline)) int only(int i) { return i * 2; }\n\
+                   }\n\
+                   int main(int c, char **v) { return ns::handle(c) + ns::handle(1.0, v[0]) + ns::only(c); }\n";
+        std::fs::write(dir.join("a.cc"), src).unwrap();
+        let bin = dir.join("a");
+        let built = std::process::Command::new("c++")
+            .args(["-O1", "-o"])
+            .arg(&bin)
+            .arg(dir.join("a.cc"))
+            .status()
+            .is_ok_and(|s| s.success());
+        let data = std::fs::read(&bin);
+        let _ = std::fs::remove_dir_all(&dir);
+        if !built {
+            assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "c++ is needed");
+            eprintln!("skipped: no C++ compiler");
+            return;
+        }
+        let data = data.unwrap();
+        let only = probe_location(&data, "ns::only").unwrap();
+        assert_eq!(only.function.as_deref(), Some("ns::only(int)"));
+        assert_eq!(probe_location(&data, "ns::only(int)").unwrap().offset, only.offset);
+        let e = probe_location(&data, "ns::handle").unwrap_err();
+        let LookupError::Ambiguous { ref matches, .. } = e else { panic!("{e}") };
+        assert_eq!(matches.len(), 2, "{e}");
+        let one = probe_location(&data, "ns::handle(int)").unwrap();
+        let two = probe_location(&data, "ns::handle(double, char const*)").unwrap();
+        assert_ne!(one.offset, two.offset);
+        assert!(matches.iter().any(|m| m.starts_with("ns::handle(int) at file offset 0x")), "{e}");
+        assert!(e.to_string().contains("parameters and all"), "{e}");
+        let e = probe_location(&data, "ns::handl").unwrap_err();
+        assert!(
+            e.to_string().contains("did you mean: ns::handle(double, char const*), ns::handle(int)"),
+            "{e}"
+        );
+        for m in matches {
+            let offset = u64::from_str_radix(m.rsplit("0x").next().unwrap(), 16).unwrap();
+            assert!(offset == one.offset || offset == two.offset, "{m}");
+        }
+        assert!(matches!(probe_location(&data, "ns handle"), Err(LookupError::Syntax(_))));
     }
 }
