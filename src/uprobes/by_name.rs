@@ -107,9 +107,8 @@ fn mapped_ranked(name: &str, root_dir: &Path, pids: &[u32]) -> Vec<(u8, Found)> 
         if !same_root {
             continue;
         }
-        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { continue };
-        for line in maps.lines() {
-            let Some(entry) = parse_maps_line(line) else { continue };
+        let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else { continue };
+        for entry in mapped_files(&maps) {
             let file_name = entry.path.rsplit('/').next().unwrap_or_default();
             if let Some(rank) = rank(name, file_name) {
                 if seen.insert((entry.dev, entry.ino)) {
@@ -121,22 +120,16 @@ fn mapped_ranked(name: &str, root_dir: &Path, pids: &[u32]) -> Vec<(u8, Found)> 
     found
 }
 
-/// The file of a `/proc/<pid>/maps` line (`start-end perms offset major:minor inode path`); `None`
-/// for anonymous and deleted mappings.
-fn parse_maps_line(line: &str) -> Option<Found> {
-    let mut fields = line.split_whitespace();
-    let _range = fields.next()?;
-    let _perms = fields.next()?;
-    let _offset = fields.next()?;
-    let (major, minor) = fields.next()?.split_once(':')?;
-    let ino: u64 = fields.next()?.parse().ok()?;
-    let path = &line[line.find('/')?..];
-    if ino == 0 || path.ends_with(" (deleted)") {
-        return None;
-    }
-    let major = u64::from_str_radix(major, 16).ok()?;
-    let minor = u64::from_str_radix(minor, 16).ok()?;
-    Some(Found { path: path.to_owned(), dev: nix::sys::stat::makedev(major, minor), ino })
+/// The mapped files of a maps text: path, device and inode; anonymous, special (`[vdso]`) and
+/// deleted mappings left out.
+fn mapped_files(maps: &[u8]) -> impl Iterator<Item = Found> + '_ {
+    sampler::procmaps::parse(maps).into_iter().filter_map(|m| {
+        let path = String::from_utf8(m.path).ok()?;
+        if m.inode == 0 || !path.starts_with('/') || path.ends_with(" (deleted)") {
+            return None;
+        }
+        Some(Found { path, dev: nix::sys::stat::makedev(m.maj.into(), m.min.into()), ino: m.inode })
+    })
 }
 
 /// The distinct ELF files called like `name` in `dir` inside `root`, in name order.
@@ -219,15 +212,14 @@ mod tests {
     }
 
     #[test]
-    fn maps_lines() {
-        let f = parse_maps_line("7f3c1a000000-7f3c1a028000 r--p 00000000 fd:01 1835087                    /usr/lib/x86_64-linux-gnu/libc.so.6").unwrap();
-        assert_eq!((f.path.as_str(), f.ino), ("/usr/lib/x86_64-linux-gnu/libc.so.6", 1835087));
-        assert_eq!(f.dev, nix::sys::stat::makedev(0xfd, 1));
-        let spaced = parse_maps_line("55d0-55d1 r-xp 00001000 08:02 42 /opt/my app/bin/x").unwrap();
-        assert_eq!(spaced.path, "/opt/my app/bin/x");
-        assert!(parse_maps_line("7ffd-7ffe rw-p 00000000 00:00 0                          [stack]").is_none());
-        assert!(parse_maps_line("7f00-7f01 r-xp 00000000 00:05 99 /memfd:jit (deleted)").is_none());
-        assert!(parse_maps_line("garbage").is_none());
+    fn mapped_files_leave_out_anonymous_special_and_deleted() {
+        let maps = b"7f3c1a000000-7f3c1a028000 r--p 00000000 fd:01 1835087                    /usr/lib/x86_64-linux-gnu/libc.so.6\n\
+                     55d0-55d1 r-xp 00001000 08:02 42 /opt/my app/bin/x\n\
+                     7ffd-7ffe rw-p 00000000 00:00 0                          [stack]\n\
+                     7f00-7f01 r-xp 00000000 00:05 99 /memfd:jit (deleted)\n";
+        let files: Vec<Found> = mapped_files(maps).collect();
+        assert_eq!(list(&files), "/usr/lib/x86_64-linux-gnu/libc.so.6, /opt/my app/bin/x");
+        assert_eq!((files[0].dev, files[0].ino), (nix::sys::stat::makedev(0xfd, 1), 1835087));
     }
 
     /// This test process's own C library, found by name among its mappings.
@@ -235,9 +227,8 @@ mod tests {
     fn a_mapped_library_is_found_by_name() {
         let me = std::process::id();
         let root = ContainerRoot::at(Path::new("/")).unwrap();
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-        let Some(libc) = maps.lines().filter_map(parse_maps_line).find(|f| f.path.contains("/libc.so"))
-        else {
+        let maps = std::fs::read("/proc/self/maps").unwrap();
+        let Some(libc) = mapped_files(&maps).find(|f| f.path.contains("/libc.so")) else {
             return; // a static build: no C library mapped
         };
         let got = find("libc", &root, Path::new("/"), &[me], "this test").unwrap();
