@@ -40,6 +40,8 @@ pub struct Files<'a> {
     pub root: Root,
     /// Its processes.
     pub pids: &'a [u32],
+    /// The program of a command cperf runs (which has not started yet, so no mapping names it).
+    pub program: Option<&'a Path>,
 }
 
 /// Every probe in `events` placed for a target with these `files`, and where each went (in the
@@ -70,7 +72,7 @@ pub fn place(
         };
         let found;
         let path_name = if probe.is_name() {
-            found = by_name::find(&probe.path, &root_fs, &root_dir, files.pids, what)
+            found = by_name::find(&probe.path, &root_fs, &root_dir, files.pids, files.program, what)
                 .with_context(|| event.name.clone())?;
             &found
         } else {
@@ -132,25 +134,31 @@ pub fn found_by_name(events: &EventList, probes: &[ProbeMeta]) -> Vec<String> {
         .collect()
 }
 
-/// Refuses probes on targets followed thread by thread (`-p`, or a command counted by itself).
+/// Refuses probes on processes followed thread by thread (`-p`).
 ///
 /// A probe event given to perf_event_open by file descriptor path is re-created for each new
 /// thread from a path the kernel reads in the memory of the thread that forks, where it is not: the
 /// fork would fail, in the traced program. The cgroup filter has no such step, so the remedy is to
-/// name the process's cgroup.
-pub fn refuse_per_task(events: &EventList, pids: &[u32], command_alone: bool) -> anyhow::Result<()> {
-    if !any(events) {
-        return Ok(());
-    }
-    if let Some(pid) = pids.first() {
+/// name the process's cgroup (a command cperf runs gets a cgroup of its own for this).
+pub fn refuse_per_task(events: &EventList, pids: &[u32]) -> anyhow::Result<()> {
+    if let (true, Some(pid)) = (any(events), pids.first()) {
         anyhow::bail!(
             "uprobe events cannot follow a process's threads (the kernel would fail its forks): count its whole cgroup with -G pid:{pid} instead of -p {pid}"
         );
     }
-    if command_alone {
-        anyhow::bail!(
-            "uprobe events cannot follow a command's threads (the kernel would fail its forks): run it in a container and name that with -G, or count the whole host with -a"
-        );
-    }
     Ok(())
+}
+
+/// The file `argv0` runs: itself when it has a slash (made absolute), else the first executable
+/// file of that name in `PATH`.
+pub fn program_path(argv0: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if argv0.contains('/') {
+        let path = std::path::absolute(argv0).ok()?;
+        return runnable(&path).then_some(path);
+    }
+    let search = std::env::var_os("PATH")?;
+    std::env::split_paths(&search).map(|dir| dir.join(argv0)).find(|p| p.is_absolute() && runnable(p))
 }

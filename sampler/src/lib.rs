@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod command_cgroup;
 pub mod container;
 pub mod counter;
 pub mod event;

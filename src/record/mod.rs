@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use sampler::command_cgroup::CommandCgroup;
 use sampler::counter::{self, Scope};
 use sampler::event::{self, EventKind, EventList};
 use sampler::recording::{Meta, RecordingWriter, Summary, TargetMeta};
@@ -81,8 +82,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     }
     let (event, event_note) = pick_event(opts.event.as_deref())?;
     let probe_event = EventList::from_events([event.clone()]);
-    let command_alone = opts.containers.is_empty() && opts.pids.is_empty() && !opts.system_wide;
-    crate::uprobes::refuse_per_task(&probe_event, &opts.pids, command_alone)?;
+    crate::uprobes::refuse_per_task(&probe_event, &opts.pids)?;
     let user_regs = match (opts.retval, event.uprobe()) {
         (false, _) => 0,
         (true, Some(probe)) if probe.retprobe => match sampler::uprobe::return_register() {
@@ -162,6 +162,8 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         });
         scopes.push(Scope::System);
     }
+    // Held to the end: the command's cgroup (when it has one) is removed when this is dropped.
+    let (mut _command_cgroup, mut program) = (None, None);
     let mut workload = if opts.command.is_empty() { None } else { Some(Workload::prepare(&opts.command)?) };
     if scopes.is_empty() {
         let w = workload.as_ref().expect("a command when no other target");
@@ -174,7 +176,16 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             cgroup: None,
             probe: None,
         });
-        scopes.push(Scope::Command(w.pid()));
+        if event.uprobe().is_some() {
+            // Probes cannot follow the command task by task; its own cgroup follows it instead.
+            let cgroup = CommandCgroup::create()?;
+            cgroup.add(w.pid())?;
+            scopes.push(Scope::Cgroup(cgroup.dir().to_path_buf()));
+            program = crate::uprobes::program_path(&opts.command[0]);
+            _command_cgroup = Some(cgroup);
+        } else {
+            scopes.push(Scope::Command(w.pid()));
+        }
     }
 
     // A probe is placed in each target's own file: found through the target's root.
@@ -189,7 +200,8 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             }
             (None, _) => crate::uprobes::Root::Host,
         };
-        let files = crate::uprobes::Files { root, pids };
+        let program = if meta.kind == "command" { program.as_deref() } else { None };
+        let files = crate::uprobes::Files { root, pids, program };
         let (placed, probes) = crate::uprobes::place(&probe_event, files, &meta.description, opts.retval)?;
         probe_notes.extend(
             crate::uprobes::found_by_name(&probe_event, &probes)
@@ -247,6 +259,10 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     for (target, pids) in target_pids.iter().enumerate() {
         if let Some(&pid) = pids.first() {
             session.set_target_root(target, pid);
+        } else if metas[target].kind == "command" {
+            // The command was forked from here: its files are where cperf's are, also once a
+            // short-lived process of it has exited.
+            session.set_target_root(target, std::process::id());
         }
     }
     for &(pid, target) in &existing {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use sampler::cgroup::{self, CpuSource, CpuStat};
+use sampler::command_cgroup::CommandCgroup;
 use sampler::container::Resolver;
 use sampler::counter::{CounterOptions, CounterSet, Reading, Scope};
 use sampler::event::{self, EventList};
@@ -102,6 +103,10 @@ struct Planned {
     root: crate::uprobes::Root,
     /// Its processes when resolved (their mappings say which file a probe given by name means).
     pids: Vec<u32>,
+    /// The program of the command counted.
+    program: Option<std::path::PathBuf>,
+    /// The command, counted through a cgroup of its own.
+    in_command_cgroup: bool,
 }
 
 impl Planned {
@@ -113,6 +118,8 @@ impl Planned {
             had_processes: false,
             root: crate::uprobes::Root::Host,
             pids: Vec::new(),
+            program: None,
+            in_command_cgroup: false,
         }
     }
 }
@@ -185,8 +192,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
     let mut notes = Vec::new();
     let events = parse_events(&opts.events, &mut notes)?;
-    let command_alone = opts.containers.is_empty() && opts.pids.is_empty() && !opts.system_wide;
-    crate::uprobes::refuse_per_task(&events, &opts.pids, command_alone)?;
+    crate::uprobes::refuse_per_task(&events, &opts.pids)?;
     // Signals are blocked before anything is forked, so none is lost and the child resets the mask.
     let mut signals = Signals::block()?;
 
@@ -210,6 +216,8 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                 had_processes: !c.pids.is_empty(),
                 root: c.pids.first().map_or(crate::uprobes::Root::Host, |&p| crate::uprobes::Root::Of(p)),
                 pids: c.pids.clone(),
+                program: None,
+                in_command_cgroup: false,
             });
         }
     }
@@ -226,11 +234,26 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
 
     // The command is counted itself only when nothing else was named; otherwise it is the timer.
+    // Held to the end: the command's cgroup (when it has one) is removed when this is dropped.
+    let mut _command_cgroup = None;
     let mut workload = if opts.command.is_empty() { None } else { Some(Workload::prepare(&opts.command)?) };
     if targets.is_empty() {
         let w = workload.as_ref().expect("a command when no other target");
         let cmd = opts.command.join(" ");
-        targets.push(Planned::new(simple_target(cmd.clone(), format!("'{cmd}'")), Scope::Command(w.pid())));
+        let target = simple_target(cmd.clone(), format!("'{cmd}'"));
+        if crate::uprobes::any(&events) {
+            // Probes cannot follow the command task by task; its own cgroup follows it instead.
+            let cgroup = CommandCgroup::create()?;
+            cgroup.add(w.pid())?;
+            let mut planned = Planned::new(target, Scope::Cgroup(cgroup.dir().to_path_buf()));
+            planned.had_processes = true;
+            planned.program = crate::uprobes::program_path(&opts.command[0]);
+            planned.in_command_cgroup = true;
+            targets.push(planned);
+            _command_cgroup = Some(cgroup);
+        } else {
+            targets.push(Planned::new(target, Scope::Command(w.pid())));
+        }
     }
 
     let mut backends = choose_backends(&events, &targets, opts.allow_bpf, &mut notes);
@@ -238,17 +261,18 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     let counter_options = CounterOptions { syscall_errors: true };
     let mut counting = Vec::with_capacity(targets.len());
     let mut next_slot = 0;
-    for Planned { mut report, scope, cpu, had_processes, root, pids } in targets {
+    for Planned { mut report, scope, cpu, had_processes, root, pids, program, in_command_cgroup } in targets {
         if crate::uprobes::any(&perf_events) && matches!(scope, Scope::Cgroup(_)) && !had_processes {
             bail!("{} has no process to find the probed file through; start it first", report.description);
         }
-        let files = crate::uprobes::Files { root, pids: &pids };
+        let files = crate::uprobes::Files { root, pids: &pids, program: program.as_deref() };
         let (events, probes) = crate::uprobes::place(&perf_events, files, &report.description, false)?;
         report.notes.extend(crate::uprobes::found_by_name(&perf_events, &probes));
         let counters = CounterSet::open_with(&events, &scope, counter_options)
             .with_context(|| format!("cannot count for {}", report.description))?;
+        // A container's cgroup, watched for its end (the command's own ends with the command).
         let cgroup_dir = match &scope {
-            Scope::Cgroup(dir) => Some(dir.clone()),
+            Scope::Cgroup(dir) if !in_command_cgroup => Some(dir.clone()),
             _ => None,
         };
         let bpf_slot = backends.bpf.as_ref().map(|_| {

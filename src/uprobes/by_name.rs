@@ -37,15 +37,23 @@ fn best(found: Vec<(u8, Found)>) -> Vec<Found> {
 }
 
 /// The path, inside `root`, of the one file `name` names for a target: `pids` are its processes,
-/// `root_dir` the directory its root is seen at from here (`/proc/<pid>/root`, or `/`); `what`
-/// names the target in errors.
+/// `root_dir` the directory its root is seen at from here (`/proc/<pid>/root`, or `/`), `program`
+/// the program of a command about to run (looked at first); `what` names the target in errors.
 pub fn find(
     name: &str,
     root: &ContainerRoot,
     root_dir: &Path,
     pids: &[u32],
+    program: Option<&Path>,
     what: &str,
 ) -> anyhow::Result<String> {
+    // The program of a command about to run, when the name is its.
+    if let Some(program) = program {
+        let file_name = program.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if rank(name, file_name).is_some() {
+            return Ok(program.display().to_string());
+        }
+    }
     let mapped = mapped(name, root_dir, pids);
     match mapped.as_slice() {
         [one] => return Ok(one.path.clone()),
@@ -76,7 +84,8 @@ pub fn find(
     } else {
         format!("is mapped by the processes of {what} or is in {dirs} of its root")
     };
-    bail!("no file called '{name}' (or lib{name}.so…) {looked}: give the path, as in uprobe:/usr/lib/lib{name}.so:FUNC")
+    let library = if name.starts_with("lib") { format!("{name}.so") } else { format!("lib{name}.so") };
+    bail!("no file called '{name}' (or {library}…) {looked}: give the path, as in uprobe:/usr/lib/{library}:FUNC")
 }
 
 /// A file found, and which file it is.
@@ -231,9 +240,10 @@ mod tests {
         let Some(libc) = mapped_files(&maps).find(|f| f.path.contains("/libc.so")) else {
             return; // a static build: no C library mapped
         };
-        let got = find("libc", &root, Path::new("/"), &[me], "this test").unwrap();
+        let got = find("libc", &root, Path::new("/"), &[me], None, "this test").unwrap();
         assert_eq!(got, libc.path);
-        let err = find("no-such-library-anywhere", &root, Path::new("/"), &[me], "this test").unwrap_err();
+        let err =
+            find("no-such-library-anywhere", &root, Path::new("/"), &[me], None, "this test").unwrap_err();
         assert!(err.to_string().contains("give the path"), "{err}");
     }
 }
