@@ -24,7 +24,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Count events (syscalls, tracepoints, software events) for containers, processes or the host.
+    /// Count events (syscalls, tracepoints, software events, uprobes) for containers, processes or the host.
     Stat(StatArgs),
     /// Sample call stacks of containers, processes or the host into a self-contained recording.
     Record(RecordArgs),
@@ -373,7 +373,8 @@ pub struct RecordArgs {
     pub pids: Vec<u32>,
 
     /// The event that triggers samples: cycles where a hardware PMU exists (the default there),
-    /// cpu-clock (the default elsewhere), task-clock, page-faults, a tracepoint, …
+    /// cpu-clock (the default elsewhere), task-clock, page-faults, a tracepoint, a uprobe or
+    /// uretprobe (`uretprobe:/path/in/container:func`, every call unless -F/-c say otherwise), …
     #[arg(short = 'e', long = "event", value_name = "EVENT")]
     pub event: Option<String>,
 
@@ -463,11 +464,14 @@ Examples:
   cperf stat -G 50993dd8689e -e 'syscalls:*' -- sleep 5     syscalls of one container for 5 s
   cperf stat -G web -G db -e 'syscalls:sys_enter_*' -I 1000  per-second counts for two containers
   cperf stat -a -e cs,cpu-migrations --duration 2            the whole host
-  cperf stat -e 'syscalls:*' -- ./my-program                  one command and its children")]
+  cperf stat -e 'syscalls:*' -- ./my-program                  one command and its children
+  cperf stat -G zk -e 'uprobe:/usr/lib/libzk.so.2:zoo_set2'   calls of a function in the container's file
+  cperf stat -G web -e uprobe:libc:malloc                     a library by name (as the container maps it)")]
 pub struct StatArgs {
     /// Event(s) to count: tracepoints `subsystem:name` with globs (`syscalls:*`), software events
     /// (cpu-clock, task-clock, context-switches, cpu-migrations, page-faults), hardware events where a
-    /// PMU exists. Comma lists and repeats are fine.
+    /// PMU exists, user-space probes `uprobe:/path/in/container:func` (or `uprobe:libname:func`,
+    /// `func+0x10`, a file offset `0x…`) and `uretprobe:…`. Comma lists and repeats are fine.
     #[arg(short = 'e', long = "event", value_name = "EVENTS")]
     pub events: Vec<String>,
 
