@@ -3,7 +3,8 @@
 //! their name as written or demangled; a name that matches functions at several addresses, or
 //! none, is an error that names the candidates.
 
-use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+use object::read::elf::{ElfFile, FileHeader};
+use object::{Endianness, Object, ObjectSegment, ObjectSymbol, SymbolIndex};
 
 use crate::demangle::demangle;
 use crate::dwarf::types::{return_type, ReturnType};
@@ -33,9 +34,25 @@ pub enum LookupError {
         /// `name at file offset 0x…` for each.
         matches: Vec<String>,
     },
+    /// The name is an IFUNC: which implementation runs is chosen when the program starts.
+    #[error("'{name}' is chosen among implementations when the program starts (an IFUNC), and is not run itself: probe the implementation{}", implementations_list(.implementations))]
+    Ifunc {
+        /// The name asked for.
+        name: String,
+        /// Functions whose names contain it (`__memcpy_avx_unaligned_erms`, …).
+        implementations: Vec<String>,
+    },
     /// The address is in no loadable segment of the file.
     #[error("function '{0}' is not in a loadable segment of the file")]
     NotLoaded(String),
+}
+
+fn implementations_list(implementations: &[String]) -> String {
+    if implementations.is_empty() {
+        " (this file does not name them: its debug symbols do)".into()
+    } else {
+        format!(" this machine uses, one of: {}", implementations.join(", "))
+    }
 }
 
 /// C++ overloads can also be told apart by their parameters.
@@ -67,65 +84,166 @@ pub struct ProbeLocation {
     /// The function's return type, when a name was given and the file's own DWARF describes it
     /// (a separate debug file may: see [`crate::return_type`]).
     pub return_type: Option<ReturnType>,
+    /// The offset is a function's first instruction (where a return probe must be).
+    pub at_start: bool,
+}
+
+/// A function symbol of the file.
+struct Function {
+    address: u64,
+    /// As written (mangled, maybe `name@VERSION`).
+    name: String,
+    /// `STT_GNU_IFUNC`: a resolver that picks the implementation at load time.
+    ifunc: bool,
+    /// A non-default symbol version (`memcpy@GLIBC_2.2.5` beside `memcpy@@GLIBC_2.14`).
+    hidden: bool,
+}
+
+/// `STT_GNU_IFUNC`.
+const STT_GNU_IFUNC: u8 = 10;
+/// `STT_FUNC`.
+const STT_FUNC: u8 = 2;
+
+/// Every defined function of `.symtab` and `.dynsym`.
+fn functions(file: &object::File<'_>) -> Vec<Function> {
+    let hidden = hidden_versions(file);
+    let symbol = |s: object::Symbol<'_, '_>, dynamic: bool| {
+        let object::SymbolFlags::Elf { st_info, .. } = s.flags() else { return None };
+        let kind = st_info & 0xf;
+        if !(kind == STT_FUNC || kind == STT_GNU_IFUNC) || s.section_index().is_none() || s.address() == 0 {
+            return None;
+        }
+        Some(Function {
+            address: s.address(),
+            name: s.name().ok()?.to_owned(),
+            ifunc: kind == STT_GNU_IFUNC,
+            hidden: dynamic && hidden.get(s.index().0).copied().unwrap_or(false),
+        })
+    };
+    let mut all: Vec<Function> = file.symbols().filter_map(|s| symbol(s, false)).collect();
+    all.extend(file.dynamic_symbols().filter_map(|s| symbol(s, true)));
+    all
+}
+
+/// Per `.dynsym` index: whether the symbol's version is a hidden (non-default) one.
+fn hidden_versions(file: &object::File<'_>) -> Vec<bool> {
+    fn of<Elf: FileHeader<Endian = Endianness>>(f: &ElfFile<'_, Elf>) -> Vec<bool> {
+        let endian = f.endian();
+        let Ok(Some(versions)) = f.elf_section_table().versions(endian, f.data()) else { return Vec::new() };
+        (0..f.elf_dynamic_symbol_table().len())
+            .map(|i| versions.version_index(endian, SymbolIndex(i)).is_hidden())
+            .collect()
+    }
+    match file {
+        object::File::Elf32(f) => of(f),
+        object::File::Elf64(f) => of(f),
+        _ => Vec::new(),
+    }
+}
+
+/// Where a virtual address is in the file, through the loadable segment holding it.
+fn file_offset(file: &object::File<'_>, data_len: usize, vaddr: u64) -> Option<u64> {
+    file.segments().find_map(|seg| {
+        let (file_start, file_size) = seg.file_range();
+        let into = vaddr.checked_sub(seg.address())?;
+        let offset = file_start.checked_add(into)?;
+        (into < file_size && offset < data_len as u64).then_some(offset)
+    })
+}
+
+/// `func+0x10` or `func+16` split; a `+` not followed by a number is part of the name
+/// (`operator+`).
+fn split_offset(location: &str) -> (&str, u64) {
+    if let Some((name, plus)) = location.rsplit_once('+') {
+        let number = match plus.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => plus.parse().ok(),
+        };
+        if let (Some(number), false) = (number, name.is_empty()) {
+            return (name, number);
+        }
+    }
+    (location, 0)
+}
+
+/// True when `candidate` looks like an implementation of `name`: it holds the name as a word of
+/// its own (`__memcpy_avx2` for `memcpy`; not `wmemcpy`).
+fn implements(candidate: &str, name: &str) -> bool {
+    candidate.match_indices(name).any(|(at, _)| {
+        let before = candidate[..at].chars().next_back();
+        let after = candidate[at + name.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+/// True when the symbol `written` is what the user's `name` means: the name as written, without
+/// its version, demangled, or demangled without parameters (and without a template's return type).
+fn names(written: &str, name: &str) -> bool {
+    if written == name || written.split('@').next() == Some(name) {
+        return true;
+    }
+    let demangled = demangle(written);
+    if demangled == name {
+        return true;
+    }
+    without_parameters(&demangled).is_some_and(|base| base == name || without_return_type(base) == name)
 }
 
 /// The file offset of `location` (`func`, `func+0x10`, `0x1a2b`) in the ELF file `data`.
 pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, LookupError> {
     if let Some(hex) = location.strip_prefix("0x") {
         let offset = u64::from_str_radix(hex, 16).map_err(|_| LookupError::Syntax(location.into()))?;
-        return Ok(ProbeLocation { offset, function: None, address: None, return_type: None });
-    }
-    let (name, plus) = match location.rsplit_once('+') {
-        Some((name, plus)) => {
-            let plus = match plus.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16),
-                None => plus.parse(),
+        // The function starting there, if one does (a return probe must be at one).
+        let start = object::File::parse(data).ok().and_then(|file| {
+            functions(&file)
+                .into_iter()
+                .filter(|f| !f.ifunc)
+                .find(|f| file_offset(&file, data.len(), f.address) == Some(offset))
+        });
+        return Ok(match start {
+            Some(f) => ProbeLocation {
+                offset,
+                function: Some(demangle(&f.name).into_owned()),
+                address: Some(f.address),
+                return_type: return_type(data, f.address),
+                at_start: true,
+            },
+            None => {
+                ProbeLocation { offset, function: None, address: None, return_type: None, at_start: false }
             }
-            .map_err(|_| LookupError::Syntax(location.into()))?;
-            (name, plus)
-        }
-        None => (location, 0),
-    };
-    // Whitespace only inside a C++ parameter list: `ns::f(int, char const*)`.
-    let before_parameters = name.split('(').next().unwrap_or_default();
-    if before_parameters.is_empty() || before_parameters.contains(char::is_whitespace) {
+        });
+    }
+    let (name, plus) = split_offset(location);
+    if name.trim().is_empty() || name.trim() != name {
         return Err(LookupError::Syntax(location.into()));
     }
     let file = object::File::parse(data).map_err(|_| LookupError::NotElf)?;
-    // Every function symbol: (address, name as written).
-    let functions: Vec<(u64, String)> = file
-        .symbols()
-        .chain(file.dynamic_symbols())
-        .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
-        .filter_map(|s| Some((s.address(), s.name().ok()?.to_owned())))
-        .collect();
-    // Where a virtual address is in the file, through the loadable segment holding it.
-    let file_offset = |vaddr: u64| {
-        file.segments().find_map(|seg| {
-            let (file_start, file_size) = seg.file_range();
-            let into = vaddr.checked_sub(seg.address())?;
-            (into < file_size).then(|| file_start + into)
-        })
-    };
-    // A C++ name matches with or without its parameters (`ns::f` names `ns::f(int)` and every
-    // other overload, which the error then lists; `ns::f(int)` names one).
-    let with_parameters = name.contains('(');
-    let named = |n: &str| {
-        if n == name || n.split('@').next() == Some(name) {
-            return true;
-        }
-        let demangled = demangle(n);
-        demangled == name || (!with_parameters && without_parameters(&demangled) == Some(name))
-    };
-    let mut matches: Vec<(u64, String)> = functions.iter().filter(|(_, n)| named(n)).cloned().collect();
-    matches.sort();
-    matches.dedup_by_key(|(addr, _)| *addr);
-    let (addr, found) = match matches.as_slice() {
+    let functions = functions(&file);
+    let mut matches: Vec<&Function> = functions.iter().filter(|f| names(&f.name, name)).collect();
+    if matches.iter().any(|f| f.ifunc) {
+        let mut implementations: Vec<String> = functions
+            .iter()
+            .filter(|f| !f.ifunc && f.name != name && implements(&f.name, name))
+            .map(|f| demangle(&f.name).into_owned())
+            .collect();
+        implementations.sort();
+        implementations.dedup();
+        implementations.truncate(12);
+        return Err(LookupError::Ifunc { name: name.into(), implementations });
+    }
+    // An old symbol version beside the default one is not what a caller built today calls.
+    if matches.iter().any(|f| !f.hidden) {
+        matches.retain(|f| !f.hidden);
+    }
+    matches.sort_by_key(|f| f.address);
+    matches.dedup_by_key(|f| f.address);
+    let found = match matches.as_slice() {
         [] => {
             let lower = name.to_lowercase();
             let mut similar: Vec<String> = functions
                 .iter()
-                .map(|(_, n)| demangle(n).into_owned())
+                .map(|f| demangle(&f.name).into_owned())
                 .filter(|n| n.to_lowercase().contains(&lower))
                 .collect();
             similar.sort();
@@ -133,29 +251,51 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
             similar.truncate(8);
             return Err(LookupError::NotFound { name: name.into(), similar });
         }
-        [(addr, found)] => (*addr, found.clone()),
+        [one] => *one,
         many => {
             return Err(LookupError::Ambiguous {
                 name: name.into(),
                 matches: many
                     .iter()
-                    .map(|(addr, n)| match file_offset(*addr) {
-                        Some(offset) => format!("{} at file offset {offset:#x}", demangle(n)),
-                        None => format!("{} at address {addr:#x}", demangle(n)),
+                    .map(|f| match file_offset(&file, data.len(), f.address) {
+                        Some(offset) => format!("{} at file offset {offset:#x}", demangle(&f.name)),
+                        None => format!("{} at address {:#x}", demangle(&f.name), f.address),
                     })
                     .collect(),
             })
         }
     };
-    let vaddr = addr.checked_add(plus).ok_or_else(|| LookupError::NotLoaded(found.clone()))?;
-    let offset = file_offset(vaddr).ok_or_else(|| LookupError::NotLoaded(found.clone()))?;
-    let return_type = return_type(data, addr);
+    let function = demangle(&found.name).into_owned();
+    let vaddr = found.address.checked_add(plus).ok_or_else(|| LookupError::NotLoaded(function.clone()))?;
+    let offset =
+        file_offset(&file, data.len(), vaddr).ok_or_else(|| LookupError::NotLoaded(function.clone()))?;
     Ok(ProbeLocation {
         offset,
-        function: Some(demangle(&found).into_owned()),
-        address: Some(addr),
-        return_type,
+        function: Some(function),
+        address: Some(found.address),
+        return_type: return_type(data, found.address),
+        at_start: plus == 0,
     })
+}
+
+/// A demangled template function's name without the return type the demangler puts first
+/// (`int ns::h<int>` gives `ns::h<int>`): what follows the last space outside `<…>` and `(…)`,
+/// unless that space belongs to `operator new` and the like.
+fn without_return_type(base: &str) -> &str {
+    let mut depth = 0usize;
+    let mut last_space = None;
+    for (at, c) in base.char_indices() {
+        match c {
+            '<' | '(' => depth += 1,
+            '>' | ')' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 => last_space = Some(at),
+            _ => {}
+        }
+    }
+    match last_space {
+        Some(at) if !base[..at].ends_with("operator") => &base[at + 1..],
+        _ => base,
+    }
 }
 
 /// A demangled C++ name without its parameter list and what follows it (`ns::f(int) const` gives
@@ -192,7 +332,9 @@ mod tests {
     fn offsets_as_given() {
         assert_eq!(probe_location(b"not elf", "0x1234").unwrap().offset, 0x1234);
         assert!(matches!(probe_location(b"x", "0xzz"), Err(LookupError::Syntax(_))));
-        assert!(matches!(probe_location(b"x", "f+zz"), Err(LookupError::Syntax(_))));
+        assert!(matches!(probe_location(b"x", "f+zz"), Err(LookupError::NotElf)), "f+zz is a name");
+        assert!(matches!(probe_location(b"x", "+0x10"), Err(LookupError::NotElf)), "a name, however odd");
+        assert!(matches!(probe_location(b"x", " f"), Err(LookupError::Syntax(_))));
         assert!(matches!(probe_location(b"x", "f"), Err(LookupError::NotElf)));
     }
 
@@ -210,6 +352,109 @@ mod tests {
         assert!(e.to_string().contains("nm -D"), "{e}");
         let e = probe_location(&data, "probe_locatio").unwrap_err();
         assert!(e.to_string().contains("did you mean"), "{e}");
+        // The offset is where main's first bytes are in the file, not its virtual address.
+        assert_eq!(bytes_at(&data, main.offset), code_at(&data, main.address.unwrap()));
+        assert!(main.at_start && !plus.at_start);
+        // main's own file offset, given raw, is main's start.
+        let raw = probe_location(&data, &format!("{:#x}", main.offset)).unwrap();
+        assert_eq!((raw.function.as_deref(), raw.at_start), (Some("main"), true));
+        let inside = probe_location(&data, &format!("{:#x}", plus.offset)).unwrap();
+        assert_eq!((inside.function, inside.at_start), (None, false));
+    }
+
+    /// 16 bytes of the file at `offset`.
+    fn bytes_at(data: &[u8], offset: u64) -> &[u8] {
+        &data[offset as usize..offset as usize + 16]
+    }
+
+    /// 16 bytes of code at virtual address `address`, read through the section holding it.
+    fn code_at(data: &[u8], address: u64) -> Vec<u8> {
+        use object::ObjectSection;
+        let file = object::File::parse(data).unwrap();
+        let section = file
+            .sections()
+            .find(|s| (s.address()..s.address() + s.size()).contains(&address))
+            .expect("a section holds the address");
+        let into = (address - section.address()) as usize;
+        section.data().unwrap()[into..into + 16].to_vec()
+    }
+
+    /// A non-PIE executable, whose text's file offsets differ from its addresses by the load base.
+    #[test]
+    fn offsets_in_a_non_pie_executable() {
+        let Some(data) = compile(
+            "nopie",
+            "c",
+            "int f(int i) { return i * 7; }\nint main(int c, char **v) { (void)v; return f(c); }\n",
+            &["-no-pie", "-O1"],
+        ) else {
+            return;
+        };
+        let f = probe_location(&data, "f").unwrap();
+        let address = f.address.unwrap();
+        assert!(address >= 0x400000 && f.offset < address, "{f:?}");
+        assert_eq!(bytes_at(&data, f.offset), code_at(&data, address));
+    }
+
+    /// An IFUNC is refused, naming the implementations to probe.
+    #[test]
+    fn ifuncs_name_their_implementations() {
+        let src = "__attribute__((noinline)) int my_f_generic(int i) { return i + 1; }\n\
+                   __attribute__((noinline)) int my_f_fast(int i) { return i + 1; }\n\
+                   static void *resolve_my_f(void) { return (void *)my_f_fast; }\n\
+                   int my_f(int) __attribute__((ifunc(\"resolve_my_f\")));\n";
+        let Some(data) = compile("ifunc", "c", src, &["-shared", "-fPIC", "-O1"]) else { return };
+        let e = probe_location(&data, "my_f").unwrap_err();
+        let LookupError::Ifunc { ref implementations, .. } = e else { panic!("{e}") };
+        assert!(implementations.starts_with(&["my_f_fast".to_string(), "my_f_generic".to_string()]), "{e}");
+        assert!(e.to_string().contains("IFUNC"), "{e}");
+        assert!(probe_location(&data, "my_f_fast").is_ok());
+    }
+
+    /// This machine's C library: `memcpy` is an IFUNC (with an old, non-default version beside it),
+    /// `realpath` has a non-default old version beside the default one.
+    #[test]
+    fn the_c_librarys_versions_and_ifuncs() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let Some(libc) =
+            maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.contains("/libc.so.6"))
+        else {
+            return; // not glibc
+        };
+        let data = std::fs::read(libc).unwrap();
+        if !matches!(probe_location(&data, "memcpy"), Err(LookupError::Ifunc { .. })) {
+            return; // a C library without an IFUNC memcpy
+        }
+        let e = probe_location(&data, "memcpy").unwrap_err().to_string();
+        assert!(!e.contains("wmemcpy"), "{e}");
+        let realpath = probe_location(&data, "realpath");
+        assert!(realpath.is_ok(), "{realpath:?}");
+    }
+
+    /// Compiles `src` (language `c` or `c++`) with `flags`; `None` (or a failure when
+    /// `CPERF_REQUIRE_PRIVILEGED=1`) without a compiler.
+    fn compile(name: &str, lang: &str, src: &str, flags: &[&str]) -> Option<Vec<u8>> {
+        let dir = std::env::temp_dir().join(format!("cperf-lookup-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = dir.join(if lang == "c" { "a.c" } else { "a.cc" });
+        std::fs::write(&source, src).unwrap();
+        let bin = dir.join("a");
+        let compiler = if lang == "c" { "cc" } else { "c++" };
+        let built = std::process::Command::new(compiler)
+            .args(flags)
+            .arg("-o")
+            .arg(&bin)
+            .arg(&source)
+            .status()
+            .is_ok_and(|s| s.success());
+        let data = std::fs::read(&bin).ok();
+        let _ = std::fs::remove_dir_all(&dir);
+        if !built {
+            assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "{compiler} is needed");
+            eprintln!("skipped: no {compiler}");
+            return None;
+        }
+        data
     }
 
     /// Two `static` functions of one name (in two files) are ambiguous: the error lists both
@@ -244,13 +489,22 @@ mod tests {
         assert!(matches.iter().all(|m| m.starts_with("twin at file offset 0x")), "{e}");
         assert!(e.to_string().contains("probe one by its file offset"), "{e}");
         // Each offset given back is one of them.
-        for m in matches {
-            let offset = m.rsplit(' ').next().unwrap();
-            assert_eq!(
-                format!("{:#x}", probe_location(&data.as_ref().unwrap()[..], offset).unwrap().offset),
-                offset
-            );
+        // Two different offsets, each the start of one `twin` (found back by its raw offset).
+        let offsets: Vec<&str> = matches.iter().map(|m| m.rsplit(' ').next().unwrap()).collect();
+        assert_ne!(offsets[0], offsets[1], "{e}");
+        for offset in offsets {
+            let back = probe_location(&data.as_ref().unwrap()[..], offset).unwrap();
+            assert_eq!((back.function.as_deref(), back.at_start), (Some("twin"), true), "{offset}");
         }
+    }
+
+    #[test]
+    fn implementations_hold_the_name_as_a_word() {
+        assert!(implements("__memcpy_avx_unaligned_erms", "memcpy"));
+        assert!(implements("memcpy_sse2", "memcpy"));
+        assert!(!implements("wmemcpy", "memcpy"));
+        assert!(!implements("__wmemcpy_chk", "memcpy"));
+        assert!(!implements("memcpyx", "memcpy"));
     }
 
     #[test]
@@ -258,7 +512,11 @@ mod tests {
         assert_eq!(without_parameters("ns::f(int)"), Some("ns::f"));
         assert_eq!(without_parameters("ns::C::get() const"), Some("ns::C::get"));
         assert_eq!(without_parameters("ns::g(void (*)(int), char const*)"), Some("ns::g"));
-        assert_eq!(without_parameters("ns::h<int>(std::pair<int, int>)"), Some("ns::h<int>"));
+        assert_eq!(without_parameters("int ns::h<int>(std::pair<int, int>)"), Some("int ns::h<int>"));
+        assert_eq!(without_return_type("int ns::h<int>"), "ns::h<int>");
+        assert_eq!(without_return_type("std::pair<int, int> ns::h<int>"), "ns::h<int>");
+        assert_eq!(without_return_type("ns::C::operator new"), "ns::C::operator new");
+        assert_eq!(without_return_type("(anonymous namespace)::f"), "(anonymous namespace)::f");
         assert_eq!(without_parameters("plain_c"), None);
         assert_eq!(without_parameters("(broken"), None);
         assert_eq!(without_parameters("broken)"), None);
@@ -312,6 +570,31 @@ mod tests {
             let offset = u64::from_str_radix(m.rsplit("0x").next().unwrap(), 16).unwrap();
             assert!(offset == one.offset || offset == two.offset, "{m}");
         }
-        assert!(matches!(probe_location(&data, "ns handle"), Err(LookupError::Syntax(_))));
+        assert!(matches!(probe_location(&data, "ns handle"), Err(LookupError::NotFound { .. })));
+        assert!(matches!(probe_location(&data, " ns::only"), Err(LookupError::Syntax(_))));
+    }
+
+    /// Names as the demangler writes them: templates (with the return type it puts first),
+    /// operators, anonymous namespaces.
+    #[test]
+    fn cxx_templates_operators_and_anonymous_namespaces() {
+        let src = "namespace { __attribute__((noinline)) int anon(int i) { return i - 1; } }\n\
+                   namespace ns {\n\
+                   template <typename T> __attribute__((noinline)) T twice(T t) { return t + t; }\n\
+                   struct V { int x; __attribute__((noinline)) V operator+(const V &o) const { return V{x + o.x}; } };\n\
+                   }\n\
+                   int main(int c, char **) { return ns::twice<int>(c) + (int)ns::twice<long>(c) + anon(c) + (ns::V{c} + ns::V{1}).x; }\n";
+        let Some(data) = compile("cxx-names", "c++", src, &["-O1"]) else { return };
+        let function = |location: &str| probe_location(&data, location).map(|l| l.function.unwrap());
+        assert_eq!(function("ns::twice<int>").unwrap(), "int ns::twice<int>(int)");
+        assert_eq!(function("int ns::twice<int>(int)").unwrap(), "int ns::twice<int>(int)");
+        assert_eq!(function("(anonymous namespace)::anon").unwrap(), "(anonymous namespace)::anon(int)");
+        assert_eq!(function("ns::V::operator+").unwrap(), "ns::V::operator+(ns::V const&) const");
+        assert_eq!(
+            function("ns::V::operator+(ns::V const&) const").unwrap(),
+            "ns::V::operator+(ns::V const&) const"
+        );
+        let plus = probe_location(&data, "ns::V::operator++0x4").unwrap();
+        assert_eq!(plus.offset, probe_location(&data, "ns::V::operator+").unwrap().offset + 4);
     }
 }
