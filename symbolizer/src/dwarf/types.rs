@@ -79,26 +79,56 @@ pub fn return_type(data: &[u8], address: u64) -> Option<ReturnType> {
 fn function_type(
     dwarf: &gimli::Dwarf<Reader<'_>>,
     unit: &gimli::Unit<Reader<'_>>,
+    offset: UnitOffset,
+) -> Option<ReturnType> {
+    function_type_within(dwarf, unit, offset, 4)
+}
+
+fn function_type_within(
+    dwarf: &gimli::Dwarf<Reader<'_>>,
+    unit: &gimli::Unit<Reader<'_>>,
     mut offset: UnitOffset,
+    depth: u32,
 ) -> Option<ReturnType> {
     for _ in 0..4 {
         let entry = unit.entry(offset).ok()?;
         match entry.attr_value(constants::DW_AT_type) {
             Some(AttributeValue::UnitRef(ty)) => return describe(dwarf, unit, ty),
+            Some(AttributeValue::DebugInfoRef(ty)) => {
+                let (other, ty) = unit_at(dwarf, ty)?;
+                return describe(dwarf, &other, ty);
+            }
             Some(_) => return None,
             None => {}
         }
-        let origin =
-            [constants::DW_AT_abstract_origin, constants::DW_AT_specification].into_iter().find_map(|at| {
-                match entry.attr_value(at) {
-                    Some(AttributeValue::UnitRef(o)) => Some(o),
-                    _ => None,
-                }
-            });
+        let origin = [constants::DW_AT_abstract_origin, constants::DW_AT_specification]
+            .into_iter()
+            .find_map(|at| entry.attr_value(at));
         match origin {
-            Some(o) => offset = o,
+            Some(AttributeValue::UnitRef(o)) => offset = o,
+            // In another unit, as link-time optimization leaves them.
+            Some(AttributeValue::DebugInfoRef(o)) if depth > 0 => {
+                let (other, o) = unit_at(dwarf, o)?;
+                return function_type_within(dwarf, &other, o, depth - 1);
+            }
+            // An origin that cannot be followed: the type is unknown, not void.
+            Some(_) => return None,
             // No type and nothing to inherit one from: the function returns nothing.
             None => return Some(ReturnType { name: "void".into(), kind: ValueKind::Void, bytes: 0 }),
+        }
+    }
+    None
+}
+
+/// The unit holding `offset` of `.debug_info`, and the offset within it.
+fn unit_at<'a>(
+    dwarf: &gimli::Dwarf<Reader<'a>>,
+    offset: gimli::DebugInfoOffset,
+) -> Option<(gimli::Unit<Reader<'a>>, UnitOffset)> {
+    let mut headers = dwarf.units();
+    while let Ok(Some(header)) = headers.next() {
+        if let Some(within) = offset.to_unit_offset(&header) {
+            return Some((dwarf.unit(header).ok()?, within));
         }
     }
     None
@@ -124,17 +154,26 @@ fn describe(
             Some(v) => v.udata_value().map(|b| b.min(u64::from(u8::MAX)) as u8),
             None => None,
         };
-        let next = match entry.attr_value(constants::DW_AT_type) {
-            Some(AttributeValue::UnitRef(t)) => Some(t),
-            _ => None,
+        let (next, next_elsewhere) = match entry.attr_value(constants::DW_AT_type) {
+            Some(AttributeValue::UnitRef(t)) => (Some(t), None),
+            // A type in another unit, as link-time optimization leaves them.
+            Some(AttributeValue::DebugInfoRef(t)) => (None, Some(t)),
+            _ => (None, None),
+        };
+        // The type this one refers to, described wherever it is.
+        let describe_next = || match (next, next_elsewhere) {
+            (Some(t), _) => describe(dwarf, unit, t),
+            (None, Some(t)) => unit_at(dwarf, t).and_then(|(other, t)| describe(dwarf, &other, t)),
+            (None, None) => None,
         };
         let finish = |name: &Option<String>, qualifiers: &str, kind, bytes, fallback: &str| {
             let base = name.clone().or(own_name.clone()).unwrap_or_else(|| fallback.to_string());
             Some(ReturnType { name: format!("{qualifiers}{base}"), kind, bytes })
         };
-        match entry.tag() {
+        let passes_through = match entry.tag() {
             constants::DW_TAG_typedef => {
                 name.get_or_insert_with(|| own_name.clone().unwrap_or_default());
+                true
             }
             constants::DW_TAG_const_type
             | constants::DW_TAG_volatile_type
@@ -143,7 +182,24 @@ fn describe(
                 if name.is_none() && entry.tag() == constants::DW_TAG_const_type {
                     qualifiers.push_str("const ");
                 }
+                true
             }
+            _ => false,
+        };
+        if passes_through && next_elsewhere.is_some() {
+            let inner = describe_next()?;
+            return Some(ReturnType {
+                name: format!("{qualifiers}{}", name.clone().unwrap_or(inner.name)),
+                kind: inner.kind,
+                bytes: inner.bytes,
+            });
+        }
+        match entry.tag() {
+            constants::DW_TAG_typedef
+            | constants::DW_TAG_const_type
+            | constants::DW_TAG_volatile_type
+            | constants::DW_TAG_restrict_type
+            | constants::DW_TAG_atomic_type => {}
             constants::DW_TAG_base_type => {
                 let encoding = match entry.attr_value(constants::DW_AT_encoding) {
                     Some(AttributeValue::Encoding(e)) => e,
@@ -165,10 +221,10 @@ fn describe(
             | constants::DW_TAG_reference_type
             | constants::DW_TAG_rvalue_reference_type
             | constants::DW_TAG_ptr_to_member_type => {
-                let pointee = match (&name, next) {
+                let pointee = match (&name, next.is_some() || next_elsewhere.is_some()) {
                     (Some(_), _) => String::new(),
-                    (None, Some(t)) => describe(dwarf, unit, t).map_or_else(|| "?".into(), |t| t.name),
-                    (None, None) => "void".into(),
+                    (None, true) => describe_next().map_or_else(|| "?".into(), |t| t.name),
+                    (None, false) => "void".into(),
                 };
                 return finish(
                     &name,
@@ -180,7 +236,7 @@ fn describe(
             }
             constants::DW_TAG_enumeration_type => {
                 // The underlying type when given (DWARF 3+), else C's: int.
-                let kind = match next.and_then(|t| describe(dwarf, unit, t)) {
+                let kind = match describe_next() {
                     Some(ReturnType { kind: ValueKind::Unsigned, .. }) => ValueKind::Unsigned,
                     _ => ValueKind::Signed,
                 };
@@ -248,16 +304,25 @@ mod tests {
              int main(void) { return 0; }\n",
         )
         .unwrap();
-        let bin = dir.join("t");
-        let status = std::process::Command::new("cc").args(["-g", "-O0", "-o"]).arg(&bin).arg(&src).status();
-        if !status.is_ok_and(|s| s.success()) {
-            let _ = std::fs::remove_dir_all(&dir);
-            assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "cc is needed");
-            eprintln!("skipped: no C compiler");
-            return;
+        // Plain, and with link-time optimization (whose functions refer to their types and
+        // abstract origins in other units).
+        for flags in [&["-O0"][..], &["-O2", "-flto", "-shared", "-fPIC"][..]] {
+            let bin = dir.join("t");
+            let status =
+                std::process::Command::new("cc").arg("-g").args(flags).arg("-o").arg(&bin).arg(&src).status();
+            if !status.is_ok_and(|s| s.success()) {
+                let _ = std::fs::remove_dir_all(&dir);
+                assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "cc is needed");
+                eprintln!("skipped: no C compiler");
+                return;
+            }
+            check_return_types(&std::fs::read(&bin).unwrap(), flags);
         }
-        let data = std::fs::read(&bin).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn check_return_types(data: &[u8], flags: &[&str]) {
+        let data = data.to_vec();
         let file = object::File::parse(&*data).unwrap();
         let address = |name: &str| {
             use object::ObjectSymbol;
@@ -265,7 +330,7 @@ mod tests {
         };
         let of = |name: &str| return_type(&data, address(name)).unwrap_or_else(|| panic!("{name}"));
         let check = |name: &str, type_name: &str, kind: ValueKind, bytes: u8| {
-            assert_eq!(of(name), ReturnType { name: type_name.into(), kind, bytes }, "{name}");
+            assert_eq!(of(name), ReturnType { name: type_name.into(), kind, bytes }, "{name} {flags:?}");
         };
         check("f_int", "int", ValueKind::Signed, 4);
         check("f_ssize", "ssize_t", ValueKind::Signed, 8);
