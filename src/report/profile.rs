@@ -10,6 +10,10 @@ use anyhow::{bail, Context};
 use sampler::recording::{Entry, Meta, ModuleKind, RecordingReader, Summary};
 use symbolizer::perfmap::PerfMap;
 
+/// The most distinct values kept per process for `--retval`; calls returning further new values
+/// are only counted.
+pub const MAX_DISTINCT_VALUES: usize = 1 << 16;
+
 /// Which samples, and which part of their stacks, a report is about.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filters {
@@ -135,6 +139,9 @@ pub struct Profile {
     /// The values the kept samples carry (META `value`: return values), counted by target and
     /// process: `(target, pid)` → raw value → samples.
     pub values: HashMap<(u32, u32), HashMap<i64, u64>>,
+    /// Per target and pid, the samples whose value was not kept: new values after
+    /// [`MAX_DISTINCT_VALUES`] distinct ones.
+    pub values_not_kept: HashMap<(u32, u32), u64>,
     /// The time window asked for, on the recording's clock.
     window: Option<(u64, u64)>,
     frames: HashMap<u32, NamedFrame>,
@@ -186,6 +193,7 @@ impl Profile {
             kept_targets,
             sample_times: None,
             values: HashMap::new(),
+            values_not_kept: HashMap::new(),
             window,
             frames: HashMap::new(),
             modules: HashMap::new(),
@@ -292,7 +300,16 @@ impl Profile {
                     p.counts[at].samples += 1;
                     p.counts[at].period = p.counts[at].period.saturating_add(period);
                     if let Some(v) = value {
-                        *p.values.entry((target, pid)).or_default().entry(v).or_insert(0) += 1;
+                        let values = p.values.entry((target, pid)).or_default();
+                        let full = values.len() >= MAX_DISTINCT_VALUES;
+                        match values.get_mut(&v) {
+                            Some(n) => *n += 1,
+                            None if !full => {
+                                values.insert(v, 1);
+                            }
+                            // Memory stays bounded (malloc's return values are all different).
+                            None => *p.values_not_kept.entry((target, pid)).or_insert(0) += 1,
+                        }
                     }
                 }
                 _ => {}

@@ -106,6 +106,9 @@ pub struct ProcessValues {
     pub name: String,
     pub calls: u64,
     pub values: Vec<ValueCount>,
+    /// Calls whose value was not kept (past [`crate::report::profile::MAX_DISTINCT_VALUES`]
+    /// distinct ones); counted in `calls`.
+    pub not_kept: u64,
 }
 
 /// One target's return values.
@@ -144,11 +147,15 @@ pub fn distributions(profile: &Profile, asked: Reading) -> anyhow::Result<Vec<Ta
             interpret(asked, probe.and_then(|p| p.return_type.as_ref()), all_raw);
         let processes = by_pid
             .into_iter()
-            .map(|(pid, raw)| ProcessValues {
-                pid,
-                name: profile.process_name(pid, u32::MAX).to_string(),
-                calls: raw.values().sum(),
-                values: count(&interpretation, raw),
+            .map(|(pid, raw)| {
+                let not_kept = profile.values_not_kept.get(&(target, pid)).copied().unwrap_or(0);
+                ProcessValues {
+                    pid,
+                    name: profile.process_name(pid, u32::MAX).to_string(),
+                    calls: raw.values().sum::<u64>() + not_kept,
+                    values: count(&interpretation, raw),
+                    not_kept,
+                }
             })
             .collect();
         targets.push(TargetValues {

@@ -697,3 +697,59 @@ fn return_values_per_target_and_process() {
     let e = distributions(&Profile::read(&plain, &Filters::default()).unwrap(), Reading::Auto).unwrap_err();
     assert!(e.to_string().contains("--retval"), "{e}");
 }
+
+/// A process returning ever new values (malloc's pointers) keeps at most MAX_DISTINCT_VALUES of
+/// them; the rest are counted, and said to be.
+#[test]
+fn distinct_return_values_are_bounded() {
+    use super::profile::MAX_DISTINCT_VALUES;
+    use super::retval::{distributions, Reading};
+    let dir = Dir::new("retval-bounded");
+    let path = dir.0.join("retval.cperf");
+    let mut m = meta();
+    m.event = "uretprobe:/usr/lib/libc.so.6:malloc".into();
+    m.value = Some("return value (rax)".into());
+    let mut w = RecordingWriter::create(&path, &m).unwrap();
+    w.push(&Entry::Stack { id: 1, kernel: 0, frames: Vec::new() }).unwrap();
+    let extra = 1000u64;
+    let total = MAX_DISTINCT_VALUES as u64 + extra;
+    for i in 0..total {
+        let value = 0x5500_0000_0000 + (i as i64) * 16;
+        let e = Entry::Sample {
+            time: START + i,
+            pid: 10,
+            tid: 10,
+            cpu: 0,
+            target: 0,
+            period: 1,
+            stack: 1,
+            value: Some(value),
+        };
+        w.push(&e).unwrap();
+    }
+    // A value already kept is still counted as itself.
+    let again = Entry::Sample {
+        time: START + total,
+        pid: 10,
+        tid: 10,
+        cpu: 0,
+        target: 0,
+        period: 1,
+        stack: 1,
+        value: Some(0x5500_0000_0000),
+    };
+    w.push(&again).unwrap();
+    w.finish(&Summary { end_time: START + 3_000_000_000, ..Summary::default() }).unwrap();
+    let profile = Profile::read(&path, &Filters::default()).unwrap();
+    let targets = distributions(&profile, Reading::Auto).unwrap();
+    let p = &targets[0].processes[0];
+    assert_eq!((p.calls, p.not_kept, p.values.len()), (total + 1, extra, MAX_DISTINCT_VALUES));
+    assert_eq!(p.values[0].calls, 2);
+    let mut text = Vec::new();
+    super::text::write_retval_text(&mut text, &profile, &targets, 5).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("1,000 calls (1.5%) returned values past the first 65,536 distinct ones"),
+        "{text}"
+    );
+}

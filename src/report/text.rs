@@ -251,6 +251,15 @@ pub fn write_retval_text(
                     percent(calls, p.calls)
                 )?;
             }
+            if p.not_kept > 0 {
+                writeln!(
+                    out,
+                    "    … {} calls ({}) returned values past the first {} distinct ones, which are not kept",
+                    thousands(p.not_kept),
+                    percent(p.not_kept, p.calls),
+                    thousands(crate::report::profile::MAX_DISTINCT_VALUES as u64)
+                )?;
+            }
         }
     }
     Ok(())
@@ -280,6 +289,7 @@ pub fn write_retval_json(
                 "pid": p.pid,
                 "name": p.name,
                 "calls": p.calls,
+                "calls_with_values_not_kept": p.not_kept,
                 "values": p.values.iter().map(|v| json!({
                     "value": v.text,
                     // JSON numbers lose precision past 2^53: big values are exact in "value".
