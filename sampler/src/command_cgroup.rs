@@ -54,6 +54,10 @@ impl CommandCgroup {
         let parent = mount.join(own.trim_start_matches('/'));
         let leaf = format!("cperf-cmd-{}", std::process::id());
         let dir = parent.join(&leaf);
+        // One left by an earlier cperf of the same pid that was killed: removed when empty.
+        if dir.is_dir() {
+            let _ = std::fs::remove_dir(&dir);
+        }
         std::fs::create_dir(&dir)
             .map_err(|source| CommandCgroupError::Create { path: dir.clone(), source })?;
         let name = format!("{}/{leaf}", own.trim_end_matches('/'));

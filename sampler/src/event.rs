@@ -149,9 +149,13 @@ fn split_list(spec: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut depth, mut start) = (0usize, 0);
     for (at, c) in spec.char_indices() {
+        // `operator<`, `operator<<=`, `operator->`: brackets of a name, not of a list.
+        let in_operator = spec[..at].trim_end_matches(['<', '>', '=', '-']).ends_with("operator");
         match c {
-            '(' | '<' => depth += 1,
-            ')' | '>' => depth = depth.saturating_sub(1),
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            '<' if !in_operator => depth += 1,
+            '>' if !in_operator => depth = depth.saturating_sub(1),
             ',' if depth == 0 => {
                 parts.push(&spec[start..at]);
                 start = at + 1;
@@ -411,6 +415,16 @@ mod tests {
         let l = EventList::parse(&["uprobe:/bin/app:ns::f(int, std::map<int, int>),cs"], None).unwrap();
         let names: Vec<&str> = l.events().iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["uprobe:/bin/app:ns::f(int, std::map<int, int>)", "context-switches"]);
+        let l = EventList::parse(
+            &["uprobe:/bin/app:ns::V::operator<<,cs,uprobe:/bin/app:ns::V::operator->"],
+            None,
+        )
+        .unwrap();
+        let names: Vec<&str> = l.events().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["uprobe:/bin/app:ns::V::operator<<", "context-switches", "uprobe:/bin/app:ns::V::operator->"]
+        );
     }
 
     #[test]

@@ -209,9 +209,15 @@ mod tests {
 
     #[test]
     fn this_kernels_pmu() {
-        if let Ok((pmu_type, bit)) = pmu() {
-            assert!(pmu_type > 5, "a dynamic PMU type: {pmu_type}");
-            assert!(bit < 64);
+        match pmu() {
+            Ok((pmu_type, bit)) => {
+                assert!(pmu_type > 5, "a dynamic PMU type: {pmu_type}");
+                assert!(bit < 64);
+            }
+            Err(e) => {
+                assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "{e}");
+                eprintln!("skipped: {e}");
+            }
         }
     }
 }
