@@ -6,12 +6,15 @@
 
 mod by_name;
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use sampler::event::EventList;
 use sampler::recording::{ProbeMeta, ValueType};
+use sampler::uprobe::Uprobe;
 use symbolizer::root::ContainerRoot;
 use symbolizer::{ElfModule, ValueKind};
 
@@ -44,57 +47,176 @@ pub struct Files<'a> {
     pub program: Option<&'a Path>,
 }
 
-/// Every probe in `events` placed for a target with these `files`, and where each went (in the
-/// order of the events that are probes); `what` names the target in errors. `return_types` also
-/// looks for each function's return type in a separate debug file inside the root when the file
-/// itself has no DWARF for it.
-pub fn place(
-    events: &EventList,
-    files: Files<'_>,
-    what: &str,
-    return_types: bool,
-) -> anyhow::Result<(EventList, Vec<ProbeMeta>)> {
-    if !any(events) {
-        return Ok((events.clone(), Vec::new()));
-    }
-    let root_dir = match files.root {
-        Root::Host => PathBuf::from("/"),
-        Root::Of(pid) => PathBuf::from(format!("/proc/{pid}/root")),
+/// The most distinct root filesystems looked at for one target.
+const MAX_ROOTS: usize = 32;
+
+/// Probes placed for one target.
+#[derive(Debug)]
+pub struct Placed {
+    /// The events, the probes among them placed.
+    pub events: EventList,
+    /// Where each probe went, in the order of the events that are probes.
+    pub probes: Vec<ProbeMeta>,
+    /// What the user should know: which file a name meant; processes of the target that see
+    /// another file at the probed path.
+    pub notes: Vec<String>,
+}
+
+/// One root filesystem of a target's processes.
+struct RootFs {
+    /// Where it is seen from here: `/proc/<pid>/root`, or `/`.
+    dir: PathBuf,
+    fs: ContainerRoot,
+    /// The target's processes in it.
+    pids: Vec<u32>,
+}
+
+/// The root filesystems of a target, the preferred one (the root of [`Root::Of`]'s process)
+/// first, then those of its other processes in pid order; processes that are gone are left out.
+fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
+    let first = match files.root {
+        Root::Host => {
+            let fs = ContainerRoot::at(Path::new("/")).context("cannot open the root filesystem /")?;
+            return Ok(vec![RootFs { dir: PathBuf::from("/"), fs, pids: files.pids.to_vec() }]);
+        }
+        Root::Of(pid) => pid,
     };
-    let root_fs =
-        ContainerRoot::at(&root_dir).with_context(|| format!("cannot open the root filesystem of {what}"))?;
-    let mut probes = Vec::new();
+    let mut order = vec![first];
+    order.extend(files.pids.iter().copied().filter(|&p| p != first));
+    let mut roots: Vec<(u64, u64, RootFs)> = Vec::new();
+    for pid in order {
+        let dir = PathBuf::from(format!("/proc/{pid}/root"));
+        let Ok(meta) = std::fs::metadata(&dir) else { continue };
+        let id = (meta.dev(), meta.ino());
+        if let Some((_, _, root)) = roots.iter_mut().find(|(dev, ino, _)| (*dev, *ino) == id) {
+            root.pids.push(pid);
+            continue;
+        }
+        if roots.len() == MAX_ROOTS {
+            continue;
+        }
+        let Ok(fs) = ContainerRoot::at(&dir) else { continue };
+        roots.push((id.0, id.1, RootFs { dir, fs, pids: vec![pid] }));
+    }
+    if roots.is_empty() {
+        bail!("cannot open the root filesystem of {what}: its processes have exited");
+    }
+    Ok(roots.into_iter().map(|(_, _, root)| root).collect())
+}
+
+/// The file a probe names in one root: its path there and the opened file.
+fn open_in(
+    probe: &Uprobe,
+    name: &str,
+    root: &RootFs,
+    program: Option<&Path>,
+    what: &str,
+) -> anyhow::Result<(String, File)> {
+    let path = if probe.is_name() {
+        by_name::find(&probe.path, &root.fs, &root.dir, &root.pids, program, what)
+            .with_context(|| name.to_owned())?
+    } else {
+        probe.path.clone()
+    };
+    let (file, _) = root
+        .fs
+        .open(Path::new(&path), MAX_FILE)
+        .with_context(|| format!("{name}: cannot open {path} in {what}"))?;
+    Ok((path, file))
+}
+
+/// Every probe in `events` placed for a target with these `files`; `what` names the target in
+/// errors. `return_types` also looks for each function's return type in a separate debug file
+/// inside the root when the file itself has no DWARF for it.
+///
+/// A target's processes may see different files at one path (a pod's containers, each with its
+/// own root; its pause process, with almost nothing): the file is the one in the first root,
+/// preferred one first, that has it; another root with another file there gets a note.
+pub fn place(events: &EventList, files: Files<'_>, what: &str, return_types: bool) -> anyhow::Result<Placed> {
+    let mut placed = Placed { events: events.clone(), probes: Vec::new(), notes: Vec::new() };
+    if !any(events) {
+        return Ok(placed);
+    }
+    let roots = roots(&files, what)?;
     let mut placed_events = Vec::with_capacity(events.len());
     for event in events.events() {
         let Some(probe) = event.uprobe() else {
             placed_events.push(event.clone());
             continue;
         };
-        let found;
-        let path_name = if probe.is_name() {
-            found = by_name::find(&probe.path, &root_fs, &root_dir, files.pids, files.program, what)
-                .with_context(|| event.name.clone())?;
-            &found
-        } else {
-            &probe.path
+        let mut first_error = None;
+        let mut chosen = None;
+        for (index, root) in roots.iter().enumerate() {
+            match open_in(probe, &event.name, root, files.program, what) {
+                Ok(found) => {
+                    chosen = Some((index, found));
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let Some((index, (path_name, file))) = chosen else {
+            return Err(first_error.expect("at least one root"));
         };
-        let path = Path::new(path_name);
-        let (file, _) = root_fs
-            .open(path, MAX_FILE)
-            .with_context(|| format!("{}: cannot open {path_name} in {what}", event.name))?;
-        let data = std::fs::read(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        let root = &roots[index];
+        // Other roots of the target with another file at that path are not probed: say so.
+        let meta =
+            file.metadata().with_context(|| format!("{}: cannot read {path_name} in {what}", event.name))?;
+        let others: Vec<&RootFs> = roots[index + 1..]
+            .iter()
+            .filter(|other| {
+                other.fs.open(Path::new(&path_name), MAX_FILE).is_ok_and(|(f, _)| {
+                    f.metadata().is_ok_and(|m| (m.dev(), m.ino()) != (meta.dev(), meta.ino()))
+                })
+            })
+            .collect();
+        if !others.is_empty() {
+            let left_out: usize = others.iter().map(|r| r.pids.len()).sum();
+            placed.notes.push(format!(
+                "{}: probed {path_name} as the processes of {what} in the root of pid {} see it ({} of them); {left_out} others see another file there and are not counted: name their container with its own -G",
+                event.name,
+                root.pids[0],
+                root.pids.len()
+            ));
+        }
+        let data = read_bounded(&file)
             .with_context(|| format!("{}: cannot read {path_name} in {what}", event.name))?;
         let location = symbolizer::probe_location(&data, &probe.location)
             .with_context(|| format!("{}: {path_name} in {what}", event.name))?;
+        // The kernel takes a return probe anywhere, and then overwrites whatever is on top of the
+        // stack there with its trampoline: only a function's first instruction is safe.
+        if probe.retprobe && !location.at_start {
+            match &location.function {
+                Some(_) => bail!(
+                    "{}: a return probe must be at a function's first instruction: give the function alone (uretprobe:{}:FUNC), not an offset into it",
+                    event.name,
+                    probe.path
+                ),
+                None => bail!(
+                    "{}: no function of {path_name} starts at file offset {:#x}, and a return probe must be at a function's first instruction",
+                    event.name,
+                    location.offset
+                ),
+            }
+        }
+        if probe.is_name() {
+            let at = match &location.function {
+                Some(function) => format!("{function}, file offset {:#x}", location.offset),
+                None => format!("file offset {:#x}", location.offset),
+            };
+            placed.notes.push(format!("{}: '{}' is {path_name} ({at})", event.name, probe.path));
+        }
         let mut return_type = location.return_type.clone();
         if let (true, None, Some(address)) = (return_types, &return_type, location.address) {
             return_type = ElfModule::parse(data)
                 .ok()
-                .and_then(|module| symbolizer::find_debug_file(&module, path, &root_fs))
+                .and_then(|module| symbolizer::find_debug_file(&module, Path::new(&path_name), &root.fs))
                 .and_then(|debug| symbolizer::return_type(&debug, address));
         }
-        probes.push(ProbeMeta {
-            path: path_name.clone(),
+        placed.probes.push(ProbeMeta {
+            path: path_name,
             function: location.function.clone(),
             offset: location.offset,
             return_type: return_type.map(|t| ValueType {
@@ -114,24 +236,28 @@ pub fn place(
         });
         placed_events.push(probe.resolve(OwnedFd::from(file), location.offset)?.into_event());
     }
-    Ok((EventList::from_events(placed_events), probes))
+    placed.events = EventList::from_events(placed_events);
+    Ok(placed)
 }
 
-/// A line for each probe given by name (`uprobe:libc:malloc`) saying which file and offset it
-/// went to; `probes` as [`place`] returned them for `events`.
-pub fn found_by_name(events: &EventList, probes: &[ProbeMeta]) -> Vec<String> {
-    let given = events.events().iter().filter_map(|e| e.uprobe());
-    given
-        .zip(probes)
-        .filter(|(probe, _)| probe.is_name())
-        .map(|(probe, placed)| {
-            let at = match &placed.function {
-                Some(function) => format!("{function}, file offset {:#x}", placed.offset),
-                None => format!("file offset {:#x}", placed.offset),
-            };
-            format!("{}: '{}' is {} ({at})", probe.name(), probe.path, placed.path)
-        })
-        .collect()
+/// The process a target's files are looked for through first: `N` for a target given as
+/// `pid:N`, else its first process.
+pub fn preferred_pid(spec: &str, pids: &[u32]) -> Option<u32> {
+    let given = spec.strip_prefix("pid:").and_then(|n| n.parse().ok()).filter(|n| pids.contains(n));
+    given.or_else(|| pids.first().copied())
+}
+
+/// The whole of an opened file, read through the descriptor that was checked, never more than
+/// [`MAX_FILE`] bytes (also if it grows meanwhile).
+fn read_bounded(file: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let mut reader = file;
+    reader.by_ref().take(MAX_FILE + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > MAX_FILE {
+        return Err(std::io::Error::other(format!("the file grew past {MAX_FILE} bytes while being read")));
+    }
+    Ok(data)
 }
 
 /// Refuses probes on processes followed thread by thread (`-p`).

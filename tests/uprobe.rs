@@ -219,6 +219,59 @@ fn files_given_by_name_are_the_containers() {
     );
 }
 
+/// A pod: one cgroup holding containers with roots of their own. The first process (a pause-like
+/// container without the file) does not hide the file from the others; the container with the
+/// file is counted exactly; one with another file at the same path is left out, with a note.
+#[test]
+fn a_pod_is_probed_in_the_container_that_has_the_file() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let pod = support::unique_id("uprobe-pod");
+    let pod_dir = support::cgroup2_root().join(&pod);
+    struct RemoveDir(PathBuf);
+    impl Drop for RemoveDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    std::fs::create_dir(&pod_dir).unwrap();
+    let _pod_dir = RemoveDir(pod_dir);
+    // Started first: the lowest pid, with nothing but busybox in its root.
+    let pause = Bundle::new().cgroups_path(&format!("/{pod}/pause")).run_detached("uprobe-pod-pause");
+    let probed_args = |n: &str| {
+        [
+            format!("{}/bin/probed", site.dir),
+            n.into(),
+            "--wait-for".into(),
+            "/tmp/go".into(),
+            "--done".into(),
+            "/tmp/done".into(),
+        ]
+    };
+    let app = Bundle::new()
+        .with_probed(&site.dir, &probed.lib)
+        .cgroups_path(&format!("/{pod}/app"))
+        .args(&probed_args("1000"))
+        .run_detached("uprobe-pod-app");
+    let other = Bundle::new()
+        .with_probed(&site.dir, &probed.decoy_lib)
+        .cgroups_path(&format!("/{pod}/other"))
+        .args(&probed_args("300"))
+        .run_detached("uprobe-pod-other");
+    assert!(pause.init_pid() < app.init_pid() && pause.init_pid() < other.init_pid());
+    let call = format!("uprobe:{}:cperf_probed_call", site.lib());
+    let script = support::go_and_wait_done_script(&[&app, &other]);
+    let spec = format!("/{pod}");
+    let out = run_ok(&["stat", "-G", &spec, "-e", &call, "--json", "--", "sh", "-c", &script]);
+    let doc = json(&out);
+    assert_eq!(stat_counts(&doc)[&spec][&call], 1000, "{}", describe(&out));
+    let notes = doc["targets"][0]["notes"].to_string();
+    assert!(notes.contains("1 others see another file there"), "{notes}");
+}
+
 /// A command alone (no -G, -a or -p) is followed through a cgroup of its own: its calls and its
 /// children's are counted exactly, return values and stacks recorded; the cgroup is gone
 /// afterwards, and a process the command left running is back in cperf's cgroup.
@@ -442,6 +495,9 @@ fn bad_probes_fail_with_one_line_that_says_what_to_do() {
     check(stat(&format!("uprobe:{lib}:no_such_thing")), &["no function 'no_such_thing'", "nm -D"]);
     check(stat(&format!("uprobe:{}/lib/missing.so:f", site.dir)), &["cannot open", "missing.so", c.id()]);
     check(stat(&format!("uprobe:{}/bin/probed:0xzz", site.dir)), &["0xzz"]);
+    // A return probe past a function's first instruction would corrupt the traced stack.
+    check(stat(&format!("uretprobe:{lib}:cperf_probed_call+0x4")), &["first instruction", "uretprobe:"]);
+    check(stat(&format!("uretprobe:{lib}:0x1")), &["no function", "starts at file offset 0x1"]);
     check(stat("uprobe:lib/relative.so:f"), &["uprobe:/usr/lib/libfoo.so:func"]);
     // Per-task targets cannot carry probes (the kernel would fail their forks).
     let pid = c.init_pid().to_string();

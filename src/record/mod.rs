@@ -202,14 +202,10 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         };
         let program = if meta.kind == "command" { program.as_deref() } else { None };
         let files = crate::uprobes::Files { root, pids, program };
-        let (placed, probes) = crate::uprobes::place(&probe_event, files, &meta.description, opts.retval)?;
-        probe_notes.extend(
-            crate::uprobes::found_by_name(&probe_event, &probes)
-                .into_iter()
-                .map(|n| format!("{}: {n}", meta.description)),
-        );
-        meta.probe = probes.into_iter().next();
-        target_events.push(placed.events()[0].clone());
+        let placed = crate::uprobes::place(&probe_event, files, &meta.description, opts.retval)?;
+        probe_notes.extend(placed.notes.into_iter().map(|n| format!("{}: {n}", meta.description)));
+        meta.probe = placed.probes.into_iter().next();
+        target_events.push(placed.events.events()[0].clone());
     }
     let sampling = SamplingOptions {
         event: event.clone(),
@@ -427,9 +423,8 @@ fn record_id(r: &Record) -> Option<u64> {
 /// The event to sample and, when it is not what was asked for, why.
 fn pick_event(spec: Option<&str>) -> anyhow::Result<(event::Event, Option<String>)> {
     if let Some(spec) = spec {
-        let tracefs =
-            if spec.contains(':') { Some(sampler::tracefs::Tracefs::find_or_mount()?) } else { None };
-        let list = EventList::parse(&[spec], tracefs.as_ref())?;
+        // tracefs is found (or mounted) only when a tracepoint needs it: not for a uprobe.
+        let list = EventList::parse(&[spec], None)?;
         if list.len() != 1 {
             bail!("-e {spec} names {} events; record samples one event: name a single one", list.len());
         }

@@ -214,7 +214,8 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                 scope: Scope::Cgroup(resolved.dir.clone()),
                 cpu: Some(CpuSource::new(&resolved.dir, c.pids.first().copied())),
                 had_processes: !c.pids.is_empty(),
-                root: c.pids.first().map_or(crate::uprobes::Root::Host, |&p| crate::uprobes::Root::Of(p)),
+                root: crate::uprobes::preferred_pid(given, &c.pids)
+                    .map_or(crate::uprobes::Root::Host, crate::uprobes::Root::Of),
                 pids: c.pids.clone(),
                 program: None,
                 in_command_cgroup: false,
@@ -266,8 +267,9 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
             bail!("{} has no process to find the probed file through; start it first", report.description);
         }
         let files = crate::uprobes::Files { root, pids: &pids, program: program.as_deref() };
-        let (events, probes) = crate::uprobes::place(&perf_events, files, &report.description, false)?;
-        report.notes.extend(crate::uprobes::found_by_name(&perf_events, &probes));
+        let placed = crate::uprobes::place(&perf_events, files, &report.description, false)?;
+        report.notes.extend(placed.notes);
+        let events = placed.events;
         let counters = CounterSet::open_with(&events, &scope, counter_options)
             .with_context(|| format!("cannot count for {}", report.description))?;
         // A container's cgroup, watched for its end (the command's own ends with the command).

@@ -152,7 +152,8 @@ fn in_dir_ranked(name: &str, root: &ContainerRoot, dir: &str) -> Vec<(u8, Found)
     let mut seen = BTreeSet::new();
     let mut found = Vec::new();
     for entry in entries {
-        let Some(file_name) = entry.to_str() else { continue };
+        // Names that are not text, or that would break a one-line message, are not candidates.
+        let Some(file_name) = entry.to_str().filter(|n| !n.contains(char::is_control)) else { continue };
         let Some(rank) = rank(name, file_name) else { continue };
         let path = PathBuf::from(dir).join(file_name);
         // Only ELF files: `libc.so` is often a linker script.
