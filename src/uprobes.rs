@@ -16,7 +16,7 @@ use sampler::event::EventList;
 use sampler::recording::{ProbeMeta, ValueType};
 use sampler::uprobe::Uprobe;
 use symbolizer::root::ContainerRoot;
-use symbolizer::{ElfModule, ValueKind};
+use symbolizer::{ElfModule, LookupError, ValueKind};
 
 /// The largest file read to find a function in.
 const MAX_FILE: u64 = 1 << 30;
@@ -183,8 +183,23 @@ pub fn place(events: &EventList, files: Files<'_>, what: &str, return_types: boo
         }
         let data = read_bounded(&file)
             .with_context(|| format!("{}: cannot read {path_name} in {what}", event.name))?;
-        let location = symbolizer::probe_location(&data, &probe.location)
-            .with_context(|| format!("{}: {path_name} in {what}", event.name))?;
+        let location = match symbolizer::probe_location(&data, &probe.location) {
+            // A name the file does not have (a stripped local function, an IFUNC's
+            // implementations) may be in its debug file inside the root (a -dbgsym package).
+            Err(e @ (LookupError::NotFound { .. } | LookupError::Ifunc { .. })) => {
+                let debug = ElfModule::parse(data.clone())
+                    .ok()
+                    .and_then(|module| symbolizer::find_debug_file(&module, Path::new(&path_name), &root.fs));
+                match debug {
+                    Some(debug) => {
+                        symbolizer::probe_location_with_debug(&data, Some(&debug), &probe.location)
+                    }
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+        .with_context(|| format!("{}: {path_name} in {what}", event.name))?;
         // The kernel takes a return probe anywhere, and then overwrites whatever is on top of the
         // stack there with its trampoline: only a function's first instruction is safe.
         if probe.retprobe && !location.at_start {

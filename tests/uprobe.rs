@@ -219,6 +219,43 @@ fn files_given_by_name_are_the_containers() {
     );
 }
 
+/// A stripped library's local function is named by its debug file inside the container
+/// (`/usr/lib/debug/.build-id/…`, as a -dbgsym package installs it): counted exactly, its return
+/// type read from it; without the debug file, a one-line error.
+#[test]
+fn a_debug_file_in_the_container_names_local_functions() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let c = site.container("uprobe-debug-file", 1000, &probed.stripped_lib);
+    let local = format!("uretprobe:{}:cperf_probed_wide_value", site.lib());
+    assert_one_line_error(
+        &["stat", "-G", c.id(), "-e", &local, "--", "true"],
+        &["no function 'cperf_probed_wide_value'"],
+    );
+    let readelf = support::run_ok(std::process::Command::new("readelf").arg("-n").arg(&probed.stripped_lib));
+    let notes = String::from_utf8_lossy(&readelf.stdout);
+    let build_id =
+        notes.lines().find_map(|l| l.trim().strip_prefix("Build ID: ")).expect("a build-id").trim();
+    let debug_dir = c.rootfs().join("usr/lib/debug/.build-id").join(&build_id[..2]);
+    std::fs::create_dir_all(&debug_dir).unwrap();
+    std::fs::copy(&probed.debug_file, debug_dir.join(format!("{}.debug", &build_id[2..]))).unwrap();
+    let scratch = Scratch::new("debug-file");
+    let file = scratch.path("wide.cperf");
+    let script = c.go_and_wait_done_script();
+    run_ok(&["record", "-G", c.id(), "-e", &local, "--retval", "-o", &file, "--", "sh", "-c", &script]);
+    let doc = json(&run_ok(&["report", "-i", &file, "--retval", "--json"]));
+    let t = &doc["targets"][0];
+    assert_eq!(
+        (t["function"].as_str(), t["read_as"].as_str()),
+        (Some("cperf_probed_wide_value"), Some("long int")),
+        "{t}"
+    );
+    assert_eq!(t["processes"][0]["calls"], 500, "{t}");
+}
+
 /// A pod: one cgroup holding containers with roots of their own. The first process (a pause-like
 /// container without the file) does not hide the file from the others; the container with the
 /// file is counted exactly; one with another file at the same path is left out, with a note.

@@ -245,6 +245,9 @@ pub struct Probed {
     pub lib: PathBuf,
     /// The same library with only its dynamic symbols (`strip --strip-all`: no `.symtab`, no DWARF).
     pub stripped_lib: PathBuf,
+    /// The separate debug file of `stripped_lib` (`objcopy --only-keep-debug`), for
+    /// `/usr/lib/debug/.build-id/`.
+    pub debug_file: PathBuf,
     /// `libprobed.c` built with `-DCPERF_DECOY`.
     pub decoy_lib: PathBuf,
 }
@@ -262,6 +265,7 @@ pub fn probed_fixture() -> Probed {
                 program: dir.join("bin/probed"),
                 lib: dir.join("lib/libprobed.so"),
                 stripped_lib: dir.join("lib/libprobed-stripped.so"),
+                debug_file: dir.join("lib/libprobed.debug"),
                 decoy_lib: dir.join("lib/libprobed-decoy.so"),
             };
             let flags = ["-O2", "-g", "-fno-omit-frame-pointer", "-Wall"];
@@ -278,6 +282,9 @@ pub fn probed_fixture() -> Probed {
             let t = tmp(&probed.stripped_lib);
             run_ok(Command::new("strip").arg("--strip-all").arg("-o").arg(&t).arg(&probed.lib));
             fs::rename(&t, &probed.stripped_lib).unwrap();
+            let t = tmp(&probed.debug_file);
+            run_ok(Command::new("objcopy").arg("--only-keep-debug").arg(&probed.lib).arg(&t));
+            fs::rename(&t, &probed.debug_file).unwrap();
             let lib_dir = format!("-L{}", dir.join("lib").display());
             build(
                 &probed.program,

@@ -192,11 +192,32 @@ fn names(written: &str, name: &str) -> bool {
 
 /// The file offset of `location` (`func`, `func+0x10`, `0x1a2b`) in the ELF file `data`.
 pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, LookupError> {
+    probe_location_with_debug(data, None, location)
+}
+
+/// Like [`probe_location`], with the functions and return types of `data`'s separate debug file
+/// too (`debug`: its `.symtab` names the local functions a stripped file no longer does, at the
+/// same addresses).
+pub fn probe_location_with_debug(
+    data: &[u8],
+    debug: Option<&[u8]>,
+    location: &str,
+) -> Result<ProbeLocation, LookupError> {
+    let debug_file = debug.and_then(|d| object::File::parse(d).ok());
+    let all_functions = |file: &object::File<'_>| {
+        let mut all = functions(file);
+        if let Some(debug_file) = &debug_file {
+            all.extend(functions(debug_file));
+        }
+        all
+    };
+    let return_type_at =
+        |address: u64| return_type(data, address).or_else(|| debug.and_then(|d| return_type(d, address)));
     if let Some(hex) = location.strip_prefix("0x") {
         let offset = u64::from_str_radix(hex, 16).map_err(|_| LookupError::Syntax(location.into()))?;
         // The function starting there, if one does (a return probe must be at one).
         let start = object::File::parse(data).ok().and_then(|file| {
-            functions(&file)
+            all_functions(&file)
                 .into_iter()
                 .filter(|f| !f.ifunc)
                 .find(|f| file_offset(&file, data.len(), f.address) == Some(offset))
@@ -206,7 +227,7 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
                 offset,
                 function: Some(demangle(&f.name).into_owned()),
                 address: Some(f.address),
-                return_type: return_type(data, f.address),
+                return_type: return_type_at(f.address),
                 at_start: true,
             },
             None => {
@@ -219,7 +240,7 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
         return Err(LookupError::Syntax(location.into()));
     }
     let file = object::File::parse(data).map_err(|_| LookupError::NotElf)?;
-    let functions = functions(&file);
+    let functions = all_functions(&file);
     let mut matches: Vec<&Function> = functions.iter().filter(|f| names(&f.name, name)).collect();
     if matches.iter().any(|f| f.ifunc) {
         let mut implementations: Vec<String> = functions
@@ -273,7 +294,7 @@ pub fn probe_location(data: &[u8], location: &str) -> Result<ProbeLocation, Look
         offset,
         function: Some(function),
         address: Some(found.address),
-        return_type: return_type(data, found.address),
+        return_type: return_type_at(found.address),
         at_start: plus == 0,
     })
 }
@@ -409,6 +430,53 @@ mod tests {
         assert!(implementations.starts_with(&["my_f_fast".to_string(), "my_f_generic".to_string()]), "{e}");
         assert!(e.to_string().contains("IFUNC"), "{e}");
         assert!(probe_location(&data, "my_f_fast").is_ok());
+    }
+
+    /// A stripped library's local function, named by its separate debug file.
+    #[test]
+    fn a_debug_file_names_what_a_stripped_file_does_not() {
+        let src = "static __attribute__((noinline)) int hidden_helper(int i) { return i * 5; }\n\
+                   int exported(int i) { return hidden_helper(i) + 1; }\n";
+        let dir = std::env::temp_dir().join(format!("cperf-lookup-debug-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (lib, source) = (dir.join("lib.so"), dir.join("lib.c"));
+        std::fs::write(&source, src).unwrap();
+        let run = |program: &str, args: &[&std::ffi::OsStr]| {
+            std::process::Command::new(program).args(args).status().is_ok_and(|s| s.success())
+        };
+        let built = run(
+            "cc",
+            &[
+                "-g".as_ref(),
+                "-O1".as_ref(),
+                "-shared".as_ref(),
+                "-fPIC".as_ref(),
+                "-o".as_ref(),
+                lib.as_os_str(),
+                source.as_os_str(),
+            ],
+        ) && run(
+            "objcopy",
+            &["--only-keep-debug".as_ref(), lib.as_os_str(), dir.join("lib.debug").as_os_str()],
+        ) && run(
+            "strip",
+            &["--strip-all".as_ref(), "-o".as_ref(), dir.join("lib.stripped").as_os_str(), lib.as_os_str()],
+        );
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_default();
+        let (full, debug, stripped) = (read("lib.so"), read("lib.debug"), read("lib.stripped"));
+        let _ = std::fs::remove_dir_all(&dir);
+        if !built {
+            assert!(
+                std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+                "cc, objcopy and strip are needed"
+            );
+            return;
+        }
+        let want = probe_location(&full, "hidden_helper").unwrap();
+        assert!(matches!(probe_location(&stripped, "hidden_helper"), Err(LookupError::NotFound { .. })));
+        let got = probe_location_with_debug(&stripped, Some(&debug), "hidden_helper").unwrap();
+        assert_eq!((got.offset, got.at_start), (want.offset, true));
+        assert_eq!(got.return_type.map(|t| t.name).as_deref(), Some("int"));
     }
 
     /// This machine's C library: `memcpy` is an IFUNC (with an old, non-default version beside it),
