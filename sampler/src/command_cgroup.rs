@@ -90,12 +90,34 @@ impl Drop for CommandCgroup {
             for pid in procs(&self.dir, true).unwrap_or_default() {
                 let _ = std::fs::write(&back, pid.to_string());
             }
+            // Cgroups the command made inside its own go first, deepest first.
+            for child in descendants(&self.dir).into_iter().rev() {
+                let _ = std::fs::remove_dir(child);
+            }
             if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// The cgroups below `dir`, parents before their children.
+fn descendants(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                found.push(entry.path());
+                stack.push(entry.path());
+            }
+        }
+    }
+    // Parents before children: sorted by depth.
+    found.sort_by_key(|p| p.components().count());
+    found
 }
 
 #[cfg(test)]
@@ -118,11 +140,19 @@ mod tests {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         cg.add(child.id()).unwrap();
         assert_eq!(procs(&dir, false).unwrap(), [child.id()]);
+        // The command made cgroups of its own, one holding a process.
+        let mut nested = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::create_dir(dir.join("c")).unwrap();
+        std::fs::write(dir.join("a/b/cgroup.procs"), nested.id().to_string()).unwrap();
         let own = cgroup_of_pid(std::process::id()).unwrap();
         drop(cg);
         assert!(!dir.exists(), "{} is left", dir.display());
         assert_eq!(cgroup_of_pid(child.id()).unwrap(), own, "the survivor is back in cperf's cgroup");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        assert_eq!(cgroup_of_pid(nested.id()).unwrap(), own, "so is the nested one");
+        for c in [&mut child, &mut nested] {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
     }
 }
