@@ -329,6 +329,17 @@ fn a_command_is_followed_through_a_cgroup_of_its_own() {
     let doc = json(&out);
     assert_eq!(doc["targets"].as_array().unwrap().len(), 1, "{doc}");
     assert_eq!(doc["targets"][0]["events"][0]["count"], 500, "{}", describe(&out));
+    // By name: the program itself, and a library found through its RUNPATH ($ORIGIN/../lib).
+    let by_name = ["uprobe:probed:cperf_probed_caller", "uprobe:libprobed:cperf_probed_call"];
+    let out = run_ok(&["stat", "-e", by_name[0], "-e", by_name[1], "--json", "--", &program, "100"]);
+    let doc = json(&out);
+    let counts = &stat_counts(&doc)[&format!("{program} 100")];
+    assert_eq!((counts[by_name[0]], counts[by_name[1]]), (1, 100), "{}", describe(&out));
+    let notes = doc["targets"][0]["notes"].to_string();
+    assert!(
+        notes.contains("'libprobed' is ") && notes.contains("/../lib/libprobed.so (cperf_probed_call"),
+        "{notes}"
+    );
     let survivor: u32 = std::fs::read_to_string(&survivor_pid).unwrap().trim().parse().unwrap();
     let survivor_cgroup = support::cgroup_of(survivor);
     let _ = std::process::Command::new("kill").arg(survivor.to_string()).status();

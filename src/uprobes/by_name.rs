@@ -65,7 +65,10 @@ pub fn find(
             many[0].path
         ),
     }
-    for dir in search_dirs() {
+    // A command about to run loads its libraries from its RUNPATH first.
+    let mut dirs = program.map(program_runpath).unwrap_or_default();
+    dirs.extend(search_dirs());
+    for dir in dirs {
         let found = in_dir(name, root, &dir);
         match found.as_slice() {
             [one] => return Ok(one.path.clone()),
@@ -168,6 +171,22 @@ fn in_dir_ranked(name: &str, root: &ContainerRoot, dir: &str) -> Vec<(u8, Found)
         }
     }
     found
+}
+
+/// A program's RUNPATH (else RPATH) directories, `$ORIGIN` expanded to the program's directory.
+fn program_runpath(program: &Path) -> Vec<String> {
+    const MAX_PROGRAM: u64 = 1 << 30;
+    let Ok(file) = std::fs::File::open(program) else { return Vec::new() };
+    let mut data = Vec::new();
+    if std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_PROGRAM), &mut data).is_err() {
+        return Vec::new();
+    }
+    let origin = program.parent().unwrap_or(Path::new("/")).display().to_string();
+    symbolizer::library_runpath(&data)
+        .into_iter()
+        .map(|dir| dir.replace("${ORIGIN}", &origin).replace("$ORIGIN", &origin))
+        .filter(|dir| dir.starts_with('/'))
+        .collect()
 }
 
 /// Where the dynamic loader looks by default (the multiarch directories first, as Debian's do),

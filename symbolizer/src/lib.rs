@@ -73,7 +73,9 @@ mod sys;
 pub use debug_files::{find_debug_file, DebugFiles, HostFiles};
 pub use demangle::demangle;
 pub use dwarf::types::{return_type, ReturnType, ValueKind};
-pub use elf::lookup::{probe_location, probe_location_with_debug, LookupError, ProbeLocation};
+pub use elf::lookup::{
+    library_runpath, probe_location, probe_location_with_debug, LookupError, ProbeLocation,
+};
 pub use elf::ElfError;
 pub use symbolize::{
     Answer, Batch, BatchFrame, ElfModule, Frame, Reason, StrId, Symbolize, Symbolized, Symbolizer,

@@ -319,6 +319,43 @@ fn without_return_type(base: &str) -> &str {
     }
 }
 
+/// The directories an ELF program's dynamic loader searches first for its libraries: its
+/// `DT_RUNPATH` entries, else its `DT_RPATH` ones, as written (`$ORIGIN/../lib` unexpanded); empty
+/// for a file without them or not ELF.
+pub fn library_runpath(data: &[u8]) -> Vec<String> {
+    fn of<Elf: FileHeader<Endian = Endianness>>(f: &ElfFile<'_, Elf>) -> Vec<String> {
+        use object::read::elf::Dyn;
+        let endian = f.endian();
+        let sections = f.elf_section_table();
+        // The dynamic entries, and the index of their string table.
+        let Ok(Some((dynamics, link))) = sections.dynamic(endian, f.data()) else { return Vec::new() };
+        let Ok(strings) = sections.strings(endian, f.data(), link) else { return Vec::new() };
+        let (mut runpath, mut rpath) = (Vec::new(), Vec::new());
+        for d in dynamics {
+            let list = match d.tag32(endian).map(i64::from) {
+                Some(object::elf::DT_NULL) => break,
+                Some(object::elf::DT_RUNPATH) => &mut runpath,
+                Some(object::elf::DT_RPATH) => &mut rpath,
+                _ => continue,
+            };
+            if let Ok(value) = d.string(endian, strings) {
+                let value = String::from_utf8_lossy(value);
+                list.extend(value.split(':').filter(|p| !p.is_empty()).map(String::from));
+            }
+        }
+        if runpath.is_empty() {
+            rpath
+        } else {
+            runpath
+        }
+    }
+    match object::File::parse(data) {
+        Ok(object::File::Elf32(f)) => of(&f),
+        Ok(object::File::Elf64(f)) => of(&f),
+        _ => Vec::new(),
+    }
+}
+
 /// A demangled C++ name without its parameter list and what follows it (`ns::f(int) const` gives
 /// `ns::f`); `None` when it has none.
 fn without_parameters(demangled: &str) -> Option<&str> {
@@ -430,6 +467,20 @@ mod tests {
         assert!(implementations.starts_with(&["my_f_fast".to_string(), "my_f_generic".to_string()]), "{e}");
         assert!(e.to_string().contains("IFUNC"), "{e}");
         assert!(probe_location(&data, "my_f_fast").is_ok());
+    }
+
+    #[test]
+    fn runpaths_as_written() {
+        let Some(data) = compile(
+            "runpath",
+            "c",
+            "int main(void) { return 0; }\n",
+            &["-Wl,-rpath,$ORIGIN/../lib:/opt/x/lib"],
+        ) else {
+            return;
+        };
+        assert_eq!(library_runpath(&data), ["$ORIGIN/../lib", "/opt/x/lib"]);
+        assert!(library_runpath(b"not elf").is_empty());
     }
 
     /// A stripped library's local function, named by its separate debug file.
