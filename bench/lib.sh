@@ -11,3 +11,21 @@ cgroup2_root() {
 median() {
     sort -n | awk -v d="${1:-3}" '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.*f\n", d, (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+
+# Makes the cgroup cperf-bench-WHAT-<pid> ($1 is WHAT) under the cgroup2 mount and sets cgname (its
+# path below the mount) and cg (its directory); exits with a message when cgroup2 is not mounted.
+make_bench_cgroup() {
+    local root
+    root=$(cgroup2_root)
+    [ -n "$root" ] || { echo "$0: no cgroup2 mount found" >&2; exit 1; }
+    cgname="cperf-bench-$1-$$"
+    cg="$root/$cgname"
+    mkdir "$cg"
+}
+
+# Kills whatever is left in the cgroup made by make_bench_cgroup, and removes it.
+remove_bench_cgroup() {
+    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    sleep 0.1
+    rmdir "$cg" 2>/dev/null || true
+}

@@ -30,15 +30,9 @@ work=$(mktemp -d)
 cc -static -O2 -g -fno-omit-frame-pointer -pthread -o "$work/hot" fixtures/src/hot.c
 
 # The cgroup2 mount: the mount point (field 5) of the line whose filesystem type (after " - ") is cgroup2.
-cgroot=$(cgroup2_root)
-[ -n "$cgroot" ] || { echo "bench/record.sh: no cgroup2 mount found" >&2; exit 1; }
-cgname="cperf-bench-record-$$"
-cg="$cgroot/$cgname"
-mkdir "$cg"
+make_bench_cgroup record
 cleanup() {
-    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-    sleep 0.1
-    rmdir "$cg" 2>/dev/null || true
+    remove_bench_cgroup
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -32,15 +32,9 @@ export PATH="$tools/bin:$PATH"
 
 work=$(mktemp -d)
 cc -static -O2 -g -fno-omit-frame-pointer -pthread -o "$work/hot" fixtures/src/hot.c
-cgroot=$(cgroup2_root)
-[ -n "$cgroot" ] || { echo "bench/report.sh: no cgroup2 mount found" >&2; exit 1; }
-cgname="cperf-bench-report-$$"
-cg="$cgroot/$cgname"
-mkdir "$cg"
+make_bench_cgroup report
 cleanup() {
-    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-    sleep 0.1
-    rmdir "$cg" 2>/dev/null || true
+    remove_bench_cgroup
     rm -rf "$work"
 }
 trap cleanup EXIT

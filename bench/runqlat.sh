@@ -34,15 +34,9 @@ cperf="$here/target/release/cperf"
 work=$(mktemp -d)
 cc -static -O2 -g -fno-omit-frame-pointer -pthread -o "$work/pingpong" fixtures/src/pingpong.c
 cc -static -O2 -g -fno-omit-frame-pointer -pthread -o "$work/spin" fixtures/src/spin.c
-cgroot=$(cgroup2_root)
-[ -n "$cgroot" ] || { echo "bench/runqlat.sh: no cgroup2 mount found" >&2; exit 1; }
-cgname="cperf-bench-runqlat-$$"
-cg="$cgroot/$cgname"
-mkdir "$cg"
+make_bench_cgroup runqlat
 cleanup() {
-    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-    sleep 0.1
-    rmdir "$cg" 2>/dev/null || true
+    remove_bench_cgroup
     rm -rf "$work"
 }
 trap cleanup EXIT

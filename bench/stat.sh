@@ -26,15 +26,9 @@ cperf="$here/target/release/cperf"
 work=$(mktemp -d)
 cc -static -O2 -o "$work/getppid" fixtures/src/getppid.c
 
-cgroot=$(cgroup2_root)
-[ -n "$cgroot" ] || { echo "bench/stat.sh: no cgroup2 mount found" >&2; exit 1; }
-cgname="cperf-bench-$$"
-cg="$cgroot/$cgname"
-mkdir "$cg"
+make_bench_cgroup stat
 cleanup() {
-    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-    sleep 0.1
-    rmdir "$cg" 2>/dev/null || true
+    remove_bench_cgroup
     rm -rf "$work"
 }
 trap cleanup EXIT

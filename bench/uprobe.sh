@@ -40,18 +40,12 @@ cc $flags fixtures/src/probed.c -L"$work/lib" -lprobed -Wl,-rpath,'$ORIGIN/../li
 lib="$work/lib/libprobed.so"
 func=cperf_probed_call
 
-cgroot=$(cgroup2_root)
-[ -n "$cgroot" ] || { echo "bench/uprobe.sh: no cgroup2 mount found" >&2; exit 1; }
-cgname="cperf-bench-uprobe-$$"
-cg="$cgroot/$cgname"
-mkdir "$cg"
+make_bench_cgroup uprobe
 # perf probe names its events after the library: probe_libprobed:cperf_probed_call(__return).
 perf probe -q -d 'probe_libprobed:*' 2>/dev/null || true
 cleanup() {
     perf probe -q -d 'probe_libprobed:*' 2>/dev/null || true
-    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-    sleep 0.1
-    rmdir "$cg" 2>/dev/null || true
+    remove_bench_cgroup
     rm -rf "$work"
 }
 trap cleanup EXIT
