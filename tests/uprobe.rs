@@ -39,19 +39,22 @@ impl Site {
         format!("{}/lib/libprobed.so", self.dir)
     }
 
-    /// A container running `probed n` under this site's path, with `lib` as its library.
+    /// A bundle for a container that runs `probed n` under this site's path, with `lib` as its
+    /// library, once `/tmp/go` exists.
+    fn bundle(&self, lib: &Path, n: u64) -> Bundle {
+        Bundle::new().with_probed(&self.dir, lib).args(&[
+            &format!("{}/bin/probed", self.dir),
+            &n.to_string(),
+            "--wait-for",
+            "/tmp/go",
+            "--done",
+            "/tmp/done",
+        ])
+    }
+
+    /// That container, running.
     fn container(&self, test: &str, n: u64, lib: &Path) -> Container {
-        Bundle::new()
-            .with_probed(&self.dir, lib)
-            .args(&[
-                &format!("{}/bin/probed", self.dir),
-                &n.to_string(),
-                "--wait-for",
-                "/tmp/go",
-                "--done",
-                "/tmp/done",
-            ])
-            .run_detached(test)
+        self.bundle(lib, n).run_detached(test)
     }
 }
 
@@ -109,6 +112,16 @@ fn stat_counts(doc: &Value) -> BTreeMap<String, BTreeMap<String, u64>> {
                 .collect();
             (t["target"].as_str().unwrap().to_string(), counts)
         })
+        .collect()
+}
+
+/// A process's values in a `report --retval --json` document: (value as text, calls), in order.
+fn value_texts(process: &Value) -> Vec<(String, u64)> {
+    process["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no values in {process}"))
+        .iter()
+        .map(|v| (v["value"].as_str().unwrap().to_string(), v["calls"].as_u64().unwrap()))
         .collect()
 }
 
@@ -171,14 +184,12 @@ fn files_given_by_name_are_the_containers() {
     }
     let site = Site::new();
     let probed = support::probed_fixture();
-    let bundle = Bundle::new().with_probed(&site.dir, &probed.lib);
+    let bundle = site.bundle(&probed.lib, 1000);
     // A library no process loads, only in the container's /usr/lib.
     let unmapped = format!("cperf-unmapped-{}", std::process::id());
     std::fs::create_dir_all(bundle.rootfs().join("usr/lib")).unwrap();
     std::fs::copy(&probed.lib, bundle.rootfs().join(format!("usr/lib/lib{unmapped}.so.1"))).unwrap();
-    let c = bundle
-        .args(&[&format!("{}/bin/probed", site.dir), "1000", "--wait-for", "/tmp/go", "--done", "/tmp/done"])
-        .run_detached("uprobe-by-name");
+    let c = bundle.run_detached("uprobe-by-name");
     let by_lib = "uprobe:libprobed:cperf_probed_call".to_string();
     let by_program = "uprobe:probed:cperf_probed_caller".to_string();
     let by_dir = format!("uretprobe:{unmapped}:cperf_probed_call");
@@ -278,25 +289,11 @@ fn a_pod_is_probed_in_the_container_that_has_the_file() {
     let _pod_dir = RemoveDir(pod_dir);
     // Started first: the lowest pid, with nothing but busybox in its root.
     let pause = Bundle::new().cgroups_path(&format!("/{pod}/pause")).run_detached("uprobe-pod-pause");
-    let probed_args = |n: &str| {
-        [
-            format!("{}/bin/probed", site.dir),
-            n.into(),
-            "--wait-for".into(),
-            "/tmp/go".into(),
-            "--done".into(),
-            "/tmp/done".into(),
-        ]
-    };
-    let app = Bundle::new()
-        .with_probed(&site.dir, &probed.lib)
-        .cgroups_path(&format!("/{pod}/app"))
-        .args(&probed_args("1000"))
-        .run_detached("uprobe-pod-app");
-    let other = Bundle::new()
-        .with_probed(&site.dir, &probed.decoy_lib)
+    let app =
+        site.bundle(&probed.lib, 1000).cgroups_path(&format!("/{pod}/app")).run_detached("uprobe-pod-app");
+    let other = site
+        .bundle(&probed.decoy_lib, 300)
         .cgroups_path(&format!("/{pod}/other"))
-        .args(&probed_args("300"))
         .run_detached("uprobe-pod-other");
     assert!(pause.init_pid() < app.init_pid() && pause.init_pid() < other.init_pid());
     let call = format!("uprobe:{}:cperf_probed_call", site.lib());
@@ -359,12 +356,7 @@ fn a_command_is_followed_through_a_cgroup_of_its_own() {
     run_ok(&["record", "-g", "-e", &ret, "--retval", "-o", &file, "--", &program, "100"]);
     let out = run_ok(&["report", "-i", &file, "--retval", "--json"]);
     let doc = json(&out);
-    let values: Vec<(String, u64)> = doc["targets"][0]["processes"][0]["values"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{doc}"))
-        .iter()
-        .map(|v| (v["value"].as_str().unwrap().to_string(), v["calls"].as_u64().unwrap()))
-        .collect();
+    let values = value_texts(&doc["targets"][0]["processes"][0]);
     assert_eq!(values, [("0".to_string(), 80), ("-4".to_string(), 10), ("7".to_string(), 10)], "{doc}");
     let folded = String::from_utf8(run_ok(&["report", "-i", &file, "--folded"]).stdout).unwrap();
     assert_eq!(folded.trim(), "probed;__libc_start_call_main;main;cperf_probed_caller 100", "{folded}");
@@ -398,29 +390,23 @@ fn a_file_shared_by_containers_counts_only_the_named_one() {
     }
     let site = Site::new();
     let probed = support::probed_fixture();
-    let a = site.container("uprobe-shared-a", 1000, &probed.lib);
-    let b_bundle = Bundle::new().with_probed(&site.dir, &probed.lib);
-    let in_a = a.rootfs().join(&site.lib()[1..]);
-    let in_b = b_bundle.rootfs().join(&site.lib()[1..]);
-    std::fs::remove_file(&in_b).unwrap();
-    std::fs::hard_link(&in_a, &in_b).unwrap();
-    let b = b_bundle
-        .args(&[&format!("{}/bin/probed", site.dir), "300", "--wait-for", "/tmp/go", "--done", "/tmp/done"])
-        .run_detached("uprobe-shared-b");
+    // Containers a and b, b's library a hard link to a's.
+    let shared = |(test_a, n_a): (&str, u64), (test_b, n_b): (&str, u64)| {
+        let a = site.container(test_a, n_a, &probed.lib);
+        let b_bundle = site.bundle(&probed.lib, n_b);
+        let in_b = b_bundle.rootfs().join(&site.lib()[1..]);
+        std::fs::remove_file(&in_b).unwrap();
+        std::fs::hard_link(a.rootfs().join(&site.lib()[1..]), &in_b).unwrap();
+        (a, b_bundle.run_detached(test_b))
+    };
+    let (a, b) = shared(("uprobe-shared-a", 1000), ("uprobe-shared-b", 300));
     let call = format!("uprobe:{}:cperf_probed_call", site.lib());
     let script = support::go_and_wait_done_script(&[&a, &b]);
     let out = run_ok(&["stat", "-G", a.id(), "-e", &call, "--json", "--", "sh", "-c", &script]);
     assert_eq!(stat_counts(&json(&out))[a.id()][&call], 1000, "{}", describe(&out));
     // Again with both named, each its own count (new containers: the first ones made their calls).
     drop((a, b));
-    let a = site.container("uprobe-shared-a2", 400, &probed.lib);
-    let b_bundle = Bundle::new().with_probed(&site.dir, &probed.lib);
-    let in_b = b_bundle.rootfs().join(&site.lib()[1..]);
-    std::fs::remove_file(&in_b).unwrap();
-    std::fs::hard_link(a.rootfs().join(&site.lib()[1..]), &in_b).unwrap();
-    let b = b_bundle
-        .args(&[&format!("{}/bin/probed", site.dir), "250", "--wait-for", "/tmp/go", "--done", "/tmp/done"])
-        .run_detached("uprobe-shared-b2");
+    let (a, b) = shared(("uprobe-shared-a2", 400), ("uprobe-shared-b2", 250));
     let script = support::go_and_wait_done_script(&[&a, &b]);
     let out = run_ok(&["stat", "-G", a.id(), "-G", b.id(), "-e", &call, "--json", "--", "sh", "-c", &script]);
     let counts = stat_counts(&json(&out));
@@ -507,12 +493,7 @@ fn wide_return_values_use_the_whole_register() {
     let doc = json(&run_ok(&["report", "-i", &file, "--retval", "--json"]));
     let t = &doc["targets"][0];
     assert_eq!(t["read_as"], "long int", "{t}");
-    let values: Vec<(String, u64)> = t["processes"][0]["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["value"].as_str().unwrap().to_string(), v["calls"].as_u64().unwrap()))
-        .collect();
+    let values = value_texts(&t["processes"][0]);
     assert_eq!(values, [("-1099511627776".to_string(), 25), ("8589934592".to_string(), 25)], "{t}");
 }
 
