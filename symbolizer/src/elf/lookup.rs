@@ -488,41 +488,16 @@ mod tests {
     fn a_debug_file_names_what_a_stripped_file_does_not() {
         let src = "static __attribute__((noinline)) int hidden_helper(int i) { return i * 5; }\n\
                    int exported(int i) { return hidden_helper(i) + 1; }\n";
-        let dir = std::env::temp_dir().join(format!("cperf-lookup-debug-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (lib, source) = (dir.join("lib.so"), dir.join("lib.c"));
-        std::fs::write(&source, src).unwrap();
-        let run = |program: &str, args: &[&std::ffi::OsStr]| {
-            std::process::Command::new(program).args(args).status().is_ok_and(|s| s.success())
-        };
-        let built = run(
-            "cc",
-            &[
-                "-g".as_ref(),
-                "-O1".as_ref(),
-                "-shared".as_ref(),
-                "-fPIC".as_ref(),
-                "-o".as_ref(),
-                lib.as_os_str(),
-                source.as_os_str(),
-            ],
-        ) && run(
-            "objcopy",
-            &["--only-keep-debug".as_ref(), lib.as_os_str(), dir.join("lib.debug").as_os_str()],
-        ) && run(
-            "strip",
-            &["--strip-all".as_ref(), "-o".as_ref(), dir.join("lib.stripped").as_os_str(), lib.as_os_str()],
-        );
-        let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_default();
-        let (full, debug, stripped) = (read("lib.so"), read("lib.debug"), read("lib.stripped"));
-        let _ = std::fs::remove_dir_all(&dir);
-        if !built {
-            assert!(
-                std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
-                "cc, objcopy and strip are needed"
-            );
+        let scratch = Scratch::new("debug");
+        scratch.write(&[("lib.c", src)]);
+        let built = scratch.run("cc", &["-g", "-O1", "-shared", "-fPIC", "-o", "lib.so", "lib.c"])
+            && scratch.run("objcopy", &["--only-keep-debug", "lib.so", "lib.debug"])
+            && scratch.run("strip", &["--strip-all", "-o", "lib.stripped", "lib.so"]);
+        if !have_tools(built, "cc, objcopy and strip") {
             return;
         }
+        let (full, debug, stripped) =
+            (scratch.read("lib.so"), scratch.read("lib.debug"), scratch.read("lib.stripped"));
         let want = probe_location(&full, "hidden_helper").unwrap();
         assert!(matches!(probe_location(&stripped, "hidden_helper"), Err(LookupError::NotFound { .. })));
         let got = probe_location_with_debug(&stripped, Some(&debug), "hidden_helper").unwrap();
@@ -550,69 +525,86 @@ mod tests {
         assert!(realpath.is_ok(), "{realpath:?}");
     }
 
-    /// Compiles `src` (language `c` or `c++`) with `flags`; `None` (or a failure when
-    /// `CPERF_REQUIRE_PRIVILEGED=1`) without a compiler.
-    fn compile(name: &str, lang: &str, src: &str, flags: &[&str]) -> Option<Vec<u8>> {
-        let dir = std::env::temp_dir().join(format!("cperf-lookup-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let source = dir.join(if lang == "c" { "a.c" } else { "a.cc" });
-        std::fs::write(&source, src).unwrap();
-        let bin = dir.join("a");
-        let compiler = if lang == "c" { "cc" } else { "c++" };
-        let built = std::process::Command::new(compiler)
-            .args(flags)
-            .arg("-o")
-            .arg(&bin)
-            .arg(&source)
-            .status()
-            .is_ok_and(|s| s.success());
-        let data = std::fs::read(&bin).ok();
-        let _ = std::fs::remove_dir_all(&dir);
-        if !built {
-            assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "{compiler} is needed");
-            eprintln!("skipped: no {compiler}");
-            return None;
+    /// A scratch directory for builds, removed when dropped.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("cperf-lookup-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
         }
-        data
+
+        /// Writes `files` (name, text) into the directory.
+        fn write(&self, files: &[(&str, &str)]) {
+            for (name, text) in files {
+                std::fs::write(self.0.join(name), text).unwrap();
+            }
+        }
+
+        /// Runs `program args` in the directory: true when it ran and succeeded.
+        fn run(&self, program: &str, args: &[&str]) -> bool {
+            std::process::Command::new(program)
+                .args(args)
+                .current_dir(&self.0)
+                .status()
+                .is_ok_and(|s| s.success())
+        }
+
+        /// The bytes of file `name` in the directory.
+        fn read(&self, name: &str) -> Vec<u8> {
+            std::fs::read(self.0.join(name)).unwrap_or_default()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// False, after a note, when the tools `what` are missing (a failure when
+    /// `CPERF_REQUIRE_PRIVILEGED=1`); true when `built`.
+    fn have_tools(built: bool, what: &str) -> bool {
+        if !built {
+            assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "{what} is needed");
+            eprintln!("skipped: no {what}");
+        }
+        built
+    }
+
+    /// Compiles `src` (language `c` or `c++`) with `flags`; `None` without a compiler.
+    fn compile(name: &str, lang: &str, src: &str, flags: &[&str]) -> Option<Vec<u8>> {
+        let scratch = Scratch::new(name);
+        let (source, compiler) = if lang == "c" { ("a.c", "cc") } else { ("a.cc", "c++") };
+        scratch.write(&[(source, src)]);
+        let args: Vec<&str> = flags.iter().copied().chain(["-o", "a", source]).collect();
+        have_tools(scratch.run(compiler, &args), compiler).then(|| scratch.read("a"))
     }
 
     /// Two `static` functions of one name (in two files) are ambiguous: the error lists both
     /// addresses, and each can be probed by its file offset.
     #[test]
     fn one_name_at_two_addresses_is_ambiguous() {
-        let dir = std::env::temp_dir().join(format!("cperf-ambiguous-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let one = "static __attribute__((noinline)) int twin(int i) { return i + 1; }\nint one(int i) { return twin(i); }\n";
         let two = "static __attribute__((noinline)) int twin(int i) { return i * 3; }\nint one(int);\n\
                    int main(int c, char **v) { (void)v; return one(c) + twin(c); }\n";
-        std::fs::write(dir.join("one.c"), one).unwrap();
-        std::fs::write(dir.join("two.c"), two).unwrap();
-        let bin = dir.join("twins");
-        let built = std::process::Command::new("cc")
-            .args(["-O1", "-o"])
-            .arg(&bin)
-            .arg(dir.join("one.c"))
-            .arg(dir.join("two.c"))
-            .status()
-            .is_ok_and(|s| s.success());
-        let data = std::fs::read(&bin);
-        let _ = std::fs::remove_dir_all(&dir);
-        if !built {
-            assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "cc is needed");
-            eprintln!("skipped: no C compiler");
+        let scratch = Scratch::new("ambiguous");
+        scratch.write(&[("one.c", one), ("two.c", two)]);
+        if !have_tools(scratch.run("cc", &["-O1", "-o", "twins", "one.c", "two.c"]), "cc") {
             return;
         }
-        let e = probe_location(data.as_ref().unwrap(), "twin").unwrap_err();
+        let data = scratch.read("twins");
+        let e = probe_location(&data, "twin").unwrap_err();
         let LookupError::Ambiguous { ref matches, .. } = e else { panic!("{e}") };
         assert_eq!(matches.len(), 2, "{e}");
         assert!(matches.iter().all(|m| m.starts_with("twin at file offset 0x")), "{e}");
         assert!(e.to_string().contains("probe one by its file offset"), "{e}");
-        // Each offset given back is one of them.
         // Two different offsets, each the start of one `twin` (found back by its raw offset).
         let offsets: Vec<&str> = matches.iter().map(|m| m.rsplit(' ').next().unwrap()).collect();
         assert_ne!(offsets[0], offsets[1], "{e}");
         for offset in offsets {
-            let back = probe_location(&data.as_ref().unwrap()[..], offset).unwrap();
+            let back = probe_location(&data, offset).unwrap();
             assert_eq!((back.function.as_deref(), back.at_start), (Some("twin"), true), "{offset}");
         }
     }
@@ -645,30 +637,13 @@ mod tests {
     /// ambiguous without them and listed.
     #[test]
     fn cxx_names_with_and_without_parameters() {
-        let dir = std::env::temp_dir().join(format!("cperf-cxx-lookup-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let src = "namespace ns {\n\
                    __attribute__((noinline)) int handle(int i) { return i + 1; }\n\
                    __attribute__((noinline)) int handle(double d, const char *s) { return (int)d + s[0]; }\n\
                    __attribute__((noinline)) int only(int i) { return i * 2; }\n\
                    }\n\
                    int main(int c, char **v) { return ns::handle(c) + ns::handle(1.0, v[0]) + ns::only(c); }\n";
-        std::fs::write(dir.join("a.cc"), src).unwrap();
-        let bin = dir.join("a");
-        let built = std::process::Command::new("c++")
-            .args(["-O1", "-o"])
-            .arg(&bin)
-            .arg(dir.join("a.cc"))
-            .status()
-            .is_ok_and(|s| s.success());
-        let data = std::fs::read(&bin);
-        let _ = std::fs::remove_dir_all(&dir);
-        if !built {
-            assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "c++ is needed");
-            eprintln!("skipped: no C++ compiler");
-            return;
-        }
-        let data = data.unwrap();
+        let Some(data) = compile("cxx-lookup", "c++", src, &["-O1"]) else { return };
         let only = probe_location(&data, "ns::only").unwrap();
         assert_eq!(only.function.as_deref(), Some("ns::only(int)"));
         assert_eq!(probe_location(&data, "ns::only(int)").unwrap().offset, only.offset);
