@@ -92,17 +92,22 @@ impl ContainerRoot {
         Ok(ContainerRoot { dir, name: path.to_path_buf() })
     }
 
-    /// Opens `path` (as the container sees it) for reading: a regular file of at most `max_len` bytes.
-    pub fn open(&self, path: &Path, max_len: u64) -> Result<(File, u64), RootError> {
+    /// Opens `path` (as the container sees it) with `flags`, resolved inside the root.
+    fn open_inside(&self, path: &Path, flags: OFlag) -> Result<OwnedFd, RootError> {
         let how = OpenHow::new()
-            .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
+            .flags(flags | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        let fd = crate::sys::openat2(self.dir.as_fd(), path, how).map_err(|e| match e {
+        crate::sys::openat2(self.dir.as_fd(), path, how).map_err(|e| match e {
             nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => {
                 RootError::NotFound { path: path.to_path_buf(), root: self.name.clone() }
             }
             e => RootError::Io { path: path.to_path_buf(), root: self.name.clone(), source: e.into() },
-        })?;
+        })
+    }
+
+    /// Opens `path` (as the container sees it) for reading: a regular file of at most `max_len` bytes.
+    pub fn open(&self, path: &Path, max_len: u64) -> Result<(File, u64), RootError> {
+        let fd = self.open_inside(path, OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)?;
         let file = File::from(fd);
         let meta = file.metadata().map_err(|source| RootError::Io {
             path: path.to_path_buf(),
@@ -125,20 +130,12 @@ impl ContainerRoot {
 
     /// The names in directory `path` (as the container sees it), unsorted; `.` and `..` left out.
     pub fn list(&self, path: &Path) -> Result<Vec<std::ffi::OsString>, RootError> {
-        let how = OpenHow::new()
-            .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = self.open_inside(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let io = |source: std::io::Error| RootError::Io {
             path: path.to_path_buf(),
             root: self.name.clone(),
             source,
         };
-        let fd = crate::sys::openat2(self.dir.as_fd(), path, how).map_err(|e| match e {
-            nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => {
-                RootError::NotFound { path: path.to_path_buf(), root: self.name.clone() }
-            }
-            e => io(e.into()),
-        })?;
         // The descriptor already is the directory inside the root; listing it through its
         // /proc/self/fd entry resolves nothing more.
         let mut names = Vec::new();
