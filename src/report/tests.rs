@@ -612,6 +612,28 @@ fn packed(b: &[u8]) -> Vec<u64> {
     out
 }
 
+/// META of a `--retval` recording of `event`.
+fn retval_meta(event: &str) -> Meta {
+    let mut m = meta();
+    m.event = event.into();
+    m.value = Some("return value (rax)".into());
+    m
+}
+
+/// A SAMPLE carrying the return value `value`, on the empty stack 1 the `--retval` tests write.
+fn return_sample(time: u64, pid: u32, target: u32, value: i64) -> Entry {
+    Entry::Sample {
+        time: START + time,
+        pid,
+        tid: pid,
+        cpu: 0,
+        target,
+        period: 1,
+        stack: 1,
+        value: Some(value),
+    }
+}
+
 /// Return values (`--retval`): counted per target and process, read by each target's DWARF type
 /// or guessed without one, kept by the same filters as samples.
 #[test]
@@ -620,9 +642,7 @@ fn return_values_per_target_and_process() {
     use sampler::recording::{ProbeMeta, ValueType};
     let dir = Dir::new("retval");
     let path = dir.0.join("retval.cperf");
-    let mut m = meta();
-    m.event = "uretprobe:/usr/lib/libzk.so.2:zoo_set2".into();
-    m.value = Some("return value (rax)".into());
+    let mut m = retval_meta("uretprobe:/usr/lib/libzk.so.2:zoo_set2");
     let probe = |return_type: Option<ValueType>| ProbeMeta {
         path: "/usr/lib/libzk.so.2".into(),
         function: Some("zoo_set2".into()),
@@ -633,24 +653,14 @@ fn return_values_per_target_and_process() {
     m.targets[1].probe = Some(probe(None));
     let mut w = RecordingWriter::create(&path, &m).unwrap();
     w.push(&Entry::Stack { id: 1, kernel: 0, frames: Vec::new() }).unwrap();
-    let sample = |time: u64, pid: u32, target: u32, value: i64| Entry::Sample {
-        time: START + time,
-        pid,
-        tid: pid,
-        cpu: 0,
-        target,
-        period: 1,
-        stack: 1,
-        value: Some(value),
-    };
     // web: pid 10 returns 0 ×5 and -4 ×2 (as `mov $-4, %eax` leaves it), pid 11 returns 0 once;
     // db (no DWARF): pid 20 returns -1 sign-extended ×3 and 2^40 once: read as 64-bit.
     let mut entries = Vec::new();
-    entries.extend((0..5).map(|i| sample(i, 10, 0, 0)));
-    entries.extend((5..7).map(|i| sample(i, 10, 0, 0xffff_fffc)));
-    entries.push(sample(8, 11, 0, 0));
-    entries.extend((9..12).map(|i| sample(i, 20, 1, -1)));
-    entries.push(sample(2_000_000_000, 20, 1, 1 << 40));
+    entries.extend((0..5).map(|i| return_sample(i, 10, 0, 0)));
+    entries.extend((5..7).map(|i| return_sample(i, 10, 0, 0xffff_fffc)));
+    entries.push(return_sample(8, 11, 0, 0));
+    entries.extend((9..12).map(|i| return_sample(i, 20, 1, -1)));
+    entries.push(return_sample(2_000_000_000, 20, 1, 1 << 40));
     for e in &entries {
         w.push(e).unwrap();
     }
@@ -706,39 +716,16 @@ fn distinct_return_values_are_bounded() {
     use super::retval::{distributions, Reading};
     let dir = Dir::new("retval-bounded");
     let path = dir.0.join("retval.cperf");
-    let mut m = meta();
-    m.event = "uretprobe:/usr/lib/libc.so.6:malloc".into();
-    m.value = Some("return value (rax)".into());
+    let m = retval_meta("uretprobe:/usr/lib/libc.so.6:malloc");
     let mut w = RecordingWriter::create(&path, &m).unwrap();
     w.push(&Entry::Stack { id: 1, kernel: 0, frames: Vec::new() }).unwrap();
     let extra = 1000u64;
     let total = MAX_DISTINCT_VALUES as u64 + extra;
     for i in 0..total {
-        let value = 0x5500_0000_0000 + (i as i64) * 16;
-        let e = Entry::Sample {
-            time: START + i,
-            pid: 10,
-            tid: 10,
-            cpu: 0,
-            target: 0,
-            period: 1,
-            stack: 1,
-            value: Some(value),
-        };
-        w.push(&e).unwrap();
+        w.push(&return_sample(i, 10, 0, 0x5500_0000_0000 + (i as i64) * 16)).unwrap();
     }
     // A value already kept is still counted as itself.
-    let again = Entry::Sample {
-        time: START + total,
-        pid: 10,
-        tid: 10,
-        cpu: 0,
-        target: 0,
-        period: 1,
-        stack: 1,
-        value: Some(0x5500_0000_0000),
-    };
-    w.push(&again).unwrap();
+    w.push(&return_sample(total, 10, 0, 0x5500_0000_0000)).unwrap();
     w.finish(&Summary { end_time: START + 3_000_000_000, ..Summary::default() }).unwrap();
     let profile = Profile::read(&path, &Filters::default()).unwrap();
     let targets = distributions(&profile, Reading::Auto).unwrap();
