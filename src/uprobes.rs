@@ -64,8 +64,6 @@ pub struct Placed {
 
 /// One root filesystem of a target's processes.
 struct RootFs {
-    /// Where it is seen from here: `/proc/<pid>/root`, or `/`.
-    dir: PathBuf,
     fs: ContainerRoot,
     /// The target's processes in it.
     pids: Vec<u32>,
@@ -75,9 +73,10 @@ struct RootFs {
 /// first, then those of its other processes in pid order; processes that are gone are left out.
 fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
     let first = match files.root {
+        // The host, or a command cperf runs: processes given with it are the host's own.
         Root::Host => {
             let fs = ContainerRoot::at(Path::new("/")).context("cannot open the root filesystem /")?;
-            return Ok(vec![RootFs { dir: PathBuf::from("/"), fs, pids: files.pids.to_vec() }]);
+            return Ok(vec![RootFs { fs, pids: files.pids.to_vec() }]);
         }
         Root::Of(pid) => pid,
     };
@@ -96,7 +95,7 @@ fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
             continue;
         }
         let Ok(fs) = ContainerRoot::at(&dir) else { continue };
-        roots.push((id.0, id.1, RootFs { dir, fs, pids: vec![pid] }));
+        roots.push((id.0, id.1, RootFs { fs, pids: vec![pid] }));
     }
     if roots.is_empty() {
         bail!("cannot open the root filesystem of {what}: its processes have exited");
@@ -113,8 +112,7 @@ fn open_in(
     what: &str,
 ) -> anyhow::Result<(String, File)> {
     let path = if probe.is_name() {
-        by_name::find(&probe.path, &root.fs, &root.dir, &root.pids, program, what)
-            .with_context(|| name.to_owned())?
+        by_name::find(&probe.path, &root.fs, &root.pids, program, what).with_context(|| name.to_owned())?
     } else {
         probe.path.clone()
     };
@@ -183,20 +181,24 @@ pub fn place(events: &EventList, files: Files<'_>, what: &str, return_types: boo
         }
         let data = read_bounded(&file)
             .with_context(|| format!("{}: cannot read {path_name} in {what}", event.name))?;
+        // The file's debug file inside the root (a -dbgsym package), looked for once, when needed.
+        let debug = std::cell::OnceCell::new();
+        let debug_file = || {
+            debug
+                .get_or_init(|| {
+                    ElfModule::parse(data.clone()).ok().and_then(|module| {
+                        symbolizer::find_debug_file(&module, Path::new(&path_name), &root.fs)
+                    })
+                })
+                .as_deref()
+        };
         let location = match symbolizer::probe_location(&data, &probe.location) {
             // A name the file does not have (a stripped local function, an IFUNC's
-            // implementations) may be in its debug file inside the root (a -dbgsym package).
-            Err(e @ (LookupError::NotFound { .. } | LookupError::Ifunc { .. })) => {
-                let debug = ElfModule::parse(data.clone())
-                    .ok()
-                    .and_then(|module| symbolizer::find_debug_file(&module, Path::new(&path_name), &root.fs));
-                match debug {
-                    Some(debug) => {
-                        symbolizer::probe_location_with_debug(&data, Some(&debug), &probe.location)
-                    }
-                    None => Err(e),
-                }
-            }
+            // implementations) may be in its debug file.
+            Err(e @ (LookupError::NotFound { .. } | LookupError::Ifunc { .. })) => match debug_file() {
+                Some(debug) => symbolizer::probe_location_with_debug(&data, Some(debug), &probe.location),
+                None => Err(e),
+            },
             other => other,
         }
         .with_context(|| format!("{}: {path_name} in {what}", event.name))?;
@@ -225,10 +227,7 @@ pub fn place(events: &EventList, files: Files<'_>, what: &str, return_types: boo
         }
         let mut return_type = location.return_type.clone();
         if let (true, None, Some(address)) = (return_types, &return_type, location.address) {
-            return_type = ElfModule::parse(data)
-                .ok()
-                .and_then(|module| symbolizer::find_debug_file(&module, Path::new(&path_name), &root.fs))
-                .and_then(|debug| symbolizer::return_type(&debug, address));
+            return_type = debug_file().and_then(|debug| symbolizer::return_type(debug, address));
         }
         placed.probes.push(ProbeMeta {
             path: path_name,

@@ -1,8 +1,8 @@
 //! Finding the file a probe names by name alone (`uprobe:libc:malloc`, `uprobe:nginx:…`), as
 //! bpftrace does, but among the target's own files: first the files its processes have mapped
 //! (their `/proc/<pid>/maps` name files as the processes see them, inside their container), else
-//! the library and program directories inside the target's root. Only processes whose root is the
-//! target's root are looked at, so the path found is a path in that root.
+//! the library and program directories inside the target's root. The processes given all have
+//! that root (the caller groups a target's processes by root), so the path found is a path in it.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
@@ -36,13 +36,12 @@ fn best(found: Vec<(u8, Found)>) -> Vec<Found> {
     found.into_iter().filter(|(rank, _)| *rank == top).map(|(_, f)| f).collect()
 }
 
-/// The path, inside `root`, of the one file `name` names for a target: `pids` are its processes,
-/// `root_dir` the directory its root is seen at from here (`/proc/<pid>/root`, or `/`), `program`
-/// the program of a command about to run (looked at first); `what` names the target in errors.
+/// The path, inside `root`, of the one file `name` names for a target: `pids` are its processes
+/// in that root, `program` the program of a command about to run (looked at first); `what` names
+/// the target in errors.
 pub fn find(
     name: &str,
     root: &ContainerRoot,
-    root_dir: &Path,
     pids: &[u32],
     program: Option<&Path>,
     what: &str,
@@ -54,7 +53,7 @@ pub fn find(
             return Ok(program.display().to_string());
         }
     }
-    let mapped = mapped(name, root_dir, pids);
+    let mapped = mapped(name, pids);
     match mapped.as_slice() {
         [one] => return Ok(one.path.clone()),
         [] => {}
@@ -103,22 +102,16 @@ fn list(found: &[Found]) -> String {
     found.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-/// The distinct files called like `name` that the processes (in the root at `root_dir`) map.
-fn mapped(name: &str, root_dir: &Path, pids: &[u32]) -> Vec<Found> {
-    best(mapped_ranked(name, root_dir, pids))
+/// The distinct files called like `name` that the processes map.
+fn mapped(name: &str, pids: &[u32]) -> Vec<Found> {
+    best(mapped_ranked(name, pids))
 }
 
-fn mapped_ranked(name: &str, root_dir: &Path, pids: &[u32]) -> Vec<(u8, Found)> {
-    let Ok(root_meta) = std::fs::metadata(root_dir) else { return Vec::new() };
+fn mapped_ranked(name: &str, pids: &[u32]) -> Vec<(u8, Found)> {
     let mut seen = BTreeSet::new();
     let mut found = Vec::new();
     for &pid in pids.iter().take(MAX_PROCESSES) {
-        // A process that has exited, or that lives in another root (another container of a pod).
-        let same_root = std::fs::metadata(format!("/proc/{pid}/root"))
-            .is_ok_and(|m| (m.dev(), m.ino()) == (root_meta.dev(), root_meta.ino()));
-        if !same_root {
-            continue;
-        }
+        // A process that has exited is passed over.
         let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else { continue };
         for entry in mapped_files(&maps) {
             let file_name = entry.path.rsplit('/').next().unwrap_or_default();
@@ -260,10 +253,9 @@ mod tests {
         let Some(libc) = mapped_files(&maps).find(|f| f.path.contains("/libc.so")) else {
             return; // a static build: no C library mapped
         };
-        let got = find("libc", &root, Path::new("/"), &[me], None, "this test").unwrap();
+        let got = find("libc", &root, &[me], None, "this test").unwrap();
         assert_eq!(got, libc.path);
-        let err =
-            find("no-such-library-anywhere", &root, Path::new("/"), &[me], None, "this test").unwrap_err();
+        let err = find("no-such-library-anywhere", &root, &[me], None, "this test").unwrap_err();
         assert!(err.to_string().contains("give the path"), "{err}");
     }
 }
