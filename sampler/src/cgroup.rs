@@ -339,7 +339,8 @@ fn read_procs(dir: &Path) -> Result<Vec<u32>, CgroupError> {
         .collect()
 }
 
-fn child_dirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+/// The cgroups directly below `dir`.
+pub(crate) fn child_dirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
     let entries = std::fs::read_dir(dir).map_err(|e| CgroupError::read(dir, e))?;
     Ok(entries
         .filter_map(Result::ok)

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cgroup::{cgroup2_mount, cgroup_of_pid, procs, CgroupError};
+use crate::cgroup::{cgroup2_mount, cgroup_of_pid, child_dirs, procs, CgroupError};
 
 /// Why the command's cgroup could not be made or joined.
 #[derive(Debug, thiserror::Error)]
@@ -107,12 +107,9 @@ fn descendants(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                found.push(entry.path());
-                stack.push(entry.path());
-            }
+        for child in child_dirs(&d).unwrap_or_default() {
+            found.push(child.clone());
+            stack.push(child);
         }
     }
     // Parents before children: sorted by depth.
