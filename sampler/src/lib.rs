@@ -48,3 +48,17 @@ pub mod uprobe;
 pub mod workload;
 
 pub use sys::SyscallError;
+
+/// An error and its sources on one line (`outer: inner: …`), for the BPF loaders: aya's errors
+/// leave their causes out of their own text.
+#[cfg(all(feature = "bpf", target_arch = "x86_64"))]
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

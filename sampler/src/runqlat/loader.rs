@@ -182,12 +182,5 @@ fn sum<'a>(target: usize, id: Option<u32>, per_cpu: impl Iterator<Item = &'a Bpf
 }
 
 fn load_error(e: &dyn std::error::Error) -> RunqlatError {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    RunqlatError::Load(text)
+    RunqlatError::Load(crate::error_chain(e))
 }

@@ -168,12 +168,5 @@ fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut BtfTracePoint, 
 }
 
 fn load_error(e: &dyn std::error::Error) -> SyscountError {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    SyscountError::Load(text)
+    SyscountError::Load(crate::error_chain(e))
 }
