@@ -40,6 +40,14 @@ fn record(args: &[&str]) {
     assert!(out.status.success(), "cperf record {args:?} failed:\n{}", describe(&out));
 }
 
+/// `cperf record -G <each of containers> -e cpu-clock -F <hz> -g -o <out> --duration <secs>`,
+/// which must succeed.
+fn record_containers(containers: &[&str], hz: &str, secs: &str, out: &Path) {
+    let mut args: Vec<&str> = containers.iter().flat_map(|id| ["-G", *id]).collect();
+    args.extend(["-e", "cpu-clock", "-F", hz, "-g", "-o", out.to_str().unwrap(), "--duration", secs]);
+    record(&args);
+}
+
 /// `cperf report -i <input> <args>`.
 fn report(input: &Path, args: &[&str]) -> Output {
     cperf().arg("report").arg("-i").arg(input).args(args).output().unwrap()
@@ -80,21 +88,7 @@ fn two_containers(scratch: &Scratch) -> Two {
     let hot = Bundle::new().with_fixture("hot").args(&["hot", "30"]).run_detached("report-hot");
     let spin = Bundle::new().with_fixture("spin").args(&["spin", "30"]).run_detached("report-spin");
     let out = scratch.path("two.cperf");
-    record(&[
-        "-G",
-        hot.id(),
-        "-G",
-        spin.id(),
-        "-e",
-        "cpu-clock",
-        "-F",
-        "499",
-        "-g",
-        "-o",
-        out.to_str().unwrap(),
-        "--duration",
-        "2",
-    ]);
+    record_containers(&[hot.id(), spin.id()], "499", "2", &out);
     let hot_pid = hot.init_pid();
     let hot_tids = std::fs::read_dir(format!("/proc/{hot_pid}/task"))
         .unwrap()
@@ -230,19 +224,7 @@ fn kernel_only_and_user_only() {
         .args(&["sh", "-c", "while :; do getppid 1000000; done"])
         .run_detached("report-kernel");
     let input = scratch.path("kernel.cperf");
-    record(&[
-        "-G",
-        c.id(),
-        "-e",
-        "cpu-clock",
-        "-F",
-        "999",
-        "-g",
-        "-o",
-        input.to_str().unwrap(),
-        "--duration",
-        "1.5",
-    ]);
+    record_containers(&[c.id()], "999", "1.5", &input);
     drop(c);
     let kernel = report_ok(&input, &["--kernel-only", "--folded"]);
     assert!(!kernel.is_empty());
@@ -278,19 +260,7 @@ fn damaged_and_foreign_files() {
     let scratch = Scratch::new("report-damaged");
     let c = Bundle::new().with_fixture("spin").args(&["spin", "30"]).run_detached("report-damaged");
     let input = scratch.path("spin.cperf");
-    record(&[
-        "-G",
-        c.id(),
-        "-e",
-        "cpu-clock",
-        "-F",
-        "999",
-        "-g",
-        "-o",
-        input.to_str().unwrap(),
-        "--duration",
-        "1.5",
-    ]);
+    record_containers(&[c.id()], "999", "1.5", &input);
     drop(c);
     let all = json(&input, &[])["samples"].as_u64().unwrap();
     // Cut inside the last chunk of entries (the one before the summary), as a recorder killed while
