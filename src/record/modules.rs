@@ -7,19 +7,26 @@
 //! file readable after the process, the container and its image are gone. The file is read and
 //! parsed only once one of its frames is sampled; its frames are then named (ELF symbols, DWARF lines
 //! and inlines, split debug files found inside the same root) and the names go into the recording.
-//! Modules are keyed by build-id where the kernel reports one, so a library shared by many processes
-//! or containers is read and parsed once.
+//! Modules are keyed by build-id where the kernel reports one, within one root filesystem: the
+//! processes of a container share a library's module. A build-id is only what a file claims, so a
+//! module of one root never names another root's frames; a parse is shared between roots only when
+//! the bytes read (binary and debug file) are identical ([`ContentKey`]), so a library shared by
+//! many containers of one image is still parsed once.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use sampler::recording::{Entry, Line, ModuleKind};
+use symbolizer::debug_files::MAX_DEBUG_FILE;
 use symbolizer::kallsyms::Kallsyms;
 use symbolizer::root::ContainerRoot;
-use symbolizer::{Answer, Batch, ElfModule, Reason, StrId, Symbolize, Symbolizer};
+use symbolizer::{
+    debug_file_for, Answer, Batch, ContentKey, DebugSearch, ElfModule, Reason, StrId, Symbolize, Symbolizer,
+};
 
 /// The largest binary read for its symbols.
 pub const MAX_BINARY: u64 = 1 << 30;
@@ -27,8 +34,13 @@ pub const MAX_BINARY: u64 = 1 << 30;
 /// What identifies a module across processes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ModuleKey {
-    /// An ELF file with a build-id from the kernel.
-    BuildId(Vec<u8>),
+    /// An ELF file with a build-id from the kernel, as mapped in one root filesystem.
+    BuildId {
+        /// The build-id.
+        build_id: Vec<u8>,
+        /// Where the file was mapped.
+        origin: Origin,
+    },
     /// An ELF file known by its root, path and inode.
     File {
         /// The root it was seen through.
@@ -46,6 +58,26 @@ pub enum ModuleKey {
     Anonymous(u32),
     /// Addresses of a process in no known mapping.
     Unmapped(u32),
+}
+
+/// Which files a mapped file was one of: those of a root filesystem, or (when the process's root
+/// cannot be identified) those of one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// The root's device and inode.
+    Root(u64, u64),
+    /// The process.
+    Process(u32),
+}
+
+impl ModuleKey {
+    /// The key of a file with a build-id the kernel reported, mapped by `pid`: shared with the
+    /// processes of the same root only.
+    pub fn build_id(build_id: Vec<u8>, pid: u32) -> ModuleKey {
+        let origin =
+            super::procfs::root_identity(pid).map_or(Origin::Process(pid), |(d, i)| Origin::Root(d, i));
+        ModuleKey::BuildId { build_id, origin }
+    }
 }
 
 /// Where a module's bytes come from.
@@ -71,7 +103,7 @@ enum Symbols {
     /// Not read yet (its file is open, or it could not be opened: the reason).
     Pending(Result<Opened, String>),
     /// Parsed.
-    Elf(std::sync::Arc<ElfModule>),
+    Elf(Arc<ElfModule>),
     /// Named by other means (kallsyms, perf maps) or not at all; the reason when not at all.
     Other(Option<String>),
 }
@@ -103,7 +135,7 @@ pub struct Modules {
     by_key: HashMap<ModuleKey, u32>,
     list: Vec<Module>,
     kallsyms: Result<Kallsyms, String>,
-    /// Parsed ELF files by build-id, shared between modules with the same contents.
+    /// Parsed ELF files by content, shared between modules read from identical bytes.
     parsed: Symbolizer,
     /// Notes for the summary (modules that could not be read).
     pub notes: Vec<String>,
@@ -229,22 +261,8 @@ impl Modules {
             unreachable!("load is called on pending modules")
         };
         let id = index as u32 + 1;
-        let result = opened.and_then(|o| {
-            if let Some(parsed) =
-                self.parsed.cached(&m.kernel_build_id).filter(|_| !m.kernel_build_id.is_empty())
-            {
-                return Ok(parsed);
-            }
-            let elf = read_and_parse(o, &m.path)?;
-            if !m.kernel_build_id.is_empty() && elf.build_id().is_some_and(|b| b != m.kernel_build_id) {
-                return Err(format!(
-                    "the file read has build-id {} but the kernel mapped {}; it changed on disk",
-                    hex(elf.build_id().unwrap_or_default()),
-                    hex(&m.kernel_build_id)
-                ));
-            }
-            Ok(self.parsed.insert(elf))
-        });
+        let (parsed, notes) = (&self.parsed, &mut self.notes);
+        let result = opened.and_then(|o| load_elf(o, &m.path, &m.kernel_build_id, parsed, notes));
         match result {
             Ok(elf) => {
                 let how = if elf.has_dwarf() {
@@ -303,8 +321,15 @@ fn symbols_entries<'a>(
     }
 }
 
-/// Reads an opened binary and parses it, attaching a split debug file found in the same root.
-fn read_and_parse(o: Opened, path: &[u8]) -> Result<ElfModule, String> {
+/// Reads an opened binary and the split debug file found in the same root, and parses them unless a
+/// module of the very same bytes was parsed before. Debug files not read go to `notes`.
+fn load_elf(
+    o: Opened,
+    path: &[u8],
+    kernel_build_id: &[u8],
+    parsed: &Symbolizer,
+    notes: &mut Vec<String>,
+) -> Result<Arc<ElfModule>, String> {
     let data = match o.source {
         Source::Bytes(b) => b,
         Source::File(file, len) => {
@@ -316,14 +341,32 @@ fn read_and_parse(o: Opened, path: &[u8]) -> Result<ElfModule, String> {
     if data.len() as u64 > MAX_BINARY {
         return Err(format!("larger than {} MiB; not read", MAX_BINARY >> 20));
     }
-    let mut elf = ElfModule::parse(data).map_err(|e| format!("not a readable ELF file: {e}"))?;
-    if !elf.has_dwarf() {
-        if let Some(root) = &o.root {
+    let debug = match &o.root {
+        Some(root) => {
             let path = Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path));
-            if let Some(debug) = symbolizer::find_debug_file(&elf, path, root.as_ref()) {
+            debug_file_for(&data, path, root.as_ref(), MAX_DEBUG_FILE)
+        }
+        None => DebugSearch::default(),
+    };
+    let shown = String::from_utf8_lossy(path);
+    notes.extend(debug.refused.iter().map(|why| format!("{shown}: {why}")));
+    let key = ContentKey::of(&data, debug.found.as_deref());
+    let elf = match parsed.cached(&key) {
+        Some(elf) => elf,
+        None => {
+            let mut elf = ElfModule::parse(data).map_err(|e| format!("not a readable ELF file: {e}"))?;
+            if let Some(debug) = debug.found {
                 let _ = elf.attach_debug(debug);
             }
+            parsed.insert(key, elf)
         }
+    };
+    if !kernel_build_id.is_empty() && elf.build_id().is_some_and(|b| b != kernel_build_id) {
+        return Err(format!(
+            "the file read has build-id {} but the kernel mapped {}; it changed on disk",
+            hex(elf.build_id().unwrap_or_default()),
+            hex(kernel_build_id)
+        ));
     }
     Ok(elf)
 }

@@ -10,7 +10,8 @@
 //! - `src/symbolize/`: the public verb — [`ElfModule`] turns file offsets or link-time addresses
 //!   into frames, named as binutils' `addr2line -f -i -C` names them; every kind of module
 //!   answers a list of addresses with one compact [`Batch`] ([`Symbolize`]); [`Symbolizer`] keeps
-//!   parsed modules by build-id, so a binary shared by many containers is parsed once;
+//!   parsed modules by the content they were parsed from ([`ContentKey`]), so a binary shared by
+//!   many containers is parsed once, and a file claiming another's build-id names nothing of it;
 //! - [`debug_files`]: split debug files by build-id or `.gnu_debuglink`, looked up inside a
 //!   container root ([`DebugFiles`] for [`root::ContainerRoot`], or [`HostFiles`]) and verified;
 //! - [`root`]: reading files inside a container's root filesystem without reaching the host's;
@@ -26,18 +27,24 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use symbolizer::{find_debug_file, Answer, ElfModule, HostFiles, Symbolize, Symbolizer};
+//! use symbolizer::{debug_file_for, Answer, ContentKey, ElfModule, HostFiles, Symbolize, Symbolizer};
 //!
 //! let cache = Symbolizer::new();
 //! let path = Path::new("/usr/bin/ls");
-//! let mut module = ElfModule::parse(std::fs::read(path)?)?;
-//! if !module.has_dwarf() {
-//!     // Inside a container, pass its `ContainerRoot` instead of `HostFiles`.
-//!     if let Some(debug) = find_debug_file(&module, path, &HostFiles) {
-//!         module.attach_debug(debug)?;
+//! let data = std::fs::read(path)?;
+//! // Inside a container, pass its `ContainerRoot` instead of `HostFiles`.
+//! let debug = debug_file_for(&data, path, &HostFiles, 1 << 30).found;
+//! let key = ContentKey::of(&data, debug.as_deref());
+//! let module = match cache.cached(&key) {
+//!     Some(module) => module,
+//!     None => {
+//!         let mut module = ElfModule::parse(data)?;
+//!         if let Some(debug) = debug {
+//!             module.attach_debug(debug)?;
+//!         }
+//!         cache.insert(key, module)
 //!     }
-//! }
-//! let module = cache.insert(module);
+//! };
 //! // A sample at file offset 0x4a20 of the mapping (address - mapping start + mapping offset).
 //! let vaddr = module.file_offset_to_vaddr(0x4a20).unwrap_or(0);
 //! let batch = module.symbolize(&[vaddr]);
@@ -70,7 +77,7 @@ pub mod root;
 mod symbolize;
 mod sys;
 
-pub use debug_files::{find_debug_file, DebugFiles, HostFiles};
+pub use debug_files::{debug_file_for, find_debug_file, DebugFiles, DebugSearch, HostFiles};
 pub use demangle::demangle;
 pub use dwarf::types::{return_type, ReturnType, ValueKind};
 pub use elf::lookup::{
@@ -78,5 +85,5 @@ pub use elf::lookup::{
 };
 pub use elf::ElfError;
 pub use symbolize::{
-    Answer, Batch, BatchFrame, ElfModule, Frame, Reason, StrId, Symbolize, Symbolized, Symbolizer,
+    Answer, Batch, BatchFrame, ContentKey, ElfModule, Frame, Reason, StrId, Symbolize, Symbolized, Symbolizer,
 };

@@ -3,16 +3,19 @@
 //! the function symbols (`.symtab`, else `.dynsym` plus MiniDebugInfo) and the DWARF sections,
 //! decompressed.
 //!
+//! - [`headers`]: the build-id of a file not read whole (a candidate debug file);
 //! - [`parser`]: the headers, notes, program headers and sections, through `object` (never panics);
 //! - [`symbols`]: function symbols sorted by address, looked up by binary search, demangled lazily;
 //! - [`lookup`]: a function's file offset by name, for uprobes;
 //! - [`minidebuginfo`]: the xz-compressed `.gnu_debugdata` symbol table of Fedora-style binaries.
 
+mod headers;
 pub mod lookup;
 mod minidebuginfo;
 mod parser;
 mod symbols;
 
+pub(crate) use headers::build_id_of_file;
 pub use parser::ElfError;
-pub(crate) use parser::{build_id_of, ElfFile, Segment, SymbolSource};
+pub(crate) use parser::{build_id_of, debug_links, DebugLinks, ElfFile, Segment, SymbolSource};
 pub(crate) use symbols::SymbolTable;

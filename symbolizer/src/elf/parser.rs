@@ -131,6 +131,35 @@ pub(crate) fn build_id_of(data: &[u8]) -> Option<Vec<u8>> {
     file.build_id().ok().flatten().filter(|id| !id.is_empty()).map(<[u8]>::to_vec)
 }
 
+/// What points from a binary to its separate debug file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DebugLinks {
+    /// The GNU build-id note.
+    pub build_id: Option<Vec<u8>>,
+    /// `.gnu_debuglink`: the debug file's name and CRC-32.
+    pub debuglink: Option<(String, u32)>,
+    /// The binary has a `.debug_info` of its own (not stripped into a debug file).
+    pub has_dwarf: bool,
+}
+
+/// The build-id, debuglink and whether it has DWARF of the ELF file `data`, from its headers and
+/// notes (without reading its symbols or DWARF); `None` when it is not ELF.
+pub(crate) fn debug_links(data: &[u8]) -> Option<DebugLinks> {
+    let file = object::File::parse(data).ok()?;
+    Some(DebugLinks {
+        build_id: file.build_id().ok().flatten().filter(|id| !id.is_empty()).map(<[u8]>::to_vec),
+        debuglink: file
+            .gnu_debuglink()
+            .ok()
+            .flatten()
+            .filter(|(name, _)| !name.is_empty())
+            .map(|(name, crc)| (String::from_utf8_lossy(name).into_owned(), crc)),
+        has_dwarf: file
+            .section_by_name(".debug_info")
+            .is_some_and(|s| s.kind() != object::SectionKind::UninitializedData),
+    })
+}
+
 /// Everything from an `object` view of the file.
 fn from_elf<Elf: FileHeader<Endian = Endianness>>(
     file: &ObjectElf<'_, Elf>,

@@ -5,8 +5,8 @@
 //! - [`batch`]: [`Batch`], the answers for many addresses, compact (one list of frames, each
 //!   distinct string once);
 //! - [`sorted`]: a batch's addresses sorted, with their positions;
-//! - [`cache`]: [`Symbolizer`], parsed modules by build-id, so a binary shared by many processes or
-//!   containers is parsed once.
+//! - [`cache`]: [`Symbolizer`], parsed modules by the content they were parsed from, so a binary
+//!   shared by many processes or containers is parsed once.
 //!
 //! An address that cannot be named is a value, [`Symbolized::Unknown`] with a [`Reason`], not an
 //! error.
@@ -19,7 +19,7 @@ mod sorted;
 use std::sync::Arc;
 
 pub use batch::{Answer, Batch, BatchFrame, StrId};
-pub use cache::Symbolizer;
+pub use cache::{ContentKey, Symbolizer};
 pub use module::ElfModule;
 
 /// One frame of a symbolized address. The frames of one address come innermost first: every frame

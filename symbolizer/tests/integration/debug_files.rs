@@ -57,7 +57,7 @@ fn build_id_inside_a_container_root() {
     let container = ContainerRoot::at(&r.0).unwrap();
     let debug = find_debug_file(&m, Path::new("/app/prog"), &container).expect("found by build-id");
     // Not read from the host: the same path outside the root does not exist.
-    assert!(HostFiles.read(&debug_path).is_none());
+    assert!(HostFiles.open(&debug_path).is_none());
     m.attach_debug(debug).unwrap();
     assert!(m.has_dwarf());
     let main = nm_functions(&f.path("pie"), false).into_iter().find(|s| s.name == "main").unwrap();
