@@ -8,11 +8,14 @@
 //! its versions, per process, and for all processes together); once a map's charge is refused, the
 //! map is cut there (the summary says so) and not read again. Reads go through a fixed-size buffer
 //! and are copied in entries of at most [`PIECE`] bytes, so memory stays small whatever the file's
-//! size; a line longer than [`MAX_LINE`] is no perf-map line and is skipped.
+//! size; a line longer than [`MAX_LINE`] is no perf-map line and is skipped. One copy of all maps
+//! takes at most [`POLL_TIME`] ([`LAST_POLL_TIME`] when recording ends; what is left then is
+//! counted in a note), so perf maps cannot hold the recorder past its `--duration`.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
 
 use symbolizer::budget::{Account, Budget, Limits};
 use symbolizer::root::ContainerRoot;
@@ -26,6 +29,12 @@ pub const MAX_LINE: usize = 64 << 10;
 
 /// The most read from a map at once, and the most data in one copied entry.
 pub const PIECE: usize = 1 << 20;
+
+/// The most time one copy of the perf maps may take while recording (the rest waits for the next).
+pub const POLL_TIME: Duration = Duration::from_millis(200);
+
+/// The most time the last copy, when recording ends, may take (so `--duration` is kept).
+pub const LAST_POLL_TIME: Duration = Duration::from_millis(500);
 
 /// The budget all perf maps of one recording are charged to.
 pub fn budget() -> Budget {
@@ -46,9 +55,11 @@ pub struct PerfMapFile {
     partial: Vec<u8>,
     /// Inside a line longer than [`MAX_LINE`]: everything up to the next newline is skipped.
     skipping: bool,
-    /// What this map has cost; once a charge is refused the map is left as it is.
+    /// What this map has cost; once a charge is refused the map is read no further than paid for.
     account: Account,
     cut: bool,
+    /// Bytes paid for and not read yet (reading stopped at a deadline).
+    allowance: u64,
 }
 
 /// What changed since the last look.
@@ -77,12 +88,13 @@ impl PerfMapFile {
             skipping: false,
             account: budget.account(pid, path),
             cut: false,
+            allowance: 0,
         })
     }
 
     /// If the path now names another file (deleted and written anew), switches to it.
     pub fn reopen_if_replaced(&mut self, root: &ContainerRoot) {
-        if self.cut {
+        if self.cut && self.allowance == 0 {
             return;
         }
         let Ok((file, _)) = root.open(&symbolizer::perfmap::perf_map_path(self.ns_pid), u64::MAX) else {
@@ -101,9 +113,14 @@ impl PerfMapFile {
     /// Reads what was appended since the last call (everything, as a new version, if the file
     /// shrank or was replaced) and hands it to `copy` as whole lines, in pieces of at most
     /// [`PIECE`] bytes; the first piece of a new version has `reset` set (and is handed over even
-    /// when empty, so that the old version is dropped). Stops at the map's budget.
-    pub fn update<E>(&mut self, mut copy: impl FnMut(PerfMapUpdate) -> Result<(), E>) -> Result<(), E> {
-        if self.cut {
+    /// when empty, so that the old version is dropped). Stops at the map's budget, and at
+    /// `deadline` (the next call goes on from there).
+    pub fn update<E>(
+        &mut self,
+        deadline: Instant,
+        mut copy: impl FnMut(PerfMapUpdate) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.cut && self.allowance == 0 {
             return Ok(());
         }
         let Ok(meta) = self.file.metadata() else { return Ok(()) };
@@ -111,18 +128,21 @@ impl PerfMapFile {
             self.start_version();
         }
         let available = meta.len() - self.read;
-        if available == 0 {
-            return self.copy_lines(Vec::new(), &mut copy);
+        // Bytes are paid for once, when first seen; what is paid and not yet read is read later.
+        let unpaid = available.saturating_sub(self.allowance);
+        if unpaid > 0 && !self.cut {
+            let granted = self.account.charge(unpaid);
+            self.allowance += granted;
+            self.cut = granted < unpaid;
         }
-        let granted = self.account.charge(available);
-        if granted < available {
-            self.cut = true;
+        let mut left = available.min(self.allowance);
+        if left == 0 {
+            return self.copy_lines(Vec::new(), &mut copy);
         }
         if self.file.seek(SeekFrom::Start(self.read)).is_err() {
             return Ok(());
         }
-        let mut left = granted;
-        let mut buf = vec![0u8; PIECE.min(granted as usize)];
+        let mut buf = vec![0u8; PIECE.min(usize::try_from(left).unwrap_or(PIECE))];
         while left > 0 {
             let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
             let n = match self.file.read(&mut buf[..want]) {
@@ -130,11 +150,21 @@ impl PerfMapFile {
                 Ok(n) => n,
             };
             left -= n as u64;
+            self.allowance -= n as u64;
             self.read += n as u64;
             let lines = self.whole_lines(&buf[..n]);
             self.copy_lines(lines, &mut copy)?;
+            if Instant::now() >= deadline {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Bytes of the file not copied (yet): past what was read, within the map's budget.
+    pub fn unread(&self) -> u64 {
+        let len = self.file.metadata().map_or(0, |m| m.len());
+        len.saturating_sub(self.read).min(if self.cut { self.allowance } else { u64::MAX })
     }
 
     fn start_version(&mut self) {
@@ -218,12 +248,16 @@ mod tests {
 
     fn updates(map: &mut PerfMapFile) -> Vec<PerfMapUpdate> {
         let mut all = Vec::new();
-        map.update(|u| {
+        map.update(far(), |u| {
             all.push(u);
             Ok::<(), ()>(())
         })
         .unwrap();
         all
+    }
+
+    fn far() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(3600)
     }
 
     fn update(map: &mut PerfMapFile) -> Option<PerfMapUpdate> {
@@ -288,6 +322,35 @@ mod tests {
         let cuts = budget.cuts();
         assert_eq!(cuts.len(), 1, "{cuts:?}");
         assert_eq!((cuts[0].pid, cuts[0].file.to_str()), (4242, Some("/tmp/perf-1.map")));
+    }
+
+    /// Reading stops at the deadline, after at least one piece, and the next call goes on from there.
+    #[test]
+    fn a_deadline_stops_reading_and_the_next_call_goes_on() {
+        let dir = tree("deadline");
+        let path = dir.0.join("tmp/perf-1.map");
+        let line = b"7f0000001000 10 f\n";
+        let text: Vec<u8> =
+            line.iter().copied().cycle().take(line.len() * (PIECE / line.len()) * 3).collect();
+        std::fs::write(&path, &text).unwrap();
+        let root = ContainerRoot::at(&dir.0).unwrap();
+        let mut map = PerfMapFile::open(&root, 1, 1, &budget()).unwrap();
+        let mut copied = Vec::new();
+        let mut calls = 0;
+        while copied.len() < text.len() {
+            let before = copied.len();
+            map.update(Instant::now(), |u| {
+                assert_eq!(u.reset, before == 0);
+                copied.extend(u.data);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            assert!(copied.len() - before <= PIECE, "more than one piece past the deadline");
+            calls += 1;
+            assert!(calls <= 4, "no progress");
+        }
+        assert_eq!(copied, text);
+        assert_eq!(map.unread(), 0);
     }
 
     /// A sparse file with no line in it (or one endless line) is read once, in bounded memory,

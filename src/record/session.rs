@@ -532,6 +532,12 @@ impl Session {
     /// Copies what JIT processes appended to their perf maps; opens the maps of processes with JIT
     /// memory that have none open yet. Forgets processes that exited before the previous drain.
     pub fn poll_perf_maps(&mut self) -> Result<(), WriteError> {
+        self.copy_perf_maps(super::jit::POLL_TIME)
+    }
+
+    /// [`Session::poll_perf_maps`] for at most `time`.
+    fn copy_perf_maps(&mut self, time: Duration) -> Result<(), WriteError> {
+        let deadline = Instant::now() + time;
         let drain = self.drain;
         let mut gone = Vec::new();
         for (&pid, p) in &mut self.processes {
@@ -544,7 +550,7 @@ impl Session {
                 if p.exited.is_none() {
                     jit.reopen_if_replaced(root);
                 }
-                jit.update(|u| self.w.push(&Entry::PerfMap { pid, reset: u.reset, data: u.data }))?;
+                jit.update(deadline, |u| self.w.push(&Entry::PerfMap { pid, reset: u.reset, data: u.data }))?;
             }
             if p.exited.is_some_and(|d| d + 1 < drain) {
                 gone.push(pid);
@@ -560,8 +566,23 @@ impl Session {
     /// was cut) and returns the notes on maps cut at their budget.
     pub fn finish_perf_maps(&mut self) -> Result<Vec<String>, WriteError> {
         self.drain += 1;
-        self.poll_perf_maps()?;
-        Ok(self.perf_maps.notes())
+        self.copy_perf_maps(super::jit::LAST_POLL_TIME)?;
+        let mut notes = self.perf_maps.notes();
+        let unread: Vec<u64> = self
+            .processes
+            .values()
+            .filter_map(|p| p.jit.as_ref())
+            .map(|j| j.unread())
+            .filter(|&n| n > 0)
+            .collect();
+        if !unread.is_empty() {
+            notes.push(format!(
+                "perf maps: {} of {} maps were not copied: the recording ended first",
+                symbolizer::budget::bytes(unread.iter().sum()),
+                unread.len()
+            ));
+        }
+        Ok(notes)
     }
 
     /// Writes what is buffered as one chunk.

@@ -264,8 +264,9 @@ impl Account {
     }
 }
 
-/// `n` bytes in the largest binary unit that keeps it at least 1 (`64 MiB`, `1.5 GiB`, `300 bytes`).
-fn bytes(n: u64) -> String {
+/// `n` bytes in the largest binary unit that keeps it at least 1 (`64 MiB`, `1.5 GiB`, `300 bytes`),
+/// as the notes write sizes.
+pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024 {
         return format!("{n} bytes");
