@@ -40,7 +40,7 @@ pub struct PerfMap {
 struct Piece {
     start: u64,
     end: u64,
-    symbol: usize,
+    symbol: u32,
 }
 
 impl PerfMap {
@@ -49,50 +49,35 @@ impl PerfMap {
     /// ones keep the rest. Time and memory are `O(n log n)` and `O(n)` in the number of lines,
     /// however they overlap.
     pub fn parse(text: &[u8]) -> PerfMap {
-        let mut lines = Vec::new();
+        // Each symbol with its line number (the later line wins), sorted by start address.
+        let mut lines: Vec<(PerfMapSymbol, u32)> = Vec::new();
         let mut skipped_lines = 0;
         for line in text.split(|&b| b == b'\n') {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             match parse_line(line) {
-                Some(sym) => lines.push(sym),
-                None => skipped_lines += 1,
+                Some(sym) if lines.len() < u32::MAX as usize => lines.push((sym, lines.len() as u32)),
+                _ => skipped_lines += 1,
             }
         }
-        // Disjoint ranges by start: each line takes its range from whatever held it, splitting a
-        // range it covers only part of. Every line adds one range and splits at most one more in
-        // two, so there are at most 2n ranges and each is removed at most once.
-        let mut ranges: std::collections::BTreeMap<u64, (u64, usize)> = std::collections::BTreeMap::new();
-        for (i, sym) in lines.iter().enumerate() {
-            let (start, end) = (sym.start, sym.start + sym.size);
-            let before = ranges.range(..start).next_back().map(|(&s, &(e, _))| (s, e));
-            let mut overlapping: Vec<u64> =
-                before.filter(|&(_, e)| e > start).map(|(s, _)| s).into_iter().collect();
-            overlapping.extend(ranges.range(start..end).map(|(&s, _)| s));
-            for s in overlapping {
-                let (e, owner) = ranges.remove(&s).expect("a key just listed");
-                if s < start {
-                    ranges.insert(s, (start, owner));
-                }
-                if e > end {
-                    ranges.insert(end, (e, owner));
-                }
+        lines.sort_unstable_by_key(|(sym, line)| (sym.start, *line));
+        let pieces = owners(&lines);
+        // Keep the symbols that name something, in the same order, and renumber.
+        let mut index = vec![u32::MAX; lines.len()];
+        for piece in &pieces {
+            index[piece.symbol as usize] = 0;
+        }
+        let mut kept = 0;
+        for i in &mut index {
+            if *i == 0 {
+                *i = kept;
+                kept += 1;
             }
-            ranges.insert(start, (end, i));
         }
-        // Keep the symbols that still name something, by start address, and renumber.
-        let mut used: Vec<usize> = ranges.values().map(|&(_, i)| i).collect();
-        used.sort_unstable_by_key(|&i| (lines[i].start, i));
-        used.dedup();
-        let mut index = vec![usize::MAX; lines.len()];
-        for (new, &old) in used.iter().enumerate() {
-            index[old] = new;
-        }
-        let pieces =
-            ranges.into_iter().map(|(start, (end, i))| Piece { start, end, symbol: index[i] }).collect();
-        let mut lines: Vec<Option<PerfMapSymbol>> = lines.into_iter().map(Some).collect();
-        let symbols = used.iter().map(|&i| lines[i].take().expect("each used once")).collect();
+        let pieces = pieces.into_iter().map(|p| Piece { symbol: index[p.symbol as usize], ..p }).collect();
+        let symbols =
+            lines.into_iter().zip(&index).filter(|(_, &i)| i != u32::MAX).map(|((s, _), _)| s).collect();
         PerfMap { symbols, pieces, skipped_lines }
     }
 
@@ -100,7 +85,7 @@ impl PerfMap {
     pub fn lookup(&self, addr: u64) -> Option<&PerfMapSymbol> {
         let i = self.pieces.partition_point(|p| p.start <= addr);
         let piece = self.pieces.get(i.checked_sub(1)?)?;
-        (addr < piece.end).then(|| &self.symbols[piece.symbol])
+        (addr < piece.end).then(|| &self.symbols[piece.symbol as usize])
     }
 
     /// The symbols that name at least one address, by start address.
@@ -126,6 +111,38 @@ impl Symbolize for PerfMap {
         }
         batch.finish()
     }
+}
+
+/// Which line names each address: `lines` sorted by start, each with its line number. A sweep
+/// over the addresses keeps the lines covering the current one in a heap by line number; the
+/// top names addresses until it ends or a line starts (`O(n log n)` time, `O(n)` memory). The
+/// pieces are disjoint and sorted, and `symbol` is an index into `lines`.
+fn owners(lines: &[(PerfMapSymbol, u32)]) -> Vec<Piece> {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut covering: std::collections::BinaryHeap<(u32, u64, u32)> = std::collections::BinaryHeap::new();
+    let mut next = 0;
+    let mut at = 0;
+    loop {
+        if covering.is_empty() {
+            let Some((sym, _)) = lines.get(next) else { break };
+            at = sym.start;
+        }
+        while let Some((sym, line)) = lines.get(next).filter(|(sym, _)| sym.start <= at) {
+            covering.push((*line, sym.start + sym.size, next as u32));
+            next += 1;
+        }
+        while covering.peek().is_some_and(|&(_, end, _)| end <= at) {
+            covering.pop();
+        }
+        let Some(&(_, end, symbol)) = covering.peek() else { continue };
+        let stop = lines.get(next).map_or(end, |(sym, _)| end.min(sym.start));
+        match pieces.last_mut() {
+            Some(last) if last.end == at && last.symbol == symbol => last.end = stop,
+            _ => pieces.push(Piece { start: at, end: stop, symbol }),
+        }
+        at = stop;
+    }
+    pieces
 }
 
 fn parse_line(line: &[u8]) -> Option<PerfMapSymbol> {
