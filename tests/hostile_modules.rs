@@ -139,3 +139,164 @@ fn a_spoofed_build_id_names_nothing_of_another_container_mapped_during_recording
 fn a_spoofed_build_id_names_nothing_of_another_container_running_before_recording() {
     spoofed_build_id_names_nothing_of_another_container(false);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Amplification: DWARF that inflates to gigabytes, debug files of gigabytes
+// ---------------------------------------------------------------------------------------------------------
+
+/// A zlib stream of `total` zero bytes (a multiple of 1 MiB), about 1 KiB per MiB: the same
+/// sync-flushed deflate block, which inflates to 1 MiB of zeros after any zeros, repeated.
+fn zlib_zeros(total: u64) -> Vec<u8> {
+    const CHUNK: usize = 1 << 20;
+    let zeros = vec![0u8; CHUNK];
+    let mut z = flate2::Compress::new(flate2::Compression::best(), true);
+    let mut chunk = || {
+        let mut out = Vec::with_capacity(64 << 10);
+        let before = z.total_in();
+        z.compress_vec(&zeros, &mut out, flate2::FlushCompress::Sync).unwrap();
+        assert_eq!(z.total_in() - before, CHUNK as u64);
+        out
+    };
+    let (first, second, third) = (chunk(), chunk(), chunk());
+    assert_eq!(second, third, "the repeated block is the same");
+    let n = total / CHUNK as u64;
+    let mut stream = first;
+    for _ in 1..n {
+        stream.extend_from_slice(&second);
+    }
+    // A final empty fixed-Huffman block, then the Adler-32 of n MiB of zeros (a = 1, b = length).
+    stream.extend([0x03, 0x00]);
+    let b = (n * CHUNK as u64 % 65521) as u32;
+    stream.extend(((b << 16) | 1).to_be_bytes());
+    stream
+}
+
+/// Section `name` of a 64-bit little-endian ELF file: where its header is.
+fn section_header(elf: &[u8], name: &str) -> usize {
+    let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum, shstrndx) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+    let strtab = u64_at(shoff + shstrndx * shentsize + 24);
+    (0..shnum)
+        .map(|i| shoff + i * shentsize)
+        .find(|&h| {
+            let at = strtab + u32::from_le_bytes(elf[h..h + 4].try_into().unwrap()) as usize;
+            elf[at..].split(|&b| b == 0).next() == Some(name.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no section {name}"))
+}
+
+/// `binary` with its `.debug_str` replaced by a zlib-compressed section (`SHF_COMPRESSED`) that
+/// inflates to `claim` bytes of zeros: a few MiB on disk, gigabytes once inflated.
+fn with_debug_str_bomb(binary: &[u8], claim: u64) -> Vec<u8> {
+    let mut elf = binary.to_vec();
+    let header = section_header(&elf, ".debug_str");
+    while elf.len() % 8 != 0 {
+        elf.push(0);
+    }
+    let offset = elf.len() as u64;
+    // Elf64_Chdr: ch_type ELFCOMPRESS_ZLIB, ch_reserved, ch_size, ch_addralign.
+    elf.extend(1u32.to_le_bytes());
+    elf.extend(0u32.to_le_bytes());
+    elf.extend(claim.to_le_bytes());
+    elf.extend(1u64.to_le_bytes());
+    elf.extend(zlib_zeros(claim));
+    let size = elf.len() as u64 - offset;
+    let flags = u64::from_le_bytes(elf[header + 8..header + 16].try_into().unwrap());
+    elf[header + 8..header + 16].copy_from_slice(&(flags | 0x800).to_le_bytes()); // SHF_COMPRESSED
+    elf[header + 24..header + 32].copy_from_slice(&offset.to_le_bytes());
+    elf[header + 32..header + 40].copy_from_slice(&size.to_le_bytes());
+    elf
+}
+
+/// `cperf record args` run under `/usr/bin/time`: its output, wall time and peak RSS in KiB.
+fn record_measured(scratch: &Scratch, args: &[&str]) -> (std::process::Output, std::time::Duration, u64) {
+    let rss = scratch.path("rss");
+    let start = std::time::Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&rss)
+        .arg(support::cperf_path())
+        .arg("record")
+        .args(args)
+        .output()
+        .unwrap();
+    let wall = start.elapsed();
+    let kib = std::fs::read_to_string(&rss).unwrap_or_default();
+    let kib =
+        kib.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no RSS: {kib}"));
+    (out, wall, kib)
+}
+
+/// The most RSS a 2-second recording of one busy container may take, in KiB (it takes about
+/// 100 MiB; a bomb inflated takes gigabytes).
+const MAX_RSS_KIB: u64 = 400 << 10;
+
+/// A container's `/bin/hot` whose `.debug_str` inflates to 3.5 GiB (the file is 4.5 MiB): the
+/// recorder refuses the DWARF before inflating it, says so in the summary, keeps to `--duration`
+/// and names the frames from `.symtab`.
+#[test]
+fn dwarf_claiming_gigabytes_is_refused_before_it_is_inflated() {
+    if !support::privileged() || !Path::new("/usr/bin/time").exists() {
+        assert!(std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "/usr/bin/time is needed");
+        return;
+    }
+    let scratch = Scratch::new("bomb");
+    let bomb = with_debug_str_bomb(&std::fs::read(support::fixture("hot")).unwrap(), 3584 << 20);
+    assert!(bomb.len() < 8 << 20, "{} bytes", bomb.len());
+    let bundle = Bundle::new().args(&["hot", "30"]);
+    std::fs::write(bundle.rootfs().join("bin/hot"), &bomb).unwrap();
+    std::fs::set_permissions(
+        bundle.rootfs().join("bin/hot"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let container = bundle.run_detached("bomb");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let out = scratch.path("bomb.cperf");
+    let (result, wall, rss) = record_measured(
+        &scratch,
+        &[
+            "-G",
+            container.id(),
+            "-e",
+            "cpu-clock",
+            "-F",
+            "499",
+            "-g",
+            "-o",
+            out.to_str().unwrap(),
+            "--duration",
+            "2",
+        ],
+    );
+    drop(container);
+    assert!(result.status.success(), "{}", describe(&result));
+    let summary = String::from_utf8_lossy(&result.stderr);
+    eprintln!("peak RSS {} MiB, wall time {wall:?}\n{summary}", rss >> 10);
+    assert!(rss < MAX_RSS_KIB, "peak RSS {} MiB\n{summary}", rss >> 10);
+    assert!(wall.as_secs_f64() < 3.5, "--duration 2 took {wall:?}\n{summary}");
+    assert!(
+        summary.lines().any(|l| l.contains("note:") && l.contains("/bin/hot") && l.contains("cut")),
+        "no note on the refused DWARF:\n{summary}"
+    );
+    let p = profile::read(&out);
+    assert_eq!(p.module_status.get("/bin/hot").map(String::as_str), Some("symtab"), "{:?}", p.module_status);
+    let named = p.share("cperf_hot_heavy") + p.share("cperf_hot_light");
+    assert!(p.samples >= 100 && named >= 0.9, "frames named from .symtab: {:?}\n{summary}", p.leaves);
+}
+
+/// DWARF within the budget whose names are all empty (its `.debug_str` is zeros): the frames are
+/// named from `.symtab`, not left unnamed.
+#[test]
+fn empty_dwarf_names_give_way_to_the_symbol_table() {
+    let hot = std::fs::read(support::fixture("hot")).unwrap();
+    let heavy = symbolizer::probe_location(&hot, "cperf_hot_heavy").unwrap().address.unwrap();
+    let module = symbolizer::ElfModule::parse(with_debug_str_bomb(&hot, 16 << 20)).unwrap();
+    assert!(module.has_dwarf(), "16 MiB of DWARF strings are accepted");
+    let symbolizer::Symbolized::Frames(frames) = module.symbolize_vaddr(heavy + 4) else { panic!("unnamed") };
+    let outer = frames.last().unwrap();
+    assert_eq!(outer.function.as_deref(), Some("cperf_hot_heavy"), "{frames:?}");
+    assert!(outer.line.is_some(), "the line table is still read: {frames:?}");
+}

@@ -330,7 +330,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     }
     notes.extend(session.finish_perf_maps()?);
     let stats = session.stats.clone();
-    notes.extend(session.modules().notes.iter().cloned());
+    notes.extend(session.modules().notes());
     let summary = Summary {
         end_time: monotonic_ns(),
         stop: match stop {

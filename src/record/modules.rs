@@ -21,15 +21,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use sampler::recording::{Entry, Line, ModuleKind};
-use symbolizer::debug_files::MAX_DEBUG_FILE;
+use symbolizer::budget::{Budget, Limits};
 use symbolizer::kallsyms::Kallsyms;
 use symbolizer::root::ContainerRoot;
 use symbolizer::{
-    debug_file_for, Answer, Batch, ContentKey, DebugSearch, ElfModule, Reason, StrId, Symbolize, Symbolizer,
+    debug_file_for, Answer, Batch, ContentKey, ElfModule, Reason, StrId, Symbolize, Symbolizer,
 };
 
-/// The largest binary read for its symbols.
+/// The largest binary opened for its symbols (the budget then decides whether it is read).
 pub const MAX_BINARY: u64 = 1 << 30;
+
+/// What ELF files and their debug files may make the recorder read, hold and decompress: 256 MiB
+/// per file (a binary or debug file, and what its sections inflate to), 512 MiB per process, 1 GiB
+/// in all.
+pub const LIMITS: Limits = Limits { per_file: 256 << 20, per_process: 512 << 20, total: 1 << 30 };
 
 /// What identifies a module across processes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -113,6 +118,8 @@ struct Module {
     kind: ModuleKind,
     path: Vec<u8>,
     kernel_build_id: Vec<u8>,
+    /// The process that mapped it first (whose budget reading it is charged to).
+    pid: u32,
     symbols: Symbols,
 }
 
@@ -137,8 +144,10 @@ pub struct Modules {
     kallsyms: Result<Kallsyms, String>,
     /// Parsed ELF files by content, shared between modules read from identical bytes.
     parsed: Symbolizer,
+    /// What reading and parsing ELF and debug files may cost.
+    budget: Budget,
     /// Notes for the summary (modules that could not be read).
-    pub notes: Vec<String>,
+    notes: Vec<String>,
 }
 
 impl Modules {
@@ -149,8 +158,14 @@ impl Modules {
             list: Vec::new(),
             kallsyms,
             parsed: Symbolizer::new(),
+            budget: Budget::new("ELF and debug files", LIMITS),
             notes: Vec::new(),
         }
+    }
+
+    /// Notes for the summary: modules that could not be read, and what the budget cut.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.iter().cloned().chain(self.budget.notes()).collect()
     }
 
     /// How many modules.
@@ -189,6 +204,7 @@ impl Modules {
             kind,
             path: path.clone(),
             kernel_build_id: kernel_build_id.clone(),
+            pid,
             symbols,
         });
         let id = self.list.len() as u32;
@@ -261,8 +277,7 @@ impl Modules {
             unreachable!("load is called on pending modules")
         };
         let id = index as u32 + 1;
-        let (parsed, notes) = (&self.parsed, &mut self.notes);
-        let result = opened.and_then(|o| load_elf(o, &m.path, &m.kernel_build_id, parsed, notes));
+        let result = opened.and_then(|o| load_elf(o, m, &self.parsed, &self.budget));
         match result {
             Ok(elf) => {
                 let how = if elf.has_dwarf() {
@@ -321,51 +336,54 @@ fn symbols_entries<'a>(
     }
 }
 
-/// Reads an opened binary and the split debug file found in the same root, and parses them unless a
-/// module of the very same bytes was parsed before. Debug files not read go to `notes`.
-fn load_elf(
-    o: Opened,
-    path: &[u8],
-    kernel_build_id: &[u8],
-    parsed: &Symbolizer,
-    notes: &mut Vec<String>,
-) -> Result<Arc<ElfModule>, String> {
+/// Reads the opened binary of `m` and the split debug file found in the same root, charging both
+/// to `budget`, and parses them unless a module of the very same bytes was parsed before.
+fn load_elf(o: Opened, m: &Module, parsed: &Symbolizer, budget: &Budget) -> Result<Arc<ElfModule>, String> {
+    let path = Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&m.path));
+    let mut account = budget.account(m.pid, path);
     let data = match o.source {
-        Source::Bytes(b) => b,
+        Source::Bytes(b) => {
+            account.try_charge(b.len() as u64);
+            b
+        }
         Source::File(file, len) => {
-            let mut data = Vec::with_capacity(len.min(MAX_BINARY) as usize);
-            file.take(MAX_BINARY + 1).read_to_end(&mut data).map_err(|e| format!("cannot read it: {e}"))?;
+            if len > MAX_BINARY || !account.try_charge(len) {
+                return Err(format!(
+                    "not read: {}, over what the recorder may hold",
+                    symbolizer::budget::bytes(len)
+                ));
+            }
+            // Read no further than what was charged, should it grow meanwhile.
+            let mut data = Vec::with_capacity(len as usize);
+            file.take(len).read_to_end(&mut data).map_err(|e| format!("cannot read it: {e}"))?;
             data
         }
     };
-    if data.len() as u64 > MAX_BINARY {
-        return Err(format!("larger than {} MiB; not read", MAX_BINARY >> 20));
-    }
-    let debug = match &o.root {
-        Some(root) => {
-            let path = Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path));
-            debug_file_for(&data, path, root.as_ref(), MAX_DEBUG_FILE)
-        }
-        None => DebugSearch::default(),
-    };
-    let shown = String::from_utf8_lossy(path);
-    notes.extend(debug.refused.iter().map(|why| format!("{shown}: {why}")));
-    let key = ContentKey::of(&data, debug.found.as_deref());
+    let debug = o.root.as_ref().and_then(|root| debug_file_for(&data, path, root.as_ref(), budget, m.pid));
+    let key = ContentKey::of(&data, debug.as_ref().map(|d| d.data.as_slice()));
     let elf = match parsed.cached(&key) {
-        Some(elf) => elf,
+        Some(elf) => {
+            // Nothing read is kept.
+            account.release(account.used());
+            if let Some(mut debug) = debug {
+                debug.account.release(debug.account.used());
+            }
+            elf
+        }
         None => {
-            let mut elf = ElfModule::parse(data).map_err(|e| format!("not a readable ELF file: {e}"))?;
-            if let Some(debug) = debug.found {
-                let _ = elf.attach_debug(debug);
+            let mut elf = ElfModule::parse_within(data, &mut account)
+                .map_err(|e| format!("not a readable ELF file: {e}"))?;
+            if let Some(mut debug) = debug {
+                let _ = elf.attach_debug_within(debug.data, &mut debug.account);
             }
             parsed.insert(key, elf)
         }
     };
-    if !kernel_build_id.is_empty() && elf.build_id().is_some_and(|b| b != kernel_build_id) {
+    if !m.kernel_build_id.is_empty() && elf.build_id().is_some_and(|b| b != m.kernel_build_id) {
         return Err(format!(
             "the file read has build-id {} but the kernel mapped {}; it changed on disk",
             hex(elf.build_id().unwrap_or_default()),
-            hex(kernel_build_id)
+            hex(&m.kernel_build_id)
         ));
     }
     Ok(elf)

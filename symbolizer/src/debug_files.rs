@@ -2,11 +2,16 @@
 //! build-id under `/usr/lib/debug/.build-id/`, then by `.gnu_debuglink` next to the binary, in its
 //! `.debug/` directory, and under `/usr/lib/debug/` plus the binary's directory. Every candidate is
 //! checked before it is returned: the build-id must match, and a debuglink candidate's CRC-32 too.
+//!
+//! A candidate is a file the container chose: its build-id is read from its headers and notes
+//! alone (a few KiB, whatever its size) before it is read whole, and reading it whole is charged to
+//! a [`Budget`] first, so one of another build costs nothing and one too large is not read.
 
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
+use crate::budget::{Account, Budget, Limits};
 use crate::elf::{build_id_of, build_id_of_file, debug_links, DebugLinks};
 use crate::root::ContainerRoot;
 use crate::ElfModule;
@@ -33,8 +38,7 @@ pub struct HostFiles;
 
 impl DebugFiles for HostFiles {
     fn open(&self, path: &Path) -> Option<(File, u64)> {
-        // The host's root, opened the one safe way files are opened.
-        ContainerRoot::at(Path::new("/")).ok()?.open(path, u64::MAX).ok()
+        crate::root::open_host_regular(path, u64::MAX).ok()
     }
 }
 
@@ -60,55 +64,65 @@ pub fn find_debug_file(module: &ElfModule, module_path: &Path, files: &dyn Debug
         debuglink: module.debuglink().map(|(name, crc)| (name.to_owned(), crc)),
         has_dwarf: false,
     };
-    search(&links, module_path, files, MAX_DEBUG_FILE).found
+    let budget = Budget::new(
+        "debug files",
+        Limits { per_file: MAX_DEBUG_FILE, per_process: u64::MAX, total: u64::MAX },
+    );
+    search(&links, module_path, files, &budget, 0).map(|found| found.data)
 }
 
-/// What [`debug_file_for`] found.
-#[derive(Debug, Default)]
-pub struct DebugSearch {
-    /// The debug file's bytes, when one was found and read.
-    pub found: Option<Vec<u8>>,
-    /// Debug files that matched but were not read, and why (for a recording's notes).
-    pub refused: Vec<String>,
+/// A debug file found by [`debug_file_for`].
+#[derive(Debug)]
+pub struct DebugFile {
+    /// Its bytes.
+    pub data: Vec<u8>,
+    /// Its path, as the binary's filesystem sees it.
+    pub path: PathBuf,
+    /// What it has cost so far (its size): charge what parsing it decompresses here too.
+    pub account: Account,
 }
 
 /// The separate debug file of the ELF file `binary` (its bytes; its path as `files` sees it is
-/// `binary_path`), as [`find_debug_file`] finds it; nothing when the binary has DWARF of its own.
-/// A candidate's build-id is read from its headers and notes before it is read whole; a matching
-/// one over `max_len` bytes is not read (and is listed in [`DebugSearch::refused`]).
+/// `binary_path`), as [`find_debug_file`] finds it; `None` as well when the binary has DWARF of its
+/// own. Reading a candidate whole is charged to `budget`, under process `pid`, once its build-id
+/// (read from its notes) matches; one the budget refuses is not read (the budget notes the cut).
 pub fn debug_file_for(
     binary: &[u8],
     binary_path: &Path,
     files: &dyn DebugFiles,
-    max_len: u64,
-) -> DebugSearch {
-    match debug_links(binary) {
-        Some(links) if !links.has_dwarf => search(&links, binary_path, files, max_len),
-        _ => DebugSearch::default(),
-    }
+    budget: &Budget,
+    pid: u32,
+) -> Option<DebugFile> {
+    debug_links(binary)
+        .filter(|links| !links.has_dwarf)
+        .and_then(|links| search(&links, binary_path, files, budget, pid))
 }
 
 /// The debug file `links` point to.
-fn search(links: &DebugLinks, module_path: &Path, files: &dyn DebugFiles, max_len: u64) -> DebugSearch {
-    let mut result = DebugSearch::default();
+fn search(
+    links: &DebugLinks,
+    module_path: &Path,
+    files: &dyn DebugFiles,
+    budget: &Budget,
+    pid: u32,
+) -> Option<DebugFile> {
     let want = links.build_id.as_deref();
     if let Some(path) = want.and_then(build_id_path) {
         if let Some((file, len)) = files.open(&path) {
             if build_id_of_file(&file).as_deref() == want {
-                match read_whole(file, len, max_len) {
-                    Some(data) if build_id_of(&data).as_deref() == want => {
-                        result.found = Some(data);
-                        return result;
+                let mut account = budget.account(pid, &path);
+                if let Some(data) = read_whole(file, len, &mut account) {
+                    if build_id_of(&data).as_deref() == want {
+                        return Some(DebugFile { data, path, account });
                     }
-                    Some(_) => {}
-                    None => result.refused.push(too_large(&path, len, max_len)),
+                    account.release(len);
                 }
             }
         }
     }
-    let Some((name, crc)) = &links.debuglink else { return result };
+    let (name, crc) = links.debuglink.as_ref()?;
     if name.contains('/') || name == "." || name == ".." {
-        return result;
+        return None;
     }
     // A candidate without a build-id is judged by its CRC alone; one with another build-id is not
     // read.
@@ -123,39 +137,32 @@ fn search(links: &DebugLinks, module_path: &Path, files: &dyn DebugFiles, max_le
         dir.join(".debug").join(name),
         Path::new("/usr/lib/debug").join(relative).join(name),
     ];
-    for path in candidates.iter().filter(|p| p.as_path() != module_path) {
-        let Some((file, len)) = files.open(path) else { continue };
+    for path in candidates.into_iter().filter(|p| p.as_path() != module_path) {
+        let Some((file, len)) = files.open(&path) else { continue };
         if !same_build(build_id_of_file(&file)) {
             continue;
         }
-        match read_whole(file, len, max_len) {
-            Some(data) if crc32fast::hash(&data) == *crc && same_build(build_id_of(&data)) => {
-                result.found = Some(data);
-                return result;
-            }
-            Some(_) => {}
-            None => result.refused.push(too_large(path, len, max_len)),
+        let mut account = budget.account(pid, &path);
+        let Some(data) = read_whole(file, len, &mut account) else { continue };
+        if crc32fast::hash(&data) == *crc && same_build(build_id_of(&data)) {
+            return Some(DebugFile { data, path, account });
         }
+        account.release(len);
     }
-    result
+    None
 }
 
-/// The whole file, if it is (and stays, while read) at most `max_len` bytes.
-fn read_whole(mut file: File, len: u64, max_len: u64) -> Option<Vec<u8>> {
-    if len > max_len {
+/// The whole file, once `account` grants its size (it is read no further than that).
+fn read_whole(mut file: File, len: u64, account: &mut Account) -> Option<Vec<u8>> {
+    if !account.try_charge(len) {
         return None;
     }
     // Its build-id was read at other offsets of the same descriptor.
     file.rewind().ok()?;
     let mut data = Vec::new();
     data.try_reserve_exact(usize::try_from(len).ok()?).ok()?;
-    file.take(max_len.saturating_add(1)).read_to_end(&mut data).ok()?;
-    (data.len() as u64 <= max_len).then_some(data)
-}
-
-/// The note for a matching debug file not read.
-fn too_large(path: &Path, len: u64, max_len: u64) -> String {
-    format!("debug file {} not read: {} MiB, over the {} MiB limit", path.display(), len >> 20, max_len >> 20)
+    file.take(len).read_to_end(&mut data).ok()?;
+    Some(data)
 }
 
 #[cfg(test)]

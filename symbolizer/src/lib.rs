@@ -28,13 +28,15 @@
 //!
 //! ```no_run
 //! use std::path::Path;
+//! use symbolizer::budget::{Budget, Limits};
 //! use symbolizer::{debug_file_for, Answer, ContentKey, ElfModule, HostFiles, Symbolize, Symbolizer};
 //!
 //! let cache = Symbolizer::new();
 //! let path = Path::new("/usr/bin/ls");
 //! let data = std::fs::read(path)?;
 //! // Inside a container, pass its `ContainerRoot` instead of `HostFiles`.
-//! let debug = debug_file_for(&data, path, &HostFiles, 1 << 30).found;
+//! let budget = Budget::new("debug files", Limits { per_file: 1 << 30, per_process: 2 << 30, total: 4 << 30 });
+//! let debug = debug_file_for(&data, path, &HostFiles, &budget, 0).map(|found| found.data);
 //! let key = ContentKey::of(&data, debug.as_deref());
 //! let module = match cache.cached(&key) {
 //!     Some(module) => module,
@@ -79,7 +81,7 @@ pub mod root;
 mod symbolize;
 mod sys;
 
-pub use debug_files::{debug_file_for, find_debug_file, DebugFiles, DebugSearch, HostFiles};
+pub use debug_files::{debug_file_for, find_debug_file, DebugFile, DebugFiles, HostFiles};
 pub use demangle::demangle;
 pub use dwarf::types::{return_type, ReturnType, ValueKind};
 pub use elf::lookup::{

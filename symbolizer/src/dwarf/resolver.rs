@@ -193,7 +193,8 @@ impl<'a> Resolver<'a> {
     /// appends nothing when the DWARF does not cover it. The ELF symbol covering `vaddr` (looked
     /// up in `symbols` only when needed) names frames as binutils' `addr2line` does:
     ///
-    /// - the innermost frame when the DWARF has no function for it;
+    /// - the innermost frame when the DWARF has no function for it, or an empty name, and the
+    ///   outermost one (the function itself) then too;
     /// - the innermost frame, and the outermost (the function itself), when it has only a plain
     ///   `DW_AT_name` (no linkage name) in a language whose symbols are mangled — C++ constructors,
     ///   functions of anonymous namespaces — and the symbol starts where that function or inlined
@@ -233,7 +234,8 @@ impl<'a> Resolver<'a> {
         let mut plain: [Option<(usize, gimli::UnitOffset)>; 2] = [None, None];
         while let Ok(Some(frame)) = iter.next() {
             let index = out.len();
-            let function = match &frame.function {
+            // An empty name (a string section left out, or crafted) names nothing: the symbol does.
+            let function = match frame.function.as_ref().filter(|f| !f.name.slice().is_empty()) {
                 Some(f) => {
                     let bytes = f.name.slice();
                     let (id, mangled) =
@@ -269,6 +271,11 @@ impl<'a> Resolver<'a> {
         }
         let Some(outer) = out[start..].last_mut() else { return };
         outer.inlined = false;
+        if outer.function.is_none() {
+            // The function itself, unnamed (or named by an empty string): the symbol covering the
+            // address is it.
+            outer.function = symbols.lookup(vaddr).map(|symbol| Name::Symbol(symbol.index()));
+        }
         let last = out.len() - 1;
         let mut renamed =
             plain.iter().flatten().filter(|(index, _)| *index == start || *index == last).peekable();

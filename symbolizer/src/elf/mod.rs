@@ -4,12 +4,14 @@
 //! decompressed.
 //!
 //! - [`headers`]: the build-id of a file not read whole (a candidate debug file);
+//! - [`inflate`]: compressed sections, inflated to the size claimed and no further;
 //! - [`parser`]: the headers, notes, program headers and sections, through `object` (never panics);
 //! - [`symbols`]: function symbols sorted by address, looked up by binary search, demangled lazily;
 //! - [`lookup`]: a function's file offset by name, for uprobes;
 //! - [`minidebuginfo`]: the xz-compressed `.gnu_debugdata` symbol table of Fedora-style binaries.
 
 mod headers;
+mod inflate;
 pub mod lookup;
 mod minidebuginfo;
 mod parser;
@@ -17,5 +19,5 @@ mod symbols;
 
 pub(crate) use headers::build_id_of_file;
 pub use parser::ElfError;
-pub(crate) use parser::{build_id_of, debug_links, DebugLinks, ElfFile, Segment, SymbolSource};
+pub(crate) use parser::{build_id_of, debug_links, unbudgeted, DebugLinks, ElfFile, Segment, SymbolSource};
 pub(crate) use symbols::SymbolTable;

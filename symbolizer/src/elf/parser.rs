@@ -1,6 +1,9 @@
 //! Parsing one ELF file with `object`'s ELF reader: headers, program headers, notes, symbol tables
 //! and DWARF sections. Whatever the bytes, the result is a value or an [`ElfError`], never a panic:
-//! every offset and size is checked by `object`, and decompressed sizes are bounded here.
+//! every offset and size is checked by `object`, and what is decompressed (compressed DWARF
+//! sections, MiniDebugInfo) is charged to the file's [`Account`] at the size its headers claim,
+//! before anything is inflated: DWARF the budget refuses is left out whole (the symbol tables still
+//! name functions), and the budget keeps the note.
 
 use std::sync::Arc;
 
@@ -8,8 +11,10 @@ use object::elf;
 use object::read::elf::{ElfFile as ObjectElf, FileHeader, ProgramHeader, SectionHeader, Sym};
 use object::{Endianness, FileKind, Object, ObjectSection, SectionIndex};
 
+use super::inflate::inflate;
 use super::minidebuginfo;
 use super::symbols::{RawSymbol, SymbolTable};
+use crate::budget::{Account, Budget, Limits};
 use crate::dwarf::{DwarfSections, Section};
 
 /// Why an ELF file could not be used.
@@ -84,9 +89,15 @@ pub(crate) struct ElfFile {
     pub is_64: bool,
 }
 
-/// The most DWARF decompressed from one file, all sections together. A larger claim is treated as
-/// no DWARF rather than trusted with memory.
+/// The most DWARF decompressed from one file, all sections together, whatever the budget. A larger
+/// claim is treated as no DWARF rather than trusted with memory.
 const MAX_DWARF: u64 = 4 << 30;
+
+/// An account for a file parsed without a budget: only [`MAX_DWARF`] bounds it.
+pub(crate) fn unbudgeted() -> Account {
+    Budget::new("debug data", Limits { per_file: MAX_DWARF, per_process: u64::MAX, total: u64::MAX })
+        .account(0, "")
+}
 
 /// The sections `addr2line` reads (location lists are for variables, which it does not resolve).
 const DWARF_SECTIONS: [gimli::SectionId; 11] = [
@@ -105,19 +116,25 @@ const DWARF_SECTIONS: [gimli::SectionId; 11] = [
 
 impl ElfFile {
     /// Parses `data`, a whole ELF file (32- or 64-bit, either byte order).
+    #[cfg(test)]
     pub fn parse(data: &[u8]) -> Result<ElfFile, ElfError> {
-        Self::parse_nested(data, true)
+        Self::parse_within(data, &mut unbudgeted())
+    }
+
+    /// Parses `data`, charging what it decompresses to `account`.
+    pub fn parse_within(data: &[u8], account: &mut Account) -> Result<ElfFile, ElfError> {
+        Self::parse_nested(data, true, account)
     }
 
     /// Parses `data`; `minidebuginfo` says whether `.gnu_debugdata` may be opened (not inside
     /// itself).
-    fn parse_nested(data: &[u8], minidebuginfo: bool) -> Result<ElfFile, ElfError> {
+    fn parse_nested(data: &[u8], minidebuginfo: bool, account: &mut Account) -> Result<ElfFile, ElfError> {
         match FileKind::parse(data) {
             Ok(FileKind::Elf32) => {
-                from_elf(&ObjectElf::<elf::FileHeader32<Endianness>>::parse(data)?, minidebuginfo)
+                from_elf(&ObjectElf::<elf::FileHeader32<Endianness>>::parse(data)?, minidebuginfo, account)
             }
             Ok(FileKind::Elf64) => {
-                from_elf(&ObjectElf::<elf::FileHeader64<Endianness>>::parse(data)?, minidebuginfo)
+                from_elf(&ObjectElf::<elf::FileHeader64<Endianness>>::parse(data)?, minidebuginfo, account)
             }
             _ => Err(ElfError::NotElf),
         }
@@ -164,6 +181,7 @@ pub(crate) fn debug_links(data: &[u8]) -> Option<DebugLinks> {
 fn from_elf<Elf: FileHeader<Endian = Endianness>>(
     file: &ObjectElf<'_, Elf>,
     minidebuginfo: bool,
+    account: &mut Account,
 ) -> Result<ElfFile, ElfError> {
     let endian = file.endian();
     // A malformed note or debuglink section costs only that piece of information.
@@ -195,7 +213,7 @@ fn from_elf<Elf: FileHeader<Endian = Endianness>>(
         raw = function_symbols(file, file.elf_dynamic_symbol_table());
         symbol_source = if raw.is_empty() { SymbolSource::None } else { SymbolSource::Dynsym };
         if minidebuginfo {
-            if let Some(mini) = mini_symbols(file) {
+            if let Some(mini) = mini_symbols(file, account) {
                 if !mini.is_empty() {
                     raw.extend(mini);
                     symbol_source = SymbolSource::MiniDebugInfo;
@@ -210,7 +228,7 @@ fn from_elf<Elf: FileHeader<Endian = Endianness>>(
         segments,
         symbols: SymbolTable::new(raw),
         symbol_source,
-        dwarf: dwarf_sections(file),
+        dwarf: dwarf_sections(file, account),
         is_64: file.is_64(),
     })
 }
@@ -295,37 +313,56 @@ fn function_symbols<'data, Elf: FileHeader<Endian = Endianness>>(
 }
 
 /// The function symbols of the MiniDebugInfo embedded in `.gnu_debugdata`, if any.
-fn mini_symbols<Elf: FileHeader<Endian = Endianness>>(file: &ObjectElf<'_, Elf>) -> Option<Vec<RawSymbol>> {
+fn mini_symbols<Elf: FileHeader<Endian = Endianness>>(
+    file: &ObjectElf<'_, Elf>,
+    account: &mut Account,
+) -> Option<Vec<RawSymbol>> {
     let section = file.section_by_name(".gnu_debugdata")?;
     let compressed = section.data().ok()?;
-    let inner = minidebuginfo::decompress(compressed)?;
-    let parsed = ElfFile::parse_nested(&inner, false).ok()?;
+    let inner = minidebuginfo::decompress(compressed, account)?;
+    let parsed = ElfFile::parse_nested(&inner, false, account).ok()?;
     (parsed.symbol_source == SymbolSource::Symtab).then(|| parsed.symbols.into_raw())
 }
 
 /// The DWARF sections: where each lies in the file, or its bytes when it is compressed
 /// (`SHF_COMPRESSED` zlib or zstd, and GNU `.zdebug_*`). `None` without `.debug_info`, when a
-/// section is unreadable, or when they would decompress to more than [`MAX_DWARF`].
-fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(file: &ObjectElf<'_, Elf>) -> Option<DwarfSections> {
+/// section is unreadable, or when `account` refuses what they claim to decompress to — all of it,
+/// charged before any section is inflated.
+fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(
+    file: &ObjectElf<'_, Elf>,
+    account: &mut Account,
+) -> Option<DwarfSections> {
     let info = file.section_by_name(".debug_info")?;
     if info.kind() == object::SectionKind::UninitializedData {
         return None; // NOBITS: stripped into a separate debug file
     }
-    let mut budget = MAX_DWARF;
-    let mut sections = Vec::new();
+    let mut found = Vec::new();
+    let mut inflated: u64 = 0;
     for id in DWARF_SECTIONS {
         let Some(section) = file.section_by_name(id.name()) else { continue };
         if section.kind() == object::SectionKind::UninitializedData {
             continue;
         }
+        // The compression header's size (ch_size, or the `.zdebug` header's), read without
+        // inflating anything.
         let compressed = section.compressed_data().ok()?;
-        budget = budget.checked_sub(compressed.uncompressed_size)?;
+        if compressed.format != object::CompressionFormat::None {
+            inflated = inflated.checked_add(compressed.uncompressed_size)?;
+        }
+        found.push((id, section, compressed));
+    }
+    if inflated > MAX_DWARF || !account.try_charge(inflated) {
+        return None;
+    }
+    let mut sections = Vec::with_capacity(found.len());
+    for (id, section, compressed) in found {
         let bytes = if compressed.format == object::CompressionFormat::None {
             let (start, len) = section.file_range()?;
             let (start, len) = (usize::try_from(start).ok()?, usize::try_from(len).ok()?);
             Section::InFile(start..start.checked_add(len)?)
         } else {
-            Section::Decompressed(compressed.decompress().ok()?.into_owned().into_boxed_slice())
+            // Never more than the size claimed (and charged).
+            Section::Decompressed(inflate(&compressed)?.into_boxed_slice())
         };
         sections.push((id, bytes));
     }

@@ -6,8 +6,9 @@ use std::num::NonZeroU32;
 
 use super::batch::{assemble, BatchBuilder, BatchFrame};
 use super::sorted::SortedAddresses;
+use crate::budget::Account;
 use crate::dwarf::{DwarfResolver, Name, RawFrame, Resolver};
-use crate::elf::{ElfError, ElfFile, Segment, SymbolSource, SymbolTable};
+use crate::elf::{unbudgeted, ElfError, ElfFile, Segment, SymbolSource, SymbolTable};
 use crate::{Batch, Reason, Symbolized};
 
 /// A parsed ELF module: the build-id, debuglink, loadable segments, function symbols and DWARF
@@ -33,7 +34,15 @@ impl ElfModule {
     /// of them, else copies of the parts), never the file, so a file that changes afterwards cannot
     /// affect the module. Never panics, whatever the bytes.
     pub fn parse(data: Vec<u8>) -> Result<ElfModule, ElfError> {
-        let elf = ElfFile::parse(&data)?;
+        Self::parse_within(data, &mut unbudgeted())
+    }
+
+    /// [`ElfModule::parse`], charging what the file makes the parser decompress (compressed DWARF,
+    /// MiniDebugInfo) to `account`, at the sizes its headers claim and before inflating anything.
+    /// DWARF the account refuses is left out (the symbol tables still name functions; the budget
+    /// keeps a note of the cut).
+    pub fn parse_within(data: Vec<u8>, account: &mut Account) -> Result<ElfModule, ElfError> {
+        let elf = ElfFile::parse_within(&data, account)?;
         Ok(ElfModule {
             build_id: elf.build_id,
             debuglink: elf.debuglink,
@@ -50,7 +59,13 @@ impl ElfModule {
     /// build-id differs from the module's when both have one; a debug file without DWARF or better
     /// symbols is accepted and changes nothing.
     pub fn attach_debug(&mut self, debug: Vec<u8>) -> Result<(), ElfError> {
-        let elf = ElfFile::parse(&debug)?;
+        self.attach_debug_within(debug, &mut unbudgeted())
+    }
+
+    /// [`ElfModule::attach_debug`], charging what the debug file makes the parser decompress to
+    /// `account` (see [`ElfModule::parse_within`]).
+    pub fn attach_debug_within(&mut self, debug: Vec<u8>, account: &mut Account) -> Result<(), ElfError> {
+        let elf = ElfFile::parse_within(&debug, account)?;
         if let (Some(module), Some(debug)) = (&self.build_id, &elf.build_id) {
             if module != debug {
                 return Err(ElfError::BuildIdMismatch { module: hex(module), debug: hex(debug) });
