@@ -328,6 +328,10 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             membership.foreign
         ));
     }
+    // The frames left are named now, so that the summary says what was cut, reading files for a
+    // bounded time more.
+    session.modules_mut().stop_loading_at(Instant::now() + modules::NAMING_TIME);
+    session.symbolize(None)?;
     notes.extend(session.finish_perf_maps()?);
     let stats = session.stats.clone();
     notes.extend(session.modules().notes());

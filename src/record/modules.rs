@@ -12,6 +12,15 @@
 //! module of one root never names another root's frames; a parse is shared between roots only when
 //! the bytes read (binary and debug file) are identical ([`ContentKey`]), so a library shared by
 //! many containers of one image is still parsed once.
+//!
+//! What a container's files make the recorder read, hold and inflate is charged to one [`Budget`]
+//! ([`LIMITS`], per file, per process and in total) before it happens: the binary's bytes, its debug
+//! file's (whose build-id is checked from its notes first), and what their compressed DWARF and
+//! MiniDebugInfo claim to decompress to. A binary refused is not read (its frames say why); DWARF
+//! refused is left out and the symbol tables name the frames; the summary notes every cut. Once
+//! recording has ended, modules are read for at most [`NAMING_TIME`] more
+//! ([`Modules::stop_loading_at`]): the frames of those left then stay unnamed, with a note, so that
+//! reading files cannot hold the recorder much past its `--duration`.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,6 +28,7 @@ use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sampler::recording::{Entry, Line, ModuleKind};
 use symbolizer::budget::{Budget, Limits};
@@ -35,6 +45,12 @@ pub const MAX_BINARY: u64 = 1 << 30;
 /// per file (a binary or debug file, and what its sections inflate to), 512 MiB per process, 1 GiB
 /// in all.
 pub const LIMITS: Limits = Limits { per_file: 256 << 20, per_process: 512 << 20, total: 1 << 30 };
+
+/// How long modules may still be read once recording has ended.
+pub const NAMING_TIME: Duration = Duration::from_millis(400);
+
+/// Why a module left unread at the end has no names.
+const TOO_LATE: &str = "not read: the recording had ended";
 
 /// What identifies a module across processes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -148,6 +164,10 @@ pub struct Modules {
     budget: Budget,
     /// Notes for the summary (modules that could not be read).
     notes: Vec<String>,
+    /// No module is read after this.
+    stop_loading: Option<Instant>,
+    /// Modules left unread for that.
+    too_late: u64,
 }
 
 impl Modules {
@@ -160,12 +180,29 @@ impl Modules {
             parsed: Symbolizer::new(),
             budget: Budget::new("ELF and debug files", LIMITS),
             notes: Vec::new(),
+            stop_loading: None,
+            too_late: 0,
         }
     }
 
     /// Notes for the summary: modules that could not be read, and what the budget cut.
     pub fn notes(&self) -> Vec<String> {
-        self.notes.iter().cloned().chain(self.budget.notes()).collect()
+        let mut notes: Vec<String> = self.notes.iter().cloned().chain(self.budget.notes()).collect();
+        if self.too_late > 0 {
+            notes.push(format!(
+                "modules first sampled at the end and left unread ({} ms after recording ended): {}; \
+                 their frames are unnamed",
+                NAMING_TIME.as_millis(),
+                self.too_late
+            ));
+        }
+        notes
+    }
+
+    /// Reads no more modules after `deadline` (their frames are left unnamed, and counted in the
+    /// notes); a module being read then is finished.
+    pub fn stop_loading_at(&mut self, deadline: Instant) {
+        self.stop_loading = Some(deadline);
     }
 
     /// How many modules.
@@ -226,8 +263,15 @@ impl Modules {
     ) {
         let index = (module - 1) as usize;
         if let Symbols::Pending(_) = self.list[index].symbols {
-            let status = self.load(index);
-            out.push(status);
+            if self.stop_loading.is_some_and(|d| Instant::now() >= d) {
+                self.list[index].symbols = Symbols::Other(Some(TOO_LATE.into()));
+                self.too_late += 1;
+                let (id, symbols) = (module, format!("none: {TOO_LATE}").into_bytes());
+                out.push(Entry::ModuleStatus { id, build_id: Vec::new(), symbols });
+            } else {
+                let status = self.load(index);
+                out.push(status);
+            }
         }
         let m = &self.list[index];
         match (&m.symbols, m.kind) {
@@ -392,4 +436,44 @@ fn load_elf(o: Opened, m: &Module, parsed: &Symbolizer, budget: &Budget) -> Resu
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Once loading has stopped, a module first sampled is not read: its frames carry the reason,
+    /// its status says so, and the notes count it.
+    #[test]
+    fn modules_are_not_read_after_the_deadline() {
+        let mut modules = Modules::new(Err("no kallsyms here".into()));
+        let open = || Ok(Opened { source: Source::Bytes(std::fs::read("/bin/sh").unwrap()), root: None });
+        let key = |path: &str| ModuleKey::File { root: None, path: path.into(), dev_ino: (0, 0, 1) };
+        let (first, _) = modules.add(key("/bin/a"), ModuleKind::Elf, b"/bin/a".to_vec(), Vec::new(), 1, open);
+        let (second, _) =
+            modules.add(key("/bin/b"), ModuleKind::Elf, b"/bin/b".to_vec(), Vec::new(), 1, open);
+        let mut strings: Vec<Vec<u8>> = Vec::new();
+        let mut intern = |s: &[u8]| {
+            strings.push(s.to_vec());
+            strings.len() as u32
+        };
+        let frame = |frame, module| PendingFrame { frame, module, offset: 0x1000, caller: false };
+        let mut out = Vec::new();
+        modules.symbolize(first, &[frame(1, first)], &mut intern, &mut out);
+        assert!(
+            matches!(&out[0], Entry::ModuleStatus { symbols, .. } if !symbols.starts_with(b"none")),
+            "{out:?}"
+        );
+        modules.stop_loading_at(Instant::now());
+        out.clear();
+        modules.symbolize(second, &[frame(2, second)], &mut intern, &mut out);
+        assert!(
+            matches!(&out[0], Entry::ModuleStatus { symbols, .. } if symbols.ends_with(TOO_LATE.as_bytes())),
+            "{out:?}"
+        );
+        let Entry::Symbols { lines, unknown, .. } = &out[1] else { panic!("{out:?}") };
+        assert!(lines.is_empty());
+        assert_eq!(strings[*unknown as usize - 1], TOO_LATE.as_bytes());
+        assert!(modules.notes().iter().any(|n| n.contains("left unread (400 ms after recording ended): 1;")));
+    }
 }

@@ -112,6 +112,11 @@ impl Session {
         &self.modules
     }
 
+    /// Modules seen, to change.
+    pub fn modules_mut(&mut self) -> &mut Modules {
+        &mut self.modules
+    }
+
     /// Gives `target` a fallback root: that of `pid`, a process of the container.
     pub fn set_target_root(&mut self, target: usize, pid: u32) {
         self.target_roots[target] = self.root_of(pid);
