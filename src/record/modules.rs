@@ -44,7 +44,7 @@ pub const MAX_BINARY: u64 = 1 << 30;
 /// What ELF files and their debug files may make the recorder read, hold and decompress: 256 MiB
 /// per file (a binary or debug file, and what its sections inflate to), 512 MiB per process, 1 GiB
 /// in all.
-pub const LIMITS: Limits = Limits { per_file: 256 << 20, per_process: 512 << 20, total: 1 << 30 };
+pub const LIMITS: Limits = symbolizer::debug_files::LIMITS;
 
 /// How long modules may still be read once recording has ended.
 pub const NAMING_TIME: Duration = Duration::from_millis(400);

@@ -16,8 +16,14 @@ use crate::elf::{build_id_of, build_id_of_file, debug_links, DebugLinks};
 use crate::root::ContainerRoot;
 use crate::ElfModule;
 
+/// What a binary and its debug files may make cperf read, hold and decompress: 256 MiB per file (its
+/// size, plus what its compressed sections claim to inflate to), 512 MiB per process, 1 GiB in all.
+/// [`ElfModule::parse`] and [`find_debug_file`] keep to the per-file limit; a recording charges one
+/// budget of these limits for all its files.
+pub const LIMITS: Limits = Limits { per_file: 256 << 20, per_process: 512 << 20, total: 1 << 30 };
+
 /// The largest debug file read.
-pub const MAX_DEBUG_FILE: u64 = 2 << 30;
+pub const MAX_DEBUG_FILE: u64 = LIMITS.per_file;
 
 /// Where debug files are read from: a container's root, or the host.
 pub trait DebugFiles {

@@ -89,14 +89,11 @@ pub(crate) struct ElfFile {
     pub is_64: bool,
 }
 
-/// The most DWARF decompressed from one file, all sections together, whatever the budget. A larger
-/// claim is treated as no DWARF rather than trusted with memory.
-const MAX_DWARF: u64 = 4 << 30;
-
-/// An account for a file parsed without a budget: only [`MAX_DWARF`] bounds it.
+/// An account for a file parsed without a budget of its own: the per-file limit of
+/// [`crate::debug_files::LIMITS`] bounds it.
 pub(crate) fn unbudgeted() -> Account {
-    Budget::new("debug data", Limits { per_file: MAX_DWARF, per_process: u64::MAX, total: u64::MAX })
-        .account(0, "")
+    let per_file = crate::debug_files::LIMITS.per_file;
+    Budget::new("debug data", Limits { per_file, per_process: u64::MAX, total: u64::MAX }).account(0, "")
 }
 
 /// The sections `addr2line` reads (location lists are for variables, which it does not resolve).
@@ -351,7 +348,7 @@ fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(
         }
         found.push((id, section, compressed));
     }
-    if inflated > MAX_DWARF || !account.try_charge(inflated) {
+    if !account.try_charge(inflated) {
         return None;
     }
     let mut sections = Vec::with_capacity(found.len());
