@@ -243,7 +243,7 @@ fn assert_on_time(p: &profile::Profile, wall: std::time::Duration, summary: &str
 }
 
 /// The most RSS a 2-second recording of one busy container may take, in KiB (it takes about
-/// 100 MiB; a bomb inflated takes gigabytes).
+/// 30 MiB; a bomb inflated takes gigabytes).
 const MAX_RSS_KIB: u64 = 400 << 10;
 
 /// A container's `/bin/hot` whose `.debug_str` inflates to 3.5 GiB (the file is 4.5 MiB): the
