@@ -48,19 +48,14 @@ pub struct RecordingWriter {
 }
 
 impl RecordingWriter {
-    /// Creates (or truncates) `path` with mode 0600 and writes the header and metadata.
+    /// Creates `path` with mode 0600 (or truncates the regular file already there and makes it
+    /// 0600) and writes the header and metadata.
+    ///
+    /// Only a regular file is ever opened for writing: a symlink in the last component is not
+    /// followed, and anything else there (a device, a FIFO, a directory) is refused untouched.
     pub fn create(path: &Path, meta: &Meta) -> Result<Self, WriteError> {
         let create_err = |source| WriteError::Create { path: path.to_path_buf(), source };
-        let file = File::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-            .map_err(create_err)?;
-        // An existing file keeps its mode through O_TRUNC: a recording is private whatever was there.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(create_err)?;
+        let file = open_regular(path).map_err(create_err)?;
         let mut w =
             RecordingWriter { file, path: path.to_path_buf(), entries: EntryEncoder::default(), bytes: 0 };
         let mut head = Vec::new();
@@ -119,4 +114,64 @@ impl RecordingWriter {
         self.bytes += buf.len() as u64;
         Ok(())
     }
+}
+
+/// Opens `path` for writing as a regular file. When nothing is there, it is created exclusively with
+/// mode 0600. When something is, it is first opened with `O_PATH | O_NOFOLLOW` (which opens neither
+/// a device nor a symlink's target) and checked; only a regular file is reopened through that
+/// descriptor, truncated and made 0600 (a recording is private whatever was there before).
+fn open_regular(path: &Path) -> io::Result<File> {
+    let create = || {
+        File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)
+    };
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        other => return other,
+    }
+    let handle = match File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(handle) => handle,
+        // Removed between the two opens: create it after all.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return create(),
+        Err(e) => return Err(e),
+    };
+    let kind = handle.metadata()?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_symlink() {
+            "a symbolic link"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {what}; a recording is written only to a new file or over a regular file (give another -o path)"),
+        ));
+    }
+    // The same inode the check saw, opened for writing through its descriptor.
+    use std::os::fd::AsRawFd;
+    let file = File::options()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))?;
+    file.set_len(0)?;
+    // fchmod on the checked regular file: nothing else's mode is ever changed.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
 }
