@@ -7,22 +7,30 @@ use std::io::{self, Write};
 
 use sampler::container::Container;
 
+use crate::escape::escape;
+
 /// How many characters of an id the table shows (as `docker ps` does).
 const SHORT_ID: usize = 12;
 
+/// The first [`SHORT_ID`] characters of an id.
+fn short_id(id: &str) -> String {
+    id.chars().take(SHORT_ID).collect()
+}
+
 /// Writes `containers` as a table with a header line and the columns ID (first 12 characters),
-/// NAME, RUNTIME, PIDS (how many processes) and CGROUP; unknown values show as `-`.
+/// NAME, RUNTIME, PIDS (how many processes) and CGROUP; unknown values show as `-`, control
+/// characters in names as escapes ([`crate::escape`]).
 pub fn write_table(out: &mut dyn Write, containers: &[Container]) -> io::Result<()> {
     let header = ["ID", "NAME", "RUNTIME", "PIDS", "CGROUP"].map(str::to_owned);
     let rows: Vec<[String; 5]> = containers
         .iter()
         .map(|c| {
             [
-                c.id.as_deref().map_or_else(|| "-".to_owned(), |id| id.chars().take(SHORT_ID).collect()),
-                c.name.clone().unwrap_or_else(|| "-".to_owned()),
+                c.id.as_deref().map_or_else(|| "-".to_owned(), |id| escape(&short_id(id)).into_owned()),
+                c.name.as_deref().map_or_else(|| "-".to_owned(), |n| escape(n).into_owned()),
                 c.runtime.to_string(),
                 c.pids.len().to_string(),
-                c.cgroup.clone(),
+                escape(&c.cgroup).into_owned(),
             ]
         })
         .collect();

@@ -1,5 +1,6 @@
 //! The summary `cperf record` prints when it ends (on stderr, like perf, so a profiled command's
-//! own output stays clean).
+//! own output stays clean). Names and notes quote what containers control: they are escaped
+//! ([`crate::escape`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -9,6 +10,7 @@ use sampler::recording::TargetMeta;
 use sampler::sampling::Rate;
 
 use super::session::Stats;
+use crate::escape::esc;
 use crate::numbers::thousands;
 
 /// What the summary shows.
@@ -38,16 +40,16 @@ pub fn print_summary(out: &mut dyn Write, v: &SummaryView<'_>) -> std::io::Resul
         out,
         "cperf record: {} samples of {} {rate}{}, {} lost, over {:.1} s",
         thousands(v.stats.samples),
-        v.event,
+        esc(v.event),
         if v.callchain { " with call stacks" } else { "" },
         thousands(v.stats.lost),
         v.elapsed.as_secs_f64()
     )?;
     if let Some(note) = v.event_note {
-        writeln!(out, "  note: {note}")?;
+        writeln!(out, "  note: {}", esc(note))?;
     }
     for (t, n) in v.targets.iter().zip(&v.stats.per_target) {
-        writeln!(out, "  {}: {} samples", t.description, thousands(*n))?;
+        writeln!(out, "  {}: {} samples", esc(&t.description), thousands(*n))?;
     }
     writeln!(
         out,
@@ -57,9 +59,9 @@ pub fn print_summary(out: &mut dyn Write, v: &SummaryView<'_>) -> std::io::Resul
         thousands(v.modules as u64)
     )?;
     for note in v.notes {
-        writeln!(out, "  note: {note}")?;
+        writeln!(out, "  note: {}", esc(note))?;
     }
-    writeln!(out, "  wrote {} to {}", size(v.bytes), v.path.display())
+    writeln!(out, "  wrote {} to {}", size(v.bytes), esc(&v.path.to_string_lossy()))
 }
 
 fn size(bytes: u64) -> String {

@@ -1,0 +1,96 @@
+//! Text that came from a container (process and thread names, paths, function names, descriptions),
+//! made safe to print: every control character is written as a visible escape, so no name can move
+//! the cursor, clear or retitle a terminal, or split a line of output in two.
+//!
+//! The escapes are those of C and Rust strings: `\n`, `\r`, `\t`, `\e` (ESC), `\\` (the backslash
+//! itself, so the output is unambiguous) and `\xHH` for the other C0 controls and DEL, `\u{HHHH}`
+//! for the C1 controls (U+0080–U+009F: some terminals obey them as ESC sequences). Everything else,
+//! UTF-8 included, is kept. Text that was not valid UTF-8 was already read with `U+FFFD` in place
+//! of the bad bytes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// `text` with every control character (and the backslash) escaped; borrowed when nothing needs it.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    push_escaped(&mut out, text);
+    Cow::Owned(out)
+}
+
+/// Appends `text` to `out`, escaped as [`escape`] does.
+pub fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x1b' => out.push_str("\\e"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+}
+
+fn needs_escape(c: char) -> bool {
+    c == '\\' || c.is_control()
+}
+
+/// Displays a string escaped (see [`escape`]); widths and alignment (`{:<40}`) apply to the escaped
+/// text.
+#[derive(Debug, Clone, Copy)]
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&escape(self.0))
+    }
+}
+
+/// Shorthand for [`Escaped`]: `format!("{}", esc(&name))`.
+pub fn esc(text: &str) -> Escaped<'_> {
+    Escaped(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_kept_and_borrowed() {
+        for s in ["", "hot", "/usr/lib/libc.so.6", "<impl Foo as Bar>::baz", "naïve → 名前", "a;b c"] {
+            assert!(matches!(escape(s), Cow::Borrowed(t) if t == s), "{s}");
+        }
+    }
+
+    #[test]
+    fn every_control_character_is_escaped() {
+        assert_eq!(escape("/tmp/\x1b[2J\x1b]0;PWNED\x07"), "/tmp/\\e[2J\\e]0;PWNED\\x07");
+        assert_eq!(escape("a\nb\rc\td"), "a\\nb\\rc\\td");
+        assert_eq!(escape("\0\x01\x1f\x7f"), "\\x00\\x01\\x1f\\x7f");
+        assert_eq!(escape("\u{9b}31m\u{85}"), "\\u{9b}31m\\u{85}");
+        for c in (0u32..0x110000).filter_map(char::from_u32) {
+            let out = escape(&c.to_string()).into_owned();
+            assert!(!out.chars().any(char::is_control), "{c:?} gave {out:?}");
+        }
+    }
+
+    #[test]
+    fn the_escape_character_is_escaped_so_output_is_unambiguous() {
+        // A name that spells an escape differs from the name holding the character.
+        assert_eq!(escape("\\n"), "\\\\n");
+        assert_ne!(escape("\\n"), escape("\n"));
+        assert_eq!(escape("C:\\dir"), "C:\\\\dir");
+    }
+
+    #[test]
+    fn display_pads_the_escaped_text() {
+        assert_eq!(format!("[{:<6}]", esc("a\nb")), "[a\\nb  ]");
+        assert_eq!(format!("[{:>5}]", esc("ok")), "[   ok]");
+    }
+}
