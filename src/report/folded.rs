@@ -42,7 +42,7 @@ pub fn collapse(profile: &Profile, side: Side, weight: Weight) -> Vec<(String, u
             };
             if frame.lines.is_empty() {
                 line.push(';');
-                push_name(&mut line, &unknown_name(profile, frame.module));
+                push_name(&mut line, &unknown_name(profile, frame));
                 line.push_str(mark);
                 continue;
             }

@@ -166,7 +166,7 @@ fn stacks_are_named_from_the_recording_alone() {
             "server;helper;jitted_fn_[j] 2",
             "server;helper;main;inlined_fn_[i] 6",
             "server;helper;main;inlined_fn_[i];sys_getppid_[k] 3",
-            "worker;helper;[libc.so.6] 1",
+            "worker;helper;[libc.so.6+0x3000] 1",
         ]
     );
     assert_eq!(
@@ -187,7 +187,7 @@ fn functions_by_self_and_total() {
     assert_eq!(row(&t.by_self, "inlined_fn"), Some((6, 9)));
     assert_eq!(row(&t.by_self, "sys_getppid"), Some((3, 3)));
     assert_eq!(row(&t.by_self, "jitted_fn"), Some((2, 2)));
-    assert_eq!(row(&t.by_self, "[libc.so.6]"), Some((1, 1)));
+    assert_eq!(row(&t.by_self, "[libc.so.6+0x3000]"), Some((1, 1)));
     assert_eq!(row(&t.by_self, "main"), None, "no self samples: everything in it is inlined_fn's");
     assert_eq!(row(&t.by_total, "main"), Some((0, 9)));
     assert_eq!(row(&t.by_total, "helper"), Some((0, 12)));
