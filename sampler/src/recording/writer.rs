@@ -175,3 +175,72 @@ fn open_regular(path: &Path) -> io::Result<File> {
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::TargetMeta;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    fn meta() -> Meta {
+        Meta {
+            cperf_version: "test".into(),
+            hostname: "h".into(),
+            kernel: "6.1".into(),
+            arch: "x86_64".into(),
+            command_line: vec!["cperf".into()],
+            start_unix_ns: 1,
+            start_time: 2,
+            event: "cpu-clock".into(),
+            event_note: None,
+            frequency: Some(99),
+            period: None,
+            callchain: true,
+            targets: vec![TargetMeta {
+                spec: "-a".into(),
+                kind: "system".into(),
+                description: "all".into(),
+                cgroup: None,
+                probe: None,
+            }],
+            kernel_symbols: "kallsyms".into(),
+            value: None,
+        }
+    }
+
+    /// Neither a FIFO nor a symlink to one is written to or has its mode changed; a regular file is
+    /// overwritten (and made private), a new one created 0600. (Device nodes are checked by the
+    /// integration tests, which run as root.)
+    #[test]
+    fn only_regular_files_are_written() {
+        let dir = std::env::temp_dir().join(format!("cperf-writer-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        // A reader, so that opening the FIFO for writing would not block: the old code opened it.
+        let _reader = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+        for path in [&fifo, &link] {
+            let e = RecordingWriter::create(path, &meta()).unwrap_err().to_string();
+            assert!(e.contains("regular file") && !e.contains('\n'), "{}: {e}", path.display());
+            let m = std::fs::metadata(&fifo).unwrap();
+            assert!(m.file_type().is_fifo());
+            assert_eq!(m.mode() & 0o777, 0o644, "{}: the FIFO's mode changed", path.display());
+        }
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+
+        let existing = dir.join("old.cperf");
+        std::fs::write(&existing, vec![b'x'; 100_000]).unwrap();
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let len = RecordingWriter::create(&existing, &meta()).unwrap().finish(&Summary::default()).unwrap();
+        let m = std::fs::metadata(&existing).unwrap();
+        assert_eq!((m.len(), m.mode() & 0o777), (len, 0o600));
+
+        let new = dir.join("new.cperf");
+        RecordingWriter::create(&new, &meta()).unwrap();
+        assert_eq!(std::fs::metadata(&new).unwrap().mode() & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
