@@ -54,14 +54,56 @@ pub struct RecordingReader<R = BufReader<File>> {
     malformed_chunks: u64,
 }
 
+/// The most bytes read from a pipe or other stream (`-i /dev/stdin`): a stream is copied to an
+/// unnamed temporary file first (the reader needs the length), and no further than this.
+pub const MAX_STREAM: u64 = 4 << 30;
+
 impl RecordingReader {
-    /// Opens `path` and reads its metadata.
+    /// Opens `path` and reads its metadata. A regular file is read in place; a pipe, FIFO or other
+    /// stream is first copied to an unnamed temporary file (at most [`MAX_STREAM`] bytes).
     pub fn open(path: &Path) -> Result<Self, ReadError> {
         let io_err = |source| ReadError::Io { path: path.to_path_buf(), source };
-        let file = File::open(path).map_err(io_err)?;
+        let mut file = File::open(path).map_err(io_err)?;
+        let kind = file.metadata().map_err(io_err)?.file_type();
+        if kind.is_dir() {
+            return Err(io_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is a directory; give the recording file (cperf record -o FILE wrote it)",
+            )));
+        }
+        if !kind.is_file() {
+            file = spool(file).map_err(io_err)?;
+        }
         let len = file.metadata().map_err(io_err)?.len();
         RecordingReader::from_reader(BufReader::with_capacity(1 << 20, file), len, path)
     }
+}
+
+/// Copies a stream to an unnamed temporary file (`O_TMPFILE`, gone when closed) and returns it,
+/// positioned at its start.
+fn spool(mut stream: File) -> io::Result<File> {
+    use std::io::{Read, Seek};
+    use std::os::unix::fs::OpenOptionsExt;
+    let needs_file = |why: String| {
+        io::Error::other(format!("{why}; give the recording as a file: cperf report -i FILE"))
+    };
+    let mut tmp = File::options()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(std::env::temp_dir())
+        .map_err(|e| needs_file(format!("it is not a regular file and no temporary copy could be made ({e})")))?;
+    let copied = io::copy(&mut (&mut stream).take(MAX_STREAM + 1), &mut tmp)
+        .map_err(|e| needs_file(format!("it is not a regular file and copying it failed ({e})")))?;
+    if copied > MAX_STREAM {
+        return Err(needs_file(format!(
+            "it is not a regular file and is longer than the {} GiB read from a stream",
+            MAX_STREAM >> 30
+        )));
+    }
+    tmp.rewind()?;
+    Ok(tmp)
 }
 
 impl<'a> RecordingReader<&'a [u8]> {
@@ -240,5 +282,40 @@ mod tests {
         std::fs::write(&cut, &bytes[..chunk::FILE_HEADER_LEN]).unwrap();
         assert!(matches!(RecordingReader::open(&cut), Err(ReadError::NoMeta { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `report -i /dev/stdin` from a pipe: the stream is read whole (it was "metadata … corrupt",
+    /// since a pipe's size is 0).
+    #[test]
+    fn a_recording_is_read_from_a_pipe() {
+        let dir = std::env::temp_dir().join(format!("cperf-reader-pipe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.cperf");
+        let mut w = RecordingWriter::create(&path, &meta()).unwrap();
+        for t in 0..1000 {
+            w.push(&sample(t)).unwrap();
+        }
+        w.finish(&Summary { samples: 1000, ..Summary::default() }).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut out = File::from(write_end);
+            io::Write::write_all(&mut out, &bytes).unwrap();
+        });
+        use std::os::fd::AsRawFd;
+        let (entries, r) = read_all(Path::new(&format!("/proc/self/fd/{}", read_end.as_raw_fd())));
+        writer.join().unwrap();
+        assert_eq!(entries.len(), 1000);
+        assert_eq!(entries[999], sample(999));
+        assert_eq!(r.summary().map(|s| s.samples), Some(1000));
+        assert!(r.damage().is_none());
+    }
+
+    #[test]
+    fn a_directory_is_refused_in_one_line() {
+        let e = RecordingReader::open(&std::env::temp_dir()).unwrap_err().to_string();
+        assert!(e.contains("is a directory") && !e.contains('\n'), "{e}");
     }
 }
