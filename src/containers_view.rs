@@ -63,7 +63,7 @@ pub fn write_json(out: &mut dyn Write, containers: &[Container]) -> io::Result<(
     struct Listing<'a> {
         containers: &'a [Container],
     }
-    serde_json::to_writer(&mut *out, &Listing { containers })?;
+    crate::escape::write_json(&mut *out, &Listing { containers }, false)?;
     writeln!(out)
 }
 

@@ -57,6 +57,84 @@ pub fn esc(text: &str) -> Escaped<'_> {
     Escaped(text)
 }
 
+/// Writes `value` as JSON (pretty when `pretty`) with every control character escaped: serde_json
+/// escapes those below U+0020, this also writes DEL and the C1 controls as `\u00XX`. JSON readers
+/// get the exact text back.
+pub fn write_json<T: serde::Serialize + ?Sized>(
+    out: &mut dyn std::io::Write,
+    value: &T,
+    pretty: bool,
+) -> serde_json::Result<()> {
+    if pretty {
+        let mut ser =
+            serde_json::Serializer::with_formatter(out, NoControls(serde_json::ser::PrettyFormatter::new()));
+        value.serialize(&mut ser)
+    } else {
+        let mut ser =
+            serde_json::Serializer::with_formatter(out, NoControls(serde_json::ser::CompactFormatter));
+        value.serialize(&mut ser)
+    }
+}
+
+/// A JSON formatter that escapes the control characters serde_json writes as they are.
+struct NoControls<F>(F);
+
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for NoControls<F> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(|c: char| c.is_control()) {
+            w.write_all(&rest.as_bytes()[..at])?;
+            let c = rest[at..].chars().next().unwrap_or(' ');
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn end_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_key(w)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +164,21 @@ mod tests {
         assert_eq!(escape("\\n"), "\\\\n");
         assert_ne!(escape("\\n"), escape("\n"));
         assert_eq!(escape("C:\\dir"), "C:\\\\dir");
+    }
+
+    #[test]
+    fn json_escapes_every_control_and_reads_back_exact() {
+        let text = "a\x1b[2J\x07\n\u{9b}\x7f\u{85}é";
+        for pretty in [false, true] {
+            let mut out = Vec::new();
+            write_json(&mut out, &serde_json::json!({ "name": text, "list": [text] }), pretty).unwrap();
+            let raw = String::from_utf8(out).unwrap();
+            assert!(!raw.chars().any(|c| c.is_control() && c != '\n'), "{raw:?}");
+            assert!(raw.contains("\\u009b") && raw.contains("\\u007f") && raw.contains('é'), "{raw}");
+            let back: serde_json::Value = serde_json::from_str(&raw).unwrap();
+            assert_eq!(back["name"], text);
+            assert_eq!(back["list"][0], text);
+        }
     }
 
     #[test]

@@ -52,15 +52,22 @@ pub fn header(out: &mut dyn Write, profile: &Profile, side: Side, title: &str) -
     if let Some(note) = &m.event_note {
         writeln!(out, "# note: {}", esc(note))?;
     }
-    let filtered = if profile.samples == profile.all_samples {
+    // With --kernel-only / --user-only, the samples left with frames of that side.
+    let shown = profile.samples_with_frames(side);
+    let filtered = if shown == profile.all_samples {
         String::new()
     } else {
-        format!(" (of {} in the recording)", thousands(profile.all_samples))
+        format!(" (filtered, of {} in the recording)", thousands(profile.all_samples))
+    };
+    let length = if profile.window_given() {
+        format!(" (the recording is {:.1} s long)", profile.recording_ns() as f64 / 1e9)
+    } else {
+        String::new()
     };
     writeln!(
         out,
-        "# {} samples{filtered}, {} lost, over {:.1} s",
-        thousands(profile.samples),
+        "# {} samples{filtered}, {} lost, over {:.1} s{length}",
+        thousands(shown),
         thousands(profile.lost),
         profile.duration_ns() as f64 / 1e9
     )?;
@@ -200,7 +207,7 @@ pub fn write_json(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> st
             "functions": functions(&s.functions),
         })).collect::<Vec<_>>(),
     });
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    crate::escape::write_json(&mut *out, &doc, true)?;
     writeln!(out)
 }
 
@@ -233,7 +240,8 @@ pub fn write_retval_text(
         for p in &t.processes {
             let noun = if p.calls == 1 { "call" } else { "calls" };
             writeln!(out, "\n  process {} ({}): {} {noun}", p.pid, esc(&p.name), thousands(p.calls))?;
-            let width = p.values.iter().take(top).map(|v| esc(&v.text).to_string().len()).max().unwrap_or(0).max(5);
+            let width =
+                p.values.iter().take(top).map(|v| esc(&v.text).to_string().len()).max().unwrap_or(0).max(5);
             writeln!(out, "    {:>width$} {:>12} {:>7}", "value", "calls", "share")?;
             for v in p.values.iter().take(top) {
                 writeln!(
@@ -303,6 +311,6 @@ pub fn write_retval_json(
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    crate::escape::write_json(&mut *out, &doc, true)?;
     writeln!(out)
 }

@@ -34,7 +34,7 @@ pub fn write(
         OutputFormat::Human => write_human(out, report, show_zero),
         OutputFormat::Separated(sep) => write_separated(out, report, sep),
         OutputFormat::Json => {
-            serde_json::to_writer(&mut *out, &to_json(report))?;
+            crate::escape::write_json(&mut *out, &to_json(report), false)?;
             writeln!(out)
         }
     }

@@ -84,16 +84,17 @@ impl RecordingReader {
 fn spool(mut stream: File) -> io::Result<File> {
     use std::io::{Read, Seek};
     use std::os::unix::fs::OpenOptionsExt;
-    let needs_file = |why: String| {
-        io::Error::other(format!("{why}; give the recording as a file: cperf report -i FILE"))
-    };
+    let needs_file =
+        |why: String| io::Error::other(format!("{why}; give the recording as a file: cperf report -i FILE"));
     let mut tmp = File::options()
         .read(true)
         .write(true)
         .mode(0o600)
         .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
         .open(std::env::temp_dir())
-        .map_err(|e| needs_file(format!("it is not a regular file and no temporary copy could be made ({e})")))?;
+        .map_err(|e| {
+            needs_file(format!("it is not a regular file and no temporary copy could be made ({e})"))
+        })?;
     let copied = io::copy(&mut (&mut stream).take(MAX_STREAM + 1), &mut tmp)
         .map_err(|e| needs_file(format!("it is not a regular file and copying it failed ({e})")))?;
     if copied > MAX_STREAM {
