@@ -126,4 +126,28 @@ probe1        -     runc     0     /probe1
         assert_eq!(v["containers"][1]["cgroup"], "/probe1");
         assert!(out.ends_with(b"}\n"));
     }
+
+    /// Names, ids and cgroups come from runtime state a container can influence: escaped.
+    #[test]
+    fn control_characters_are_escaped() {
+        let c = Container {
+            id: Some("ab\x1b[2Jcd".into()),
+            name: Some("web\n\x07".into()),
+            runtime: Runtime::Runc,
+            cgroup: "/x\ry".into(),
+            pids: vec![],
+        };
+        let mut out = Vec::new();
+        write_table(&mut out, &[c.clone()]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        assert!(
+            text.contains("ab\\e[2Jcd") && text.contains("web\\n\\x07") && text.contains("/x\\ry"),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        write_json(&mut out, &[c]).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["containers"][0]["name"], "web\n\x07", "JSON keeps the exact name");
+    }
 }

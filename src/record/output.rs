@@ -82,4 +82,39 @@ mod tests {
         assert_eq!(size(20 << 10), "20.0 KiB");
         assert_eq!(size(30 << 20), "30.0 MiB");
     }
+
+    /// Notes quote paths and names from containers; target descriptions their names: escaped.
+    #[test]
+    fn notes_and_names_are_escaped() {
+        let stats = Stats { samples: 1, per_target: vec![1], ..Stats::default() };
+        let targets = [TargetMeta {
+            spec: "web".into(),
+            kind: "container".into(),
+            description: "container 'w\x1b]0;X\x07'".into(),
+            cgroup: None,
+            probe: None,
+        }];
+        let notes = ["cannot read /tmp/\x1b[2J\nfake line".to_string()];
+        let v = SummaryView {
+            event: "cpu-clock",
+            event_note: Some("\r"),
+            rate: Rate::Frequency(99),
+            callchain: true,
+            elapsed: Duration::from_secs(1),
+            stats: &stats,
+            targets: &targets,
+            modules: 0,
+            bytes: 10,
+            path: Path::new("out\n.cperf"),
+            notes: &notes,
+        };
+        let mut out = Vec::new();
+        print_summary(&mut out, &v).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert_eq!(text.lines().count(), 6, "{text}");
+        assert!(text.contains("note: cannot read /tmp/\\e[2J\\nfake line"), "{text}");
+        assert!(text.contains("container 'w\\e]0;X\\x07': 1 samples"), "{text}");
+        assert!(text.contains("to out\\n.cperf"), "{text}");
+    }
 }
