@@ -138,7 +138,7 @@ probe1        -     runc     0     /probe1
             pids: vec![],
         };
         let mut out = Vec::new();
-        write_table(&mut out, &[c.clone()]).unwrap();
+        write_table(&mut out, std::slice::from_ref(&c)).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2, "{text:?}");
         assert!(
