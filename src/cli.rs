@@ -198,7 +198,7 @@ Examples:
   cperf report -i web.cperf --pprof web.pb.gz      for go tool pprof, Pyroscope, Parca
   cperf report -i web.cperf --pid 4242 --time 10,20 --user-only")]
 pub struct ReportArgs {
-    /// The recording (from cperf record -o).
+    /// The recording (from cperf record -o); - reads it from standard input (a pipe works).
     #[arg(short = 'i', long = "input", value_name = "FILE", default_value = "cperf.data")]
     pub input: std::path::PathBuf,
 

@@ -4,8 +4,9 @@
 //!
 //! The escapes are those of C and Rust strings: `\n`, `\r`, `\t`, `\e` (ESC), `\\` (the backslash
 //! itself, so the output is unambiguous) and `\xHH` for the other C0 controls and DEL, `\u{HHHH}`
-//! for the C1 controls (U+0080–U+009F: some terminals obey them as ESC sequences). Everything else,
-//! UTF-8 included, is kept. Text that was not valid UTF-8 was already read with `U+FFFD` in place
+//! for the C1 controls (U+0080–U+009F: some terminals obey them as ESC sequences), the bidirectional
+//! overrides and isolates (U+202A–U+202E, U+2066–U+2069: they reorder what a line shows) and the
+//! noncharacters U+FFFE and U+FFFF (not allowed in XML). Everything else, UTF-8 included, is kept. Text that was not valid UTF-8 was already read with `U+FFFD` in place
 //! of the bad bytes.
 
 use std::borrow::Cow;
@@ -31,14 +32,16 @@ pub fn push_escaped(out: &mut String, text: &str) {
             '\t' => out.push_str("\\t"),
             '\x1b' => out.push_str("\\e"),
             c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
 }
 
 fn needs_escape(c: char) -> bool {
-    c == '\\' || c.is_control()
+    c == '\\'
+        || c.is_control()
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{fffe}' | '\u{ffff}')
 }
 
 /// Displays a string escaped (see [`escape`]); widths and alignment (`{:<40}`) apply to the escaped
@@ -152,6 +155,7 @@ mod tests {
         assert_eq!(escape("a\nb\rc\td"), "a\\nb\\rc\\td");
         assert_eq!(escape("\0\x01\x1f\x7f"), "\\x00\\x01\\x1f\\x7f");
         assert_eq!(escape("\u{9b}31m\u{85}"), "\\u{9b}31m\\u{85}");
+        assert_eq!(escape("a\u{202e}b\u{2066}\u{ffff}"), "a\\u{202e}b\\u{2066}\\u{ffff}");
         for c in (0u32..0x110000).filter_map(char::from_u32) {
             let out = escape(&c.to_string()).into_owned();
             assert!(!out.chars().any(char::is_control), "{c:?} gave {out:?}");

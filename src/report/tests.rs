@@ -742,8 +742,9 @@ fn distinct_return_values_are_bounded() {
 }
 
 /// Names a container controls: ESC sequences (clear screen, retitle the terminal), BEL, CR, a line
-/// break, a C1 control, XML's special characters and the folded format's separator.
-const HOSTILE: &str = "/tmp/\x1b[2J\x1b]0;PWNED\x07\nnext\rline<&\"'>\u{9b}31m";
+/// break, a C1 control, XML's special characters, the folded format's separator, a bidi override and
+/// a noncharacter XML does not allow.
+const HOSTILE: &str = "/tmp/\x1b[2J\x1b]0;PWNED\x07\nnext\rline<&\"'>\u{9b}31m\u{202e}\u{ffff}";
 
 /// A recording whose every container-controlled text is [`HOSTILE`]: host name, target
 /// description, thread and process names, module path, function and file names, notes.
@@ -838,7 +839,10 @@ fn hostile_names_are_escaped_everywhere_they_are_printed() {
     let input = hostile_recording(&dir.0);
     let text = String::from_utf8(render(&input, Format::Text, Filters::default()).unwrap()).unwrap();
     assert_eq!(controls(&text), [], "{text}");
-    assert!(text.contains("fn_/tmp/\\e[2J\\e]0;PWNED\\x07\\nnext\\rline<&\"'>\\u{9b}31m"), "{text}");
+    assert!(
+        text.contains("fn_/tmp/\\e[2J\\e]0;PWNED\\x07\\nnext\\rline<&\"'>\\u{9b}31m\\u{202e}\\u{ffff}"),
+        "{text}"
+    );
     assert!(text.contains("# note: cannot read /tmp/\\e[2J"), "{text}");
     assert!(text.contains("# recorded on /tmp/\\e[2J"), "{text}");
 
@@ -852,7 +856,7 @@ fn hostile_names_are_escaped_everywhere_they_are_printed() {
     // main; the function; the frame without a name: three frames, `;` in names written as `:`.
     let frames: Vec<&str> = lines[0].rsplit_once(' ').unwrap().0.split(';').collect();
     assert_eq!(frames.len(), 4, "{frames:?}");
-    assert_eq!(frames[3], "fn_/tmp/\\e[2J\\e]0:PWNED\\x07\\nnext\\rline<&\"'>\\u{9b}31m");
+    assert_eq!(frames[3], "fn_/tmp/\\e[2J\\e]0:PWNED\\x07\\nnext\\rline<&\"'>\\u{9b}31m\\u{202e}\\u{ffff}");
 
     let doc: serde_json::Value =
         serde_json::from_slice(&render(&input, Format::Json, Filters::default()).unwrap()).unwrap();
