@@ -72,7 +72,7 @@ impl RecordingReader {
             )));
         }
         if !kind.is_file() {
-            file = spool(file).map_err(io_err)?;
+            file = spool(file, path, MAX_STREAM)?;
         }
         let len = file.metadata().map_err(io_err)?.len();
         RecordingReader::from_reader(BufReader::with_capacity(1 << 20, file), len, path)
@@ -80,30 +80,47 @@ impl RecordingReader {
 }
 
 /// Copies a stream to an unnamed temporary file (`O_TMPFILE`, gone when closed) and returns it,
-/// positioned at its start.
-fn spool(mut stream: File) -> io::Result<File> {
-    use std::io::{Read, Seek};
+/// positioned at its start. The file header is checked first, so a stream that is not a recording
+/// (`-i /dev/zero`) is refused before anything is copied.
+fn spool(mut stream: File, path: &Path, limit: u64) -> Result<File, ReadError> {
+    use std::io::{Read, Seek, Write};
     use std::os::unix::fs::OpenOptionsExt;
-    let needs_file =
-        |why: String| io::Error::other(format!("{why}; give the recording as a file: cperf report -i FILE"));
+    let needs_file = |why: String| ReadError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other(format!("{why}; give the recording as a file: cperf report -i FILE")),
+    };
+    let mut header = [0u8; chunk::FILE_HEADER_LEN];
+    let mut got = 0;
+    while got < header.len() {
+        match stream.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(ReadError::Io { path: path.to_path_buf(), source }),
+        }
+    }
+    chunk::read_file_header(&mut &header[..got]).map_err(|source| match source {
+        FormatError::Io(source) => ReadError::Io { path: path.to_path_buf(), source },
+        source => ReadError::Format { path: path.to_path_buf(), source },
+    })?;
     let mut tmp = File::options()
         .read(true)
         .write(true)
         .mode(0o600)
         .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
         .open(std::env::temp_dir())
-        .map_err(|e| {
-            needs_file(format!("it is not a regular file and no temporary copy could be made ({e})"))
-        })?;
-    let copied = io::copy(&mut (&mut stream).take(MAX_STREAM + 1), &mut tmp)
-        .map_err(|e| needs_file(format!("it is not a regular file and copying it failed ({e})")))?;
-    if copied > MAX_STREAM {
+        .map_err(|e| needs_file(format!("it is a stream and no temporary copy could be made ({e})")))?;
+    let copy_err = |e: io::Error| needs_file(format!("it is a stream and copying it failed ({e})"));
+    tmp.write_all(&header).map_err(copy_err)?;
+    let rest = limit.saturating_sub(header.len() as u64);
+    let copied = io::copy(&mut (&mut stream).take(rest + 1), &mut tmp).map_err(copy_err)?;
+    if copied > rest {
         return Err(needs_file(format!(
-            "it is not a regular file and is longer than the {} GiB read from a stream",
-            MAX_STREAM >> 30
+            "it is a stream longer than the {} MiB cperf copies from one",
+            limit >> 20
         )));
     }
-    tmp.rewind()?;
+    tmp.rewind().map_err(copy_err)?;
     Ok(tmp)
 }
 
@@ -312,6 +329,30 @@ mod tests {
         assert_eq!(entries[999], sample(999));
         assert_eq!(r.summary().map(|s| s.samples), Some(1000));
         assert!(r.damage().is_none());
+    }
+
+    /// A stream that is not a recording is refused from its first bytes, not copied first.
+    #[test]
+    fn an_endless_stream_that_is_no_recording_is_refused_at_once() {
+        let started = std::time::Instant::now();
+        let e = RecordingReader::open(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, ReadError::Format { .. }), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "copied before checking");
+    }
+
+    /// What is copied from a stream is bounded.
+    #[test]
+    fn a_stream_is_copied_up_to_its_bound() {
+        let mut bytes = Vec::new();
+        chunk::write_file_header(&mut bytes).unwrap();
+        bytes.resize(3 << 20, 0);
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = io::Write::write_all(&mut File::from(write_end), &bytes);
+        });
+        let e = spool(File::from(read_end), Path::new("-"), 1 << 20).unwrap_err().to_string();
+        writer.join().unwrap();
+        assert!(e.contains("longer than the 1 MiB") && e.contains("cperf report -i FILE"), "{e}");
     }
 
     #[test]
