@@ -6,11 +6,14 @@
 //! itself, so the output is unambiguous) and `\xHH` for the other C0 controls and DEL, `\u{HHHH}`
 //! for the C1 controls (U+0080–U+009F: some terminals obey them as ESC sequences), the bidirectional
 //! overrides and isolates (U+202A–U+202E, U+2066–U+2069: they reorder what a line shows) and the
-//! noncharacters U+FFFE and U+FFFF (not allowed in XML). Everything else, UTF-8 included, is kept. Text that was not valid UTF-8 was already read with `U+FFFD` in place
-//! of the bad bytes.
+//! noncharacters U+FFFE and U+FFFF (not allowed in XML). Everything else, UTF-8 included, is kept.
+//! Text that was not valid UTF-8 was already read with `U+FFFD` in place of the bad bytes.
+//!
+//! JSON keeps names exact: [`write_json`] has serde_json escape, as `\u00XX`, the control
+//! characters it would otherwise write as they are (DEL and the C1 controls).
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// `text` with every control character (and the backslash) escaped; borrowed when nothing needs it.
 pub fn escape(text: &str) -> Cow<'_, str> {
@@ -31,13 +34,19 @@ pub fn push_escaped(out: &mut String, text: &str) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\x1b' => out.push_str("\\e"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\x7f' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
             c => out.push(c),
         }
     }
 }
 
+/// Whether `c` is written as an escape: the backslash, a control character, a bidi override or
+/// isolate, or a noncharacter XML forbids.
 fn needs_escape(c: char) -> bool {
     c == '\\'
         || c.is_control()
