@@ -433,10 +433,11 @@ fn record_output_is_only_a_regular_file() {
 
     let existing = scratch.path("old.cperf");
     std::fs::write(&existing, vec![b'x'; 1 << 20]).unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = record_to(&existing);
     assert!(out.status.success(), "{}", describe(&out));
     let m = std::fs::metadata(&existing).unwrap();
-    assert_eq!(m.mode() & 0o777, 0o600);
+    assert_eq!(m.mode() & 0o777, 0o640, "an existing file keeps the mode its owner gave it");
     assert!(json(&existing, &[])["samples"].as_u64().is_some(), "a recording replaced the old file");
 }
 

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::chunk::{self, kind};
@@ -119,7 +119,8 @@ impl RecordingWriter {
 /// Opens `path` for writing as a regular file. When nothing is there, it is created exclusively with
 /// mode 0600. When something is, it is first opened with `O_PATH | O_NOFOLLOW` (which opens neither
 /// a device nor a symlink's target) and checked; only a regular file is reopened through that
-/// descriptor, truncated and made 0600 (a recording is private whatever was there before).
+/// descriptor and truncated. Its mode is left as it is: cperf changes the mode of nothing it did not
+/// create (a user who made the file chose who may read it).
 fn open_regular(path: &Path) -> io::Result<File> {
     let create = || {
         File::options()
@@ -171,8 +172,6 @@ fn open_regular(path: &Path) -> io::Result<File> {
         .custom_flags(libc::O_CLOEXEC)
         .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))?;
     file.set_len(0)?;
-    // fchmod on the checked regular file: nothing else's mode is ever changed.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     Ok(file)
 }
 
@@ -180,7 +179,7 @@ fn open_regular(path: &Path) -> io::Result<File> {
 mod tests {
     use super::*;
     use crate::recording::TargetMeta;
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
     fn meta() -> Meta {
         Meta {
@@ -236,7 +235,7 @@ mod tests {
         std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
         let len = RecordingWriter::create(&existing, &meta()).unwrap().finish(&Summary::default()).unwrap();
         let m = std::fs::metadata(&existing).unwrap();
-        assert_eq!((m.len(), m.mode() & 0o777), (len, 0o600));
+        assert_eq!((m.len(), m.mode() & 0o777), (len, 0o644), "an existing file keeps its mode");
 
         let new = dir.join("new.cperf");
         RecordingWriter::create(&new, &meta()).unwrap();
