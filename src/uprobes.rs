@@ -4,6 +4,7 @@
 //! by the symbolizer. The kernel is then handed the opened file, so the probe is on the container's
 //! file even when the host has another at the same path.
 
+mod boundary;
 mod by_name;
 
 use std::fs::File;
@@ -217,6 +218,16 @@ pub fn place(events: &EventList, files: Files<'_>, what: &str, return_types: boo
                     location.offset
                 ),
             }
+        }
+        // The kernel writes its breakpoint over the byte it is given: inside an instruction, the
+        // program would run a corrupted one. A function's start is an instruction's.
+        if !location.at_start {
+            let named = match (&location.function, location.address) {
+                (Some(function), Some(address)) => Some((function.as_str(), address)),
+                _ => None,
+            };
+            boundary::check(&data, debug_file(), location.offset, named)
+                .with_context(|| format!("{}: {path_name} in {what}", event.name))?;
         }
         if probe.is_name() {
             let at = match &location.function {
