@@ -6,6 +6,7 @@ mod cli;
 mod containers;
 mod containers_view;
 mod numbers;
+mod process_access;
 mod record;
 mod report;
 mod runqlat;

@@ -84,9 +84,21 @@ fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
     let mut order = vec![first];
     order.extend(files.pids.iter().copied().filter(|&p| p != first));
     let mut roots: Vec<(u64, u64, RootFs)> = Vec::new();
+    // A root this user may not open (a process of another user, without CAP_SYS_PTRACE).
+    let mut denied = None;
     for pid in order {
         let dir = PathBuf::from(format!("/proc/{pid}/root"));
-        let Ok(meta) = std::fs::metadata(&dir) else { continue };
+        let meta = match std::fs::metadata(&dir) {
+            Ok(meta) => meta,
+            Err(e) => {
+                if matches!(e.kind(), std::io::ErrorKind::PermissionDenied)
+                    || e.raw_os_error() == Some(libc::EPERM)
+                {
+                    denied.get_or_insert(pid);
+                }
+                continue;
+            }
+        };
         let id = (meta.dev(), meta.ino());
         if let Some((_, _, root)) = roots.iter_mut().find(|(dev, ino, _)| (*dev, *ino) == id) {
             root.pids.push(pid);
@@ -97,6 +109,12 @@ fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
         }
         let Ok(fs) = ContainerRoot::at(&dir) else { continue };
         roots.push((id.0, id.1, RootFs { fs, pids: vec![pid] }));
+    }
+    if let (true, Some(pid)) = (roots.is_empty(), denied) {
+        bail!(
+            "cannot open the root filesystem of {what}: {}",
+            crate::process_access::denied(&format!("/proc/{pid}/root"))
+        );
     }
     if roots.is_empty() {
         bail!("cannot open the root filesystem of {what}: its processes have exited");

@@ -176,7 +176,7 @@ pub enum ResolveError {
         name: String,
     },
     /// Nothing matches among what this user may read, and some runtime state could not be read.
-    #[error("no container this user can see matches `{spec}`, and permission was denied reading {}: run cperf as root (sudo), or pass a cgroup path or pid:<N>", .denied.join(", "))]
+    #[error("no container this user can see matches `{spec}`, and permission was denied reading {}: run cperf as root (sudo) or with CAP_DAC_READ_SEARCH, or pass a cgroup path or pid:<N>", .denied.join(", "))]
     Unreadable {
         /// What was typed.
         spec: String,
