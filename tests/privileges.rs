@@ -33,10 +33,19 @@ impl Unprivileged {
 
     /// cperf `args` run as `nobody` with CAP_PERFMON and CAP_BPF only, from `/`.
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(&["--inh-caps=-all,+perfmon,+bpf", "--ambient-caps=+perfmon,+bpf"], args)
+    }
+
+    /// cperf `args` run as `nobody` with no capability at all.
+    fn run_plain(&self, args: &[&str]) -> Output {
+        self.run_with(&["--inh-caps=-all"], args)
+    }
+
+    fn run_with(&self, caps: &[&str], args: &[&str]) -> Output {
         support::run(
             Command::new("setpriv")
                 .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-                .args(["--inh-caps=-all,+perfmon,+bpf", "--ambient-caps=+perfmon,+bpf"])
+                .args(caps)
                 .arg(self.dir.join("cperf"))
                 .args(args)
                 .current_dir("/"),
@@ -82,6 +91,15 @@ fn a_user_with_perfmon_and_bpf_is_told_the_real_cause() {
 
     // runc's state (/run/runc) is root's: the container is there, this user cannot see it.
     let out = user.run(&["stat", "-G", c.id(), "--", "true"]);
+    assert_error(
+        &out,
+        &["permission was denied reading /run/runc", "run cperf as root", c.id()],
+        &["no container, pod or cgroup matches"],
+    );
+
+    // The same for a user with no capability (whatever perf_event_paranoid says, the container
+    // is looked up first).
+    let out = user.run_plain(&["stat", "-G", c.id(), "--", "true"]);
     assert_error(
         &out,
         &["permission was denied reading /run/runc", "run cperf as root", c.id()],
