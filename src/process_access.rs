@@ -9,15 +9,19 @@ use std::io::ErrorKind;
 pub fn no_root(pid: u32) -> String {
     let dir = format!("/proc/{pid}/root");
     match std::fs::read_dir(&dir) {
-        Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied) => denied(&dir),
-        // EPERM, from a process whose memory may not be read.
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => denied(&dir),
+        Err(e) if is_denied(&e) => denied(&dir),
         Err(e) if e.kind() == ErrorKind::NotFound => {
             "the process exited before its files could be opened".into()
         }
         Err(e) => format!("cannot open {dir}: {e}"),
         Ok(_) => format!("{dir} could not be opened at the time"),
     }
+}
+
+/// True when `e` says this user may not (EACCES; or EPERM, for a process whose memory it may
+/// not read).
+pub fn is_denied(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EPERM)
 }
 
 /// The clause for a root this user may not open.

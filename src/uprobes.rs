@@ -91,9 +91,7 @@ fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
         let meta = match std::fs::metadata(&dir) {
             Ok(meta) => meta,
             Err(e) => {
-                if matches!(e.kind(), std::io::ErrorKind::PermissionDenied)
-                    || e.raw_os_error() == Some(libc::EPERM)
-                {
+                if crate::process_access::is_denied(&e) {
                     denied.get_or_insert(pid);
                 }
                 continue;

@@ -57,6 +57,11 @@ pub enum Refusal {
         /// Where decoding failed.
         failed: String,
     },
+    /// The file is not an ELF file whose code can be found.
+    NotElf {
+        /// The offset, as the user gave it.
+        at: String,
+    },
     /// No code is there.
     NotCode {
         /// The offset, as the user gave it.
@@ -89,6 +94,10 @@ impl fmt::Display for Refusal {
                 f,
                 "{at} cannot be checked to be an instruction boundary (the code does not decode at {failed}), and a probe inside an instruction would crash the program: probe a function by name"
             ),
+            Refusal::NotElf { at } => write!(
+                f,
+                "{at}: the file is not an ELF file cperf can read, so the offset cannot be checked to be an instruction boundary, and a probe inside an instruction would crash the program"
+            ),
             Refusal::NotCode { at } => write!(
                 f,
                 "{at} is not in the file's code (no executable section or segment holds it): give a function (func or func+0x10) or the file offset of an instruction"
@@ -118,20 +127,21 @@ struct Symbol {
 /// `debug` is its separate debug file (whose `.symtab` names local functions a stripped file no
 /// longer does). `named` is the function (as the user named it, and its address) when the
 /// offset was given as `function+N`: the walk starts there, and boundaries are written relative
-/// to it. A file that does not parse is left to the caller.
+/// to it. The file may be anyone's (a container's): nothing in it is trusted to be consistent.
 pub fn check(
     data: &[u8],
     debug: Option<&[u8]>,
     offset: u64,
     named: Option<(&str, u64)>,
 ) -> Result<(), Refusal> {
-    let Ok(file) = object::File::parse(data) else { return Ok(()) };
     let given = |vaddr: Option<u64>, symbol: Option<&Symbol>| label(offset, vaddr, symbol, named.is_some());
-    // The loadable segment holding the offset, and the virtual address there.
+    let Ok(file) = object::File::parse(data) else { return Err(Refusal::NotElf { at: given(None, None) }) };
+    // The loadable segment holding the offset (within the file), and the virtual address there.
     let Some((segment_start, segment_end, vaddr)) = file.segments().find_map(|seg| {
         let (file_start, file_size) = seg.file_range();
         let into = offset.checked_sub(file_start).filter(|&into| into < file_size)?;
-        Some((seg.address(), seg.address() + file_size, seg.address() + into))
+        (offset < data.len() as u64).then_some(())?;
+        Some((seg.address(), seg.address().checked_add(file_size)?, seg.address().checked_add(into)?))
     }) else {
         return Err(Refusal::NotCode { at: given(None, None) });
     };
@@ -140,7 +150,7 @@ pub fn check(
     let region = file
         .sections()
         .filter(|s| s.kind() == SectionKind::Text && s.size() > 0)
-        .map(|s| (s.address(), s.address() + s.size()))
+        .map(|s| (s.address(), s.address().saturating_add(s.size())))
         .find(|&(start, end)| start <= vaddr && vaddr < end)
         .map(|(start, end)| (start.max(segment_start), end.min(segment_end)))
         .or_else(|| executable_segment(&file, vaddr).then_some((segment_start, segment_end)));
@@ -162,7 +172,9 @@ pub fn check(
     };
     let symbol = symbol.as_ref();
     let at = given(Some(vaddr), symbol);
-    if let Some(s) = symbol.filter(|s| s.size > 0 && vaddr >= s.address + s.size && named.is_some()) {
+    if let Some(s) =
+        symbol.filter(|s| s.size > 0 && vaddr >= s.address.saturating_add(s.size) && named.is_some())
+    {
         return Err(Refusal::PastEnd { at, size: s.size });
     }
     let start = symbol.map_or(region_start, |s| s.address);
@@ -193,7 +205,9 @@ pub fn check(
     // The code from the start to the end of the longest instruction at the target.
     let code_start = offset - (vaddr - start);
     let code_end = (offset + 16).min(offset + (region_end - vaddr)).min(data.len() as u64);
-    let code = &data[code_start as usize..code_end as usize];
+    let Some(code) = data.get(code_start as usize..code_end as usize) else {
+        return Err(Refusal::NotCode { at });
+    };
     let place = |address: u64| label(code_start + (address - start), Some(address), symbol, named.is_some());
     match walk(isa, code, start, vaddr) {
         Walk::Boundary => Ok(()),
@@ -364,6 +378,29 @@ mod tests {
         }
         assert_eq!(walk(Isa::Riscv, &code, 0x100, 0x104), Walk::Inside { before: 0x102, after: 0x106 });
         assert_eq!(walk(Isa::Riscv, &code, 0x100, 0x101), Walk::Inside { before: 0x100, after: 0x102 });
+    }
+
+    /// A container's file is anyone's: truncated or corrupted, it is refused or checked, never
+    /// a panic.
+    #[test]
+    fn hostile_files_are_refused_not_a_panic() {
+        let data = std::fs::read("/proc/self/exe").unwrap();
+        let main = symbolizer::probe_location(&data, "main").unwrap();
+        let named = Some(("main", main.address.unwrap()));
+        assert!(matches!(check(b"not elf", None, 0x10, None), Err(Refusal::NotElf { .. })));
+        for len in [64, 4096, main.offset as usize + 3, data.len() / 2] {
+            let cut = &data[..len.min(data.len())];
+            for offset in [0, 1, main.offset, main.offset + 1, u64::MAX - 1] {
+                let _ = check(cut, None, offset, named);
+                let _ = check(cut, Some(cut), offset, None);
+            }
+        }
+        let mut flipped = data[..data.len().min(1 << 20)].to_vec();
+        for i in (0..flipped.len().min(4096)).step_by(7) {
+            flipped[i] ^= 0xff;
+            let _ = check(&flipped, None, main.offset + 1, named);
+            flipped[i] ^= 0xff;
+        }
     }
 
     #[test]
