@@ -115,9 +115,10 @@ fn a_user_with_perfmon_and_bpf_is_told_the_real_cause() {
         &["exited"],
     );
 
-    // Sampling works, but the files of the sampled program cannot be opened: the note says why.
+    // Sampling works, but the files of the sampled program cannot be opened: the note says why
+    // (2 s of a busy loop gives it dozens of samples even on a loaded machine).
     let file = user.path("busy.cperf");
-    let out = user.run(&["record", "-G", &cgroup, "-g", "--duration", "1", "-o", &file]);
+    let out = user.run(&["record", "-G", &cgroup, "-g", "--duration", "2", "-o", &file]);
     assert!(out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
