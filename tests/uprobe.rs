@@ -605,6 +605,18 @@ fn offsets_inside_an_instruction_are_refused() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_one_line_error(&args, wanted);
     };
+    // Placed, this probe turns the movabs into garbage and the program dies of SIGSEGV while the
+    // script waits for it (and times out): refused, the script is not even started.
+    let script = c.go_and_wait_done_script();
+    let event = format!("uprobe:{lib}:cperf_probed_insn+0x1");
+    assert_one_line_error(
+        &["stat", "-G", c.id(), "-e", &event, "--", "sh", "-c", &script],
+        &[
+            "cperf_probed_insn+0x1 is inside an instruction",
+            "cperf_probed_insn+0x0 and cperf_probed_insn+0xa",
+        ],
+    );
+    assert!(!c.rootfs().join("tmp/go").exists(), "the command ran");
     check(
         stat(&format!("uprobe:{lib}:cperf_probed_insn+0x5")),
         &[
@@ -632,7 +644,6 @@ fn offsets_inside_an_instruction_are_refused() {
     // Nothing was placed: the program runs on, and the boundaries count exactly (400 / 4 calls).
     let at_lea = format!("uprobe:{lib}:cperf_probed_insn+0xa");
     let at_ret = format!("uprobe:{lib}:{:#x}", insn + 13);
-    let script = c.go_and_wait_done_script();
     let out =
         run_ok(&["stat", "-G", c.id(), "-e", &at_lea, "-e", &at_ret, "--json", "--", "sh", "-c", &script]);
     let expected: BTreeMap<String, u64> =
