@@ -92,7 +92,7 @@ impl fmt::Display for Refusal {
             ),
             Refusal::Undecodable { at, failed } => write!(
                 f,
-                "{at} cannot be checked to be an instruction boundary (the code does not decode at {failed}), and a probe inside an instruction would crash the program: probe a function by name"
+                "{at} cannot be checked to be an instruction boundary (the code does not decode at {failed}), and a probe inside an instruction would crash the program: probe a function's first instruction (the function alone)"
             ),
             Refusal::NotElf { at } => write!(
                 f,
