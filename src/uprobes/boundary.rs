@@ -380,6 +380,32 @@ mod tests {
         assert_eq!(walk(Isa::Riscv, &code, 0x100, 0x101), Walk::Inside { before: 0x100, after: 0x102 });
     }
 
+    /// Code no function symbol covers (this binary's `.plt`) is decoded from its section's start,
+    /// as `objdump -d` reads it, and the boundaries are file offsets.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn code_without_a_symbol_is_decoded_from_its_section() {
+        let data = std::fs::read("/proc/self/exe").unwrap();
+        let file = object::File::parse(&*data).unwrap();
+        let Some((offset, _)) = file.section_by_name(".plt").and_then(|s| s.file_range()) else {
+            return; // statically linked: no .plt
+        };
+        let code = &data[offset as usize..offset as usize + 16];
+        let first = iced_x86::Decoder::new(64, code, iced_x86::DecoderOptions::NONE).decode().len() as u64;
+        assert_eq!(check(&data, None, offset, None), Ok(()));
+        assert_eq!(check(&data, None, offset + first, None), Ok(()));
+        if first > 1 {
+            assert_eq!(
+                check(&data, None, offset + 1, None),
+                Err(Refusal::Inside {
+                    at: format!("file offset {:#x}", offset + 1),
+                    before: format!("file offset {offset:#x}"),
+                    after: format!("file offset {:#x}", offset + first),
+                })
+            );
+        }
+    }
+
     /// A container's file is anyone's: truncated or corrupted, it is refused or checked, never
     /// a panic.
     #[test]
