@@ -7,6 +7,7 @@ mod containers;
 mod containers_view;
 mod escape;
 mod numbers;
+mod process_access;
 mod record;
 mod report;
 mod runqlat;

@@ -466,7 +466,7 @@ impl Session {
                 return Ok(Opened { source: Source::File(file, len), root: root.clone() });
             }
             let Some(root) = root else {
-                return Err("the process exited before its files could be opened".into());
+                return Err(crate::process_access::no_root(pid));
             };
             let p = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path));
             match root.open(p, MAX_BINARY) {
