@@ -34,7 +34,7 @@ pub const PIECE: usize = 1 << 20;
 pub const POLL_TIME: Duration = Duration::from_millis(200);
 
 /// The most time the last copy, when recording ends, may take (so `--duration` is kept).
-pub const LAST_POLL_TIME: Duration = Duration::from_millis(500);
+pub const LAST_POLL_TIME: Duration = Duration::from_millis(300);
 
 /// The budget all perf maps of one recording are charged to.
 pub fn budget() -> Budget {
