@@ -2,24 +2,64 @@
 //! inside its own mount namespace). The recorder opens that file through the process's root while it
 //! lives, keeps the descriptor, and copies what is appended to it into the recording, so the last
 //! version before the process exits is kept even when the file or the container is gone.
+//!
+//! The file is the container's: its size, how often it is replaced and what it holds are chosen by
+//! someone else. Every byte read from it is charged to one [`Budget`] ([`LIMITS`]: per map over all
+//! its versions, per process, and for all processes together); once a map's charge is refused, the
+//! map is cut there (the summary says so) and not read again. Reads go through a fixed-size buffer
+//! and are copied in entries of at most [`PIECE`] bytes, so memory stays small whatever the file's
+//! size; a line longer than [`MAX_LINE`] is no perf-map line and is skipped. One copy of all maps
+//! takes at most [`POLL_TIME`] ([`LAST_POLL_TIME`] when recording ends; what is left then is
+//! counted in a note), so perf maps cannot hold the recorder past its `--duration`.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
 
+use symbolizer::budget::{Account, Budget, Limits};
 use symbolizer::root::ContainerRoot;
 
-/// The most of one perf map copied into a recording.
-pub const MAX_PERF_MAP: u64 = 64 << 20;
+/// What perf maps may make the recorder read (and so copy): 32 MiB per map over all its versions
+/// (and per process), 128 MiB for all processes together.
+pub const LIMITS: Limits = Limits { per_file: 32 << 20, per_process: 32 << 20, total: 128 << 20 };
+
+/// The longest line copied: a symbol's start, size and name. Longer ones are skipped.
+pub const MAX_LINE: usize = 64 << 10;
+
+/// The most read from a map at once, and the most data in one copied entry.
+pub const PIECE: usize = 1 << 20;
+
+/// The most time one copy of the perf maps may take while recording (the rest waits for the next).
+pub const POLL_TIME: Duration = Duration::from_millis(200);
+
+/// The most time the last copy, when recording ends, may take (so `--duration` is kept).
+pub const LAST_POLL_TIME: Duration = Duration::from_millis(300);
+
+/// The budget all perf maps of one recording are charged to.
+pub fn budget() -> Budget {
+    Budget::new("perf maps", LIMITS)
+}
 
 /// One process's perf map, open.
 #[derive(Debug)]
 pub struct PerfMapFile {
     file: File,
-    /// Bytes already copied.
-    copied: u64,
+    /// Bytes of the current version read so far.
+    read: u64,
+    /// Set when the file was replaced or shrank: the next copy starts a new version.
+    new_version: bool,
     ino: u64,
     ns_pid: u32,
+    /// The start of a line not yet ended by a newline (at most [`MAX_LINE`] bytes).
+    partial: Vec<u8>,
+    /// Inside a line longer than [`MAX_LINE`]: everything up to the next newline is skipped.
+    skipping: bool,
+    /// What this map has cost; once a charge is refused the map is read no further than paid for.
+    account: Account,
+    cut: bool,
+    /// Bytes paid for and not read yet (reading stopped at a deadline).
+    allowance: u64,
 }
 
 /// What changed since the last look.
@@ -27,53 +67,164 @@ pub struct PerfMapFile {
 pub struct PerfMapUpdate {
     /// The file was rewritten: `data` starts a new version.
     pub reset: bool,
-    /// New bytes.
+    /// New whole lines.
     pub data: Vec<u8>,
 }
 
 impl PerfMapFile {
-    /// Opens the perf map of the process whose pid in its namespace is `ns_pid`, inside `root`.
-    pub fn open(root: &ContainerRoot, ns_pid: u32) -> Option<PerfMapFile> {
-        let (file, _) = root.open(&symbolizer::perfmap::perf_map_path(ns_pid), MAX_PERF_MAP).ok()?;
+    /// Opens the perf map of process `pid`, whose pid in its namespace is `ns_pid`, inside `root`;
+    /// what is read from it is charged to `budget`.
+    pub fn open(root: &ContainerRoot, pid: u32, ns_pid: u32, budget: &Budget) -> Option<PerfMapFile> {
+        let path = symbolizer::perfmap::perf_map_path(ns_pid);
+        let (file, _) = root.open(&path, u64::MAX).ok()?;
         let ino = file.metadata().ok()?.ino();
-        Some(PerfMapFile { file, copied: 0, ino, ns_pid })
+        Some(PerfMapFile {
+            file,
+            read: 0,
+            new_version: true,
+            ino,
+            ns_pid,
+            partial: Vec::new(),
+            skipping: false,
+            account: budget.account(pid, path),
+            cut: false,
+            allowance: 0,
+        })
     }
 
     /// If the path now names another file (deleted and written anew), switches to it.
     pub fn reopen_if_replaced(&mut self, root: &ContainerRoot) {
-        let Ok((file, _)) = root.open(&symbolizer::perfmap::perf_map_path(self.ns_pid), MAX_PERF_MAP) else {
+        if self.cut && self.allowance == 0 {
+            return;
+        }
+        let Ok((file, _)) = root.open(&symbolizer::perfmap::perf_map_path(self.ns_pid), u64::MAX) else {
             return;
         };
         match file.metadata() {
             Ok(m) if m.ino() != self.ino => {
                 self.ino = m.ino();
                 self.file = file;
-                self.copied = u64::MAX; // forces a reset on the next read
+                self.start_version();
             }
             _ => {}
         }
     }
 
     /// Reads what was appended since the last call (everything, as a new version, if the file
-    /// shrank or was replaced). `None` when nothing changed.
-    pub fn update(&mut self) -> Option<PerfMapUpdate> {
-        let len = self.file.metadata().ok()?.len().min(MAX_PERF_MAP);
-        let reset = len < self.copied || self.copied == u64::MAX;
-        let from = if reset { 0 } else { self.copied };
-        if len <= from && !reset {
-            return None;
+    /// shrank or was replaced) and hands it to `copy` as whole lines, in pieces of at most
+    /// [`PIECE`] bytes; the first piece of a new version has `reset` set (and is handed over even
+    /// when empty, so that the old version is dropped). Stops at the map's budget, and at
+    /// `deadline` (the next call goes on from there).
+    pub fn update<E>(
+        &mut self,
+        deadline: Instant,
+        mut copy: impl FnMut(PerfMapUpdate) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.cut && self.allowance == 0 {
+            return Ok(());
         }
-        self.file.seek(SeekFrom::Start(from)).ok()?;
-        let mut data = Vec::new();
-        (&mut self.file).take(len - from).read_to_end(&mut data).ok()?;
-        // Copy whole lines only; a line being written is taken next time.
-        let whole = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        data.truncate(whole);
-        if data.is_empty() && !reset {
-            return None;
+        let Ok(meta) = self.file.metadata() else { return Ok(()) };
+        if meta.len() < self.read {
+            self.start_version();
         }
-        self.copied = from + data.len() as u64;
-        Some(PerfMapUpdate { reset: reset || from == 0, data })
+        let available = meta.len() - self.read;
+        // Bytes are paid for once, when first seen; what is paid and not yet read is read later.
+        let unpaid = available.saturating_sub(self.allowance);
+        if unpaid > 0 && !self.cut {
+            let granted = self.account.charge(unpaid);
+            self.allowance += granted;
+            self.cut = granted < unpaid;
+        }
+        let mut left = available.min(self.allowance);
+        if left == 0 {
+            return self.copy_lines(Vec::new(), &mut copy);
+        }
+        if self.file.seek(SeekFrom::Start(self.read)).is_err() {
+            return Ok(());
+        }
+        // With the partial line before them (at most MAX_LINE), the lines of one read fit in PIECE.
+        let mut buf = vec![0u8; (PIECE - MAX_LINE).min(usize::try_from(left).unwrap_or(PIECE))];
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match self.file.read(&mut buf[..want]) {
+                Ok(0) | Err(_) => break, // truncated meanwhile: the next call starts a new version
+                Ok(n) => n,
+            };
+            left -= n as u64;
+            self.allowance -= n as u64;
+            self.read += n as u64;
+            let lines = self.whole_lines(&buf[..n]);
+            self.copy_lines(lines, &mut copy)?;
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of the file not copied (yet): past what was read, within the map's budget.
+    pub fn unread(&self) -> u64 {
+        let len = self.file.metadata().map_or(0, |m| m.len());
+        len.saturating_sub(self.read).min(if self.cut { self.allowance } else { u64::MAX })
+    }
+
+    fn start_version(&mut self) {
+        self.read = 0;
+        self.new_version = true;
+        self.partial.clear();
+        self.skipping = false;
+    }
+
+    /// The whole lines that `bytes` completes (with the partial line before it); keeps the new
+    /// partial line, or skips a line grown past [`MAX_LINE`].
+    fn whole_lines(&mut self, mut bytes: &[u8]) -> Vec<u8> {
+        if self.skipping {
+            match bytes.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.skipping = false;
+                    bytes = &bytes[i + 1..];
+                }
+                None => return Vec::new(),
+            }
+        }
+        let Some(last) = bytes.iter().rposition(|&b| b == b'\n') else {
+            self.keep_partial(bytes);
+            return Vec::new();
+        };
+        let mut lines = std::mem::take(&mut self.partial);
+        lines.extend_from_slice(&bytes[..=last]);
+        self.keep_partial(&bytes[last + 1..]);
+        // A line longer than MAX_LINE that arrived whole in one read is dropped here.
+        if lines.split(|&b| b == b'\n').any(|l| l.len() > MAX_LINE) {
+            lines = lines
+                .split_inclusive(|&b| b == b'\n')
+                .filter(|l| l.len() <= MAX_LINE + 1)
+                .flatten()
+                .copied()
+                .collect();
+        }
+        lines
+    }
+
+    fn keep_partial(&mut self, tail: &[u8]) {
+        if self.partial.len() + tail.len() > MAX_LINE {
+            self.partial.clear();
+            self.skipping = true;
+        } else {
+            self.partial.extend_from_slice(tail);
+        }
+    }
+
+    fn copy_lines<E>(
+        &mut self,
+        lines: Vec<u8>,
+        copy: &mut impl FnMut(PerfMapUpdate) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if lines.is_empty() && !self.new_version {
+            return Ok(());
+        }
+        let reset = std::mem::take(&mut self.new_version);
+        copy(PerfMapUpdate { reset, data: lines })
     }
 }
 
@@ -82,27 +233,148 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    struct Tree(std::path::PathBuf);
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tree(name: &str) -> Tree {
+        let dir = std::env::temp_dir().join(format!("cperf-jit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        Tree(dir)
+    }
+
+    fn updates(map: &mut PerfMapFile) -> Vec<PerfMapUpdate> {
+        let mut all = Vec::new();
+        map.update(far(), |u| {
+            all.push(u);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        all
+    }
+
+    fn far() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(3600)
+    }
+
+    fn update(map: &mut PerfMapFile) -> Option<PerfMapUpdate> {
+        let mut all = updates(map);
+        assert!(all.len() <= 1, "{all:?}");
+        all.pop()
+    }
+
     #[test]
     fn appends_then_rewrites() {
-        let dir = std::env::temp_dir().join(format!("cperf-jit-test-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        let path = dir.join("tmp/perf-7.map");
+        let dir = tree("rewrite");
+        let path = dir.0.join("tmp/perf-7.map");
         let mut f = File::create(&path).unwrap();
         f.write_all(b"1000 10 one\n2000 10 tw").unwrap();
-        let root = ContainerRoot::at(&dir).unwrap();
-        let mut map = PerfMapFile::open(&root, 7).unwrap();
-        assert_eq!(map.update(), Some(PerfMapUpdate { reset: true, data: b"1000 10 one\n".to_vec() }));
-        assert_eq!(map.update(), None);
+        let root = ContainerRoot::at(&dir.0).unwrap();
+        let mut map = PerfMapFile::open(&root, 70, 7, &budget()).unwrap();
+        assert_eq!(update(&mut map), Some(PerfMapUpdate { reset: true, data: b"1000 10 one\n".to_vec() }));
+        assert_eq!(update(&mut map), None);
         f.write_all(b"o\n").unwrap();
-        assert_eq!(map.update(), Some(PerfMapUpdate { reset: false, data: b"2000 10 two\n".to_vec() }));
+        assert_eq!(update(&mut map), Some(PerfMapUpdate { reset: false, data: b"2000 10 two\n".to_vec() }));
         // Rewritten shorter: a new version.
         std::fs::write(&path, b"3000 1 x\n").unwrap();
-        assert_eq!(map.update(), Some(PerfMapUpdate { reset: true, data: b"3000 1 x\n".to_vec() }));
+        assert_eq!(update(&mut map), Some(PerfMapUpdate { reset: true, data: b"3000 1 x\n".to_vec() }));
         // Deleted and created again: the descriptor still reads the old file until switched.
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&path, b"4000 1 y\n").unwrap();
         map.reopen_if_replaced(&root);
-        assert_eq!(map.update(), Some(PerfMapUpdate { reset: true, data: b"4000 1 y\n".to_vec() }));
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(update(&mut map), Some(PerfMapUpdate { reset: true, data: b"4000 1 y\n".to_vec() }));
+        // Replaced by an empty file: the old version is dropped.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        map.reopen_if_replaced(&root);
+        assert_eq!(update(&mut map), Some(PerfMapUpdate { reset: true, data: Vec::new() }));
+    }
+
+    /// A map replaced by a fresh large file, again and again, costs the recorder at most the
+    /// per-map limit in all, however many times it is replaced; the cut is recorded once.
+    #[test]
+    fn replacing_a_map_again_and_again_is_bounded() {
+        let dir = tree("churn");
+        let path = dir.0.join("tmp/perf-1.map");
+        std::fs::write(&path, b"").unwrap();
+        let root = ContainerRoot::at(&dir.0).unwrap();
+        let budget =
+            Budget::new("perf maps", Limits { per_file: 1 << 20, per_process: 1 << 20, total: 1 << 30 });
+        let mut map = PerfMapFile::open(&root, 4242, 1, &budget).unwrap();
+        let line = b"7f0000001000 10 jitted_function_with_a_name\n";
+        let version: Vec<u8> = line.iter().copied().cycle().take(line.len() * 10_000).collect();
+        let mut copied = 0;
+        for _ in 0..10 {
+            let fresh = dir.0.join("tmp/fresh");
+            std::fs::write(&fresh, &version).unwrap();
+            std::fs::rename(&fresh, &path).unwrap();
+            map.reopen_if_replaced(&root);
+            for u in updates(&mut map) {
+                assert!(u.data.len() <= PIECE);
+                copied += u.data.len();
+            }
+        }
+        assert!(copied <= 1 << 20, "{copied} bytes copied");
+        assert!(copied > (1 << 20) - line.len(), "{copied} bytes copied");
+        let cuts = budget.cuts();
+        assert_eq!(cuts.len(), 1, "{cuts:?}");
+        assert_eq!((cuts[0].pid, cuts[0].file.to_str()), (4242, Some("/tmp/perf-1.map")));
+    }
+
+    /// Reading stops at the deadline, after at least one piece, and the next call goes on from there.
+    #[test]
+    fn a_deadline_stops_reading_and_the_next_call_goes_on() {
+        let dir = tree("deadline");
+        let path = dir.0.join("tmp/perf-1.map");
+        let line = b"7f0000001000 10 f\n";
+        let text: Vec<u8> =
+            line.iter().copied().cycle().take(line.len() * (PIECE / line.len()) * 3).collect();
+        std::fs::write(&path, &text).unwrap();
+        let root = ContainerRoot::at(&dir.0).unwrap();
+        let mut map = PerfMapFile::open(&root, 1, 1, &budget()).unwrap();
+        let mut copied = Vec::new();
+        let mut calls = 0;
+        while copied.len() < text.len() {
+            let before = copied.len();
+            map.update(Instant::now(), |u| {
+                assert_eq!(u.reset, before == 0);
+                copied.extend(u.data);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            assert!(copied.len() - before <= PIECE, "more than one piece past the deadline");
+            calls += 1;
+            assert!(calls <= 8, "no progress");
+        }
+        assert_eq!(copied, text);
+        assert_eq!(map.unread(), 0);
+    }
+
+    /// A sparse file with no line in it (or one endless line) is read once, in bounded memory,
+    /// and nothing is copied; lines after an over-long one are.
+    #[test]
+    fn endless_lines_are_skipped() {
+        let dir = tree("endless");
+        let path = dir.0.join("tmp/perf-1.map");
+        let f = File::create(&path).unwrap();
+        f.set_len(3 << 20).unwrap();
+        let root = ContainerRoot::at(&dir.0).unwrap();
+        let mut map = PerfMapFile::open(&root, 1, 1, &budget()).unwrap();
+        assert_eq!(update(&mut map), Some(PerfMapUpdate { reset: true, data: Vec::new() }));
+        assert!(map.partial.is_empty() && map.skipping);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"\n1000 10 after\n").unwrap();
+        assert_eq!(update(&mut map), Some(PerfMapUpdate { reset: false, data: b"1000 10 after\n".to_vec() }));
+        // An over-long line arriving whole, between two good ones.
+        let long = format!("2000 10 {}\n", "x".repeat(MAX_LINE));
+        f.write_all(format!("3000 1 a\n{long}4000 1 b\n").as_bytes()).unwrap();
+        assert_eq!(
+            update(&mut map),
+            Some(PerfMapUpdate { reset: false, data: b"3000 1 a\n4000 1 b\n".to_vec() })
+        );
     }
 }

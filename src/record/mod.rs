@@ -328,6 +328,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             membership.foreign
         ));
     }
+    notes.extend(session.finish_perf_maps()?);
     let stats = session.stats.clone();
     notes.extend(session.modules().notes.iter().cloned());
     let summary = Summary {

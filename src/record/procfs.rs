@@ -65,10 +65,13 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// Opens the very file mapped at `start..end` in `pid` (`/proc/<pid>/map_files/`), whatever path or
-/// mount namespace it was mapped from; only regular files up to `max_len` bytes.
+/// mount namespace it was mapped from; only regular files up to `max_len` bytes (a mapped device is
+/// never opened: see [`symbolizer::root::open_host_regular`]).
 pub fn open_mapped_file(pid: u32, start: u64, end: u64, max_len: u64) -> Option<(File, u64)> {
-    let file = File::open(format!("/proc/{pid}/map_files/{start:x}-{end:x}")).ok()?;
-    let meta = file.metadata().ok()?;
-    let len = meta.len();
-    (meta.file_type().is_file() && len <= max_len).then_some((file, len))
+    symbolizer::root::open_host_regular(&mapped_file_path(pid, start, end), max_len).ok()
+}
+
+/// The `/proc/<pid>/map_files/` entry of the mapping at `start..end`.
+fn mapped_file_path(pid: u32, start: u64, end: u64) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"))
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use sampler::procmaps::MapEntry;
 use sampler::recording::{Entry, ModuleKind, RecordingWriter, WriteError};
 use sampler::records::{FileId, Mmap2, Record, Sample};
+use symbolizer::budget::Budget;
 use symbolizer::root::ContainerRoot;
 
 use super::jit::PerfMapFile;
@@ -80,6 +81,8 @@ pub struct Session {
     pending: Vec<PendingFrame>,
     callchain: bool,
     drain: u64,
+    /// What the processes' perf maps may make the recorder read and copy.
+    perf_maps: Budget,
     /// Counts so far.
     pub stats: Stats,
 }
@@ -99,6 +102,7 @@ impl Session {
             pending: Vec::new(),
             callchain,
             drain: 0,
+            perf_maps: super::jit::budget(),
             stats: Stats { per_target: vec![0; targets], ..Stats::default() },
         }
     }
@@ -528,22 +532,25 @@ impl Session {
     /// Copies what JIT processes appended to their perf maps; opens the maps of processes with JIT
     /// memory that have none open yet. Forgets processes that exited before the previous drain.
     pub fn poll_perf_maps(&mut self) -> Result<(), WriteError> {
+        self.copy_perf_maps(super::jit::POLL_TIME)
+    }
+
+    /// [`Session::poll_perf_maps`] for at most `time`.
+    fn copy_perf_maps(&mut self, time: Duration) -> Result<(), WriteError> {
+        let deadline = Instant::now() + time;
         let drain = self.drain;
-        let mut updates = Vec::new();
         let mut gone = Vec::new();
         for (&pid, p) in &mut self.processes {
             if p.has_jit_memory && p.jit.is_none() && p.exited.is_none() {
                 if let (Some(root), Some(ns_pid)) = (&p.root, p.ns_pid) {
-                    p.jit = PerfMapFile::open(root, ns_pid);
+                    p.jit = PerfMapFile::open(root, pid, ns_pid, &self.perf_maps);
                 }
             }
             if let (Some(jit), Some(root)) = (&mut p.jit, &p.root) {
                 if p.exited.is_none() {
                     jit.reopen_if_replaced(root);
                 }
-                if let Some(u) = jit.update() {
-                    updates.push(Entry::PerfMap { pid, reset: u.reset, data: u.data });
-                }
+                jit.update(deadline, |u| self.w.push(&Entry::PerfMap { pid, reset: u.reset, data: u.data }))?;
             }
             if p.exited.is_some_and(|d| d + 1 < drain) {
                 gone.push(pid);
@@ -552,10 +559,30 @@ impl Session {
         for pid in gone {
             self.processes.remove(&pid);
         }
-        for e in &updates {
-            self.w.push(e)?;
-        }
         Ok(())
+    }
+
+    /// Copies the perf maps a last time (before the summary is written, so that it can say what
+    /// was cut) and returns the notes on maps cut at their budget.
+    pub fn finish_perf_maps(&mut self) -> Result<Vec<String>, WriteError> {
+        self.drain += 1;
+        self.copy_perf_maps(super::jit::LAST_POLL_TIME)?;
+        let mut notes = self.perf_maps.notes();
+        let unread: Vec<u64> = self
+            .processes
+            .values()
+            .filter_map(|p| p.jit.as_ref())
+            .map(|j| j.unread())
+            .filter(|&n| n > 0)
+            .collect();
+        if !unread.is_empty() {
+            notes.push(format!(
+                "perf maps: {} of {} maps were not copied: the recording ended first",
+                symbolizer::budget::bytes(unread.iter().sum()),
+                unread.len()
+            ));
+        }
+        Ok(notes)
     }
 
     /// Writes what is buffered as one chunk.
@@ -563,11 +590,9 @@ impl Session {
         self.w.flush()
     }
 
-    /// Names every remaining frame, copies the perf maps a last time, and closes the recording.
+    /// Names every remaining frame and closes the recording (after [`Session::finish_perf_maps`]).
     pub fn finish(mut self, summary: &sampler::recording::Summary) -> Result<u64, WriteError> {
         self.symbolize(None)?;
-        self.drain += 1;
-        self.poll_perf_maps()?;
         self.w.finish(summary)
     }
 }

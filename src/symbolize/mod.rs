@@ -324,9 +324,14 @@ impl Process {
             let p = Path::new(OsStr::from_bytes(path));
             // The mapped file itself; else the file at its path in the process's root — unless it
             // was deleted since, when that path holds another file, or none.
-            let data = std::fs::read(format!("/proc/{}/map_files/{start:x}-{end:x}", self.pid))
-                .ok()
-                .or_else(|| if deleted { None } else { self.root.read(p, MAX_FILE).ok() })?;
+            let mapped = PathBuf::from(format!("/proc/{}/map_files/{start:x}-{end:x}", self.pid));
+            let data = symbolizer::root::read_host_regular(&mapped, MAX_FILE).ok().or_else(|| {
+                if deleted {
+                    None
+                } else {
+                    self.root.read(p, MAX_FILE).ok()
+                }
+            })?;
             load(data, p, &self.root).ok().map(Arc::new)
         });
         let module = module.as_ref().ok_or(Reason::Unreadable)?;

@@ -13,6 +13,7 @@
 //!   parsed modules by build-id, so a binary shared by many containers is parsed once;
 //! - [`debug_files`]: split debug files by build-id or `.gnu_debuglink`, looked up inside a
 //!   container root ([`DebugFiles`] for [`root::ContainerRoot`], or [`HostFiles`]) and verified;
+//! - [`budget`]: limits on what containers can make cperf hold, read or write, and what was cut;
 //! - [`root`]: reading files inside a container's root filesystem without reaching the host's;
 //! - [`perfmap`]: JIT perf maps, found under the container's own pid — a module too;
 //! - [`kallsyms`]: kernel symbols, refusing addresses hidden by `kptr_restrict` — a module too;
@@ -58,6 +59,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod budget;
 pub mod debug_files;
 mod demangle;
 mod dwarf;

@@ -21,49 +21,74 @@ pub struct PerfMapSymbol {
     pub name: String,
 }
 
-/// A parsed perf map, sorted by address.
+/// A parsed perf map: which symbol names each address.
+///
+/// Lines may overlap (a JIT rewrites code, or writes a region and then functions inside it): the
+/// last line covering an address names it, and earlier lines still name the rest of their range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PerfMap {
+    /// The symbols that name at least one address, by start address (file order among equals).
     symbols: Vec<PerfMapSymbol>,
+    /// Disjoint address ranges by start, each with the index of the symbol naming it.
+    pieces: Vec<Piece>,
     /// Lines that did not parse (skipped).
     pub skipped_lines: usize,
 }
 
+/// Addresses `start..end`, named by `symbols[symbol]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    start: u64,
+    end: u64,
+    symbol: u32,
+}
+
 impl PerfMap {
-    /// Parses a perf map text; malformed lines are counted and skipped, never fatal. Later lines win
-    /// for the same start address (JITs rewrite code).
+    /// Parses a perf map text; malformed lines are counted and skipped, never fatal. Where lines
+    /// overlap, the later line names the addresses it covers (JITs rewrite code) and the earlier
+    /// ones keep the rest. Time and memory are `O(n log n)` and `O(n)` in the number of lines,
+    /// however they overlap.
     pub fn parse(text: &[u8]) -> PerfMap {
-        let mut map = PerfMap::default();
+        // Each symbol with its line number (the later line wins), sorted by start address.
+        let mut lines: Vec<(PerfMapSymbol, u32)> = Vec::new();
+        let mut skipped_lines = 0;
         for line in text.split(|&b| b == b'\n') {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             match parse_line(line) {
-                Some(sym) => map.symbols.push(sym),
-                None => map.skipped_lines += 1,
+                Some(sym) if lines.len() < u32::MAX as usize => lines.push((sym, lines.len() as u32)),
+                _ => skipped_lines += 1,
             }
         }
-        // Stable sort keeps file order among equal starts; keep the last of each.
-        map.symbols.sort_by_key(|s| s.start);
-        let mut dedup: Vec<PerfMapSymbol> = Vec::with_capacity(map.symbols.len());
-        for sym in map.symbols.drain(..) {
-            match dedup.last_mut() {
-                Some(last) if last.start == sym.start => *last = sym,
-                _ => dedup.push(sym),
+        lines.sort_unstable_by_key(|(sym, line)| (sym.start, *line));
+        let pieces = owners(&lines);
+        // Keep the symbols that name something, in the same order, and renumber.
+        let mut index = vec![u32::MAX; lines.len()];
+        for piece in &pieces {
+            index[piece.symbol as usize] = 0;
+        }
+        let mut kept = 0;
+        for i in &mut index {
+            if *i == 0 {
+                *i = kept;
+                kept += 1;
             }
         }
-        map.symbols = dedup;
-        map
+        let pieces = pieces.into_iter().map(|p| Piece { symbol: index[p.symbol as usize], ..p }).collect();
+        let symbols =
+            lines.into_iter().zip(&index).filter(|(_, &i)| i != u32::MAX).map(|((s, _), _)| s).collect();
+        PerfMap { symbols, pieces, skipped_lines }
     }
 
-    /// The symbol containing `addr`, if any.
+    /// The symbol naming `addr`, if any.
     pub fn lookup(&self, addr: u64) -> Option<&PerfMapSymbol> {
-        let i = self.symbols.partition_point(|s| s.start <= addr);
-        let sym = self.symbols.get(i.checked_sub(1)?)?;
-        (addr - sym.start < sym.size).then_some(sym)
+        let i = self.pieces.partition_point(|p| p.start <= addr);
+        let piece = self.pieces.get(i.checked_sub(1)?)?;
+        (addr < piece.end).then(|| &self.symbols[piece.symbol as usize])
     }
 
-    /// All symbols, by address.
+    /// The symbols that name at least one address, by start address.
     pub fn symbols(&self) -> &[PerfMapSymbol] {
         &self.symbols
     }
@@ -86,6 +111,38 @@ impl Symbolize for PerfMap {
         }
         batch.finish()
     }
+}
+
+/// Which line names each address: `lines` sorted by start, each with its line number. A sweep
+/// over the addresses keeps the lines covering the current one in a heap by line number; the
+/// top names addresses until it ends or a line starts (`O(n log n)` time, `O(n)` memory). The
+/// pieces are disjoint and sorted, and `symbol` is an index into `lines`.
+fn owners(lines: &[(PerfMapSymbol, u32)]) -> Vec<Piece> {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut covering: std::collections::BinaryHeap<(u32, u64, u32)> = std::collections::BinaryHeap::new();
+    let mut next = 0;
+    let mut at = 0;
+    loop {
+        if covering.is_empty() {
+            let Some((sym, _)) = lines.get(next) else { break };
+            at = sym.start;
+        }
+        while let Some((sym, line)) = lines.get(next).filter(|(sym, _)| sym.start <= at) {
+            covering.push((*line, sym.start + sym.size, next as u32));
+            next += 1;
+        }
+        while covering.peek().is_some_and(|&(_, end, _)| end <= at) {
+            covering.pop();
+        }
+        let Some(&(_, end, symbol)) = covering.peek() else { continue };
+        let stop = lines.get(next).map_or(end, |(sym, _)| end.min(sym.start));
+        match pieces.last_mut() {
+            Some(last) if last.end == at && last.symbol == symbol => last.end = stop,
+            _ => pieces.push(Piece { start: at, end: stop, symbol }),
+        }
+        at = stop;
+    }
+    pieces
 }
 
 fn parse_line(line: &[u8]) -> Option<PerfMapSymbol> {
@@ -137,11 +194,73 @@ mod tests {
               \n",
         );
         assert_eq!(map.skipped_lines, 1);
-        assert_eq!(map.symbols().len(), 2);
+        assert_eq!(map.symbols().len(), 3);
         assert_eq!(map.lookup(0x7f0000000050).unwrap().name, "Interpreter");
         assert_eq!(map.lookup(0x7f0000001010).unwrap().name, "LazyCompile:*fib2 /app/fib.js:3");
-        assert!(map.lookup(0x7f0000001020).is_none()); // past the rewritten symbol's 0x20 bytes
+        // Past the rewritten symbol's 0x20 bytes, the first version still names its rest.
+        assert_eq!(map.lookup(0x7f0000001020).unwrap().name, "LazyCompile:*fib /app/fib.js:3");
+        assert!(map.lookup(0x7f0000001040).is_none());
         assert!(map.lookup(0x10).is_none());
+    }
+
+    /// A function written inside a region named before it: the inner name wins inside it, and the
+    /// outer name still covers the rest of its range, before and after.
+    #[test]
+    fn nested_entries_keep_the_outer_name_around_the_inner_one() {
+        let map = PerfMap::parse(b"100000000 11 OUTER_A\n100000005 2 INNER_B\n");
+        let name = |addr| map.lookup(addr).map(|s| s.name.as_str());
+        assert_eq!(name(0x100000000), Some("OUTER_A"));
+        assert_eq!(name(0x100000004), Some("OUTER_A"));
+        assert_eq!(name(0x100000005), Some("INNER_B"));
+        assert_eq!(name(0x100000006), Some("INNER_B"));
+        assert_eq!(name(0x100000007), Some("OUTER_A"));
+        assert_eq!(name(0x100000010), Some("OUTER_A"));
+        assert_eq!(name(0x100000011), None);
+        // Written the other way round, the later, larger line covers the inner one.
+        let map = PerfMap::parse(b"100000005 2 INNER_B\n100000000 11 OUTER_A\n");
+        assert_eq!(map.lookup(0x100000005).unwrap().name, "OUTER_A");
+        assert_eq!(map.symbols().len(), 1);
+    }
+
+    /// The last line covering an address names it, against a plain scan of the lines, for lines
+    /// overlapping in every way (same start, inside, across either end, covering several).
+    #[test]
+    fn the_last_line_covering_an_address_names_it() {
+        let mut text = String::new();
+        let mut lines = Vec::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let (start, size) = (seed % 200, 1 + (seed >> 20) % 40);
+            text.push_str(&format!("{start:x} {size:x} f{i}\n"));
+            lines.push((start, size, format!("f{i}")));
+        }
+        let map = PerfMap::parse(text.as_bytes());
+        for addr in 0..260 {
+            let expected =
+                lines.iter().rev().find(|(s, n, _)| (*s..s + n).contains(&addr)).map(|l| l.2.as_str());
+            assert_eq!(map.lookup(addr).map(|s| s.name.as_str()), expected, "address {addr:#x}");
+        }
+        assert!(map.symbols().windows(2).all(|w| w[0].start <= w[1].start));
+    }
+
+    /// Many lines each covering all the earlier ones parse in about linear time.
+    #[test]
+    fn many_overlapping_lines_parse_quickly() {
+        let mut text = String::new();
+        for i in 0..200_000u64 {
+            // Alternately one wide line over everything and one narrow line inside it.
+            if i % 2 == 0 {
+                text.push_str(&format!("1000 {:x} wide{i}\n", 0x100000 + i));
+            } else {
+                text.push_str(&format!("{:x} 1 narrow{i}\n", 0x1000 + i));
+            }
+        }
+        let map = PerfMap::parse(text.as_bytes());
+        assert_eq!(map.lookup(0x1000 + 199_999).unwrap().name, "narrow199999");
+        assert_eq!(map.lookup(0x1000).unwrap().name, "wide199998");
     }
 
     #[test]
