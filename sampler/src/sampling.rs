@@ -1,5 +1,7 @@
 //! Sampling events: one perf event per CPU for each target, every target's events on a CPU writing
-//! into that CPU's one ring buffer, with side-band records (MMAP2, COMM, FORK, EXIT) from the first.
+//! into that CPU's one ring buffer, with side-band records (MMAP2, COMM, FORK, EXIT) from each
+//! container or task target's events (the kernel filters those by cgroup and task) and from the
+//! first system-wide one.
 //!
 //! This is what `cperf record` drains; records are parsed by [`crate::records`] and attributed to a
 //! target through their event id.
@@ -47,7 +49,7 @@ impl SamplingOptions {
 #[derive(Debug)]
 struct CpuStream {
     ring: Ring,
-    /// `(event fd, target index)`; the first one owns the ring and carries side-band records.
+    /// `(event fd, target index)`; the first one owns the ring.
     events: Vec<(OwnedFd, usize)>,
 }
 
@@ -123,9 +125,11 @@ impl Sampler {
                     (Scope::Cgroup(_), None) => unreachable!("cgroup directories are opened above"),
                 };
                 for (target, per_task) in placements {
-                    // Side-band records of CPU-wide events would repeat on every event of the CPU,
-                    // so only the first carries them; per-task events each see only their tasks.
-                    let sideband = per_task || events.is_empty();
+                    // The kernel filters a cgroup event's side-band records (MMAP2, COMM, FORK,
+                    // EXIT) by the cgroup of the task that causes them, so each container target
+                    // carries its own; a system-wide event sees every task's, so only the first
+                    // event of a CPU carries them; per-task events each see only their tasks.
+                    let sideband = per_task || events.is_empty() || matches!(scope, Scope::Cgroup(_));
                     let event = &target_events[index];
                     let mut attr = sampling_attr(options, event, sideband, scope, build_id);
                     let fd = match counter::open_one(&attr, target, cpu, event, scope, needed) {
