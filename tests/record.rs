@@ -420,3 +420,228 @@ fn a_process_is_profiled_by_pid_until_it_exits() {
     assert_eq!(p.summary.as_ref().map(|s| s.stop.as_str()), Some("processes exited"));
     assert_hot_proportions(&p);
 }
+
+/// One sample of a recording, with what names it: the process name (as `cperf report` gives it: the
+/// thread's last COMM, else its parent's at the fork, else the executable's file name of a process
+/// that predates the recording) and the module and function of its innermost user frame.
+#[derive(Debug, Clone)]
+struct NamedSample {
+    time: u64,
+    pid: u32,
+    target: u32,
+    process: Option<String>,
+    user_module: Option<String>,
+    user_function: Option<String>,
+}
+
+/// The samples of a recording, and the times of each process's execs.
+struct Named {
+    samples: Vec<NamedSample>,
+    execs: std::collections::HashMap<u32, Vec<u64>>,
+    notes: Vec<String>,
+}
+
+fn read_named(path: &std::path::Path) -> Named {
+    use sampler::recording::{Entry, RecordingReader};
+    use std::collections::HashMap;
+    let mut r = RecordingReader::open(path).unwrap();
+    let (mut strings, mut modules, mut frames, mut names) =
+        (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
+    let (mut stacks, mut comm, mut execs) = (HashMap::new(), HashMap::<u32, String>::new(), HashMap::new());
+    let mut samples = Vec::new();
+    while let Some(e) = r.next_entry().unwrap() {
+        match e {
+            Entry::Str { id, text } => {
+                strings.insert(id, String::from_utf8_lossy(&text).into_owned());
+            }
+            Entry::Module { id, path, .. } => {
+                modules.insert(id, String::from_utf8_lossy(&path).into_owned());
+            }
+            Entry::Frame { id, module, .. } => {
+                frames.insert(id, module);
+            }
+            Entry::Symbols { frame, lines, .. } => {
+                if let Some(l) = lines.last() {
+                    names.insert(frame, l.function);
+                }
+            }
+            Entry::Stack { id, kernel, frames } => {
+                stacks.insert(id, frames.get(kernel as usize).copied());
+            }
+            Entry::Comm { time, pid, tid, exec, name } => {
+                comm.insert(tid, String::from_utf8_lossy(&name).into_owned());
+                if exec {
+                    execs.entry(pid).or_insert_with(Vec::new).push(time);
+                }
+            }
+            Entry::Fork { tid, ptid, .. } => {
+                if let Some(name) = comm.get(&ptid).cloned() {
+                    comm.insert(tid, name);
+                }
+            }
+            Entry::Process { pid, exe, .. } => {
+                if let Some(name) = strings.get(&exe).and_then(|p: &String| p.rsplit('/').next()) {
+                    if !name.is_empty() {
+                        comm.entry(pid).or_insert_with(|| name.to_string());
+                    }
+                }
+            }
+            Entry::Sample { time, pid, tid, target, stack, .. } => {
+                let leaf: Option<u32> = stacks.get(&stack).copied().flatten();
+                samples.push(NamedSample {
+                    time,
+                    pid,
+                    target,
+                    process: comm.get(&tid).cloned(),
+                    user_module: leaf.map(|f| modules[&frames[&f]].clone()),
+                    // Names come after the samples: resolved below.
+                    user_function: leaf.map(|f| f.to_string()),
+                });
+            }
+            _ => {}
+        }
+    }
+    for s in &mut samples {
+        s.user_function = s
+            .user_function
+            .take()
+            .and_then(|f| names.get(&f.parse::<u32>().unwrap()))
+            .and_then(|id| strings.get(id).cloned());
+    }
+    let notes = r.summary().map(|s| s.notes.clone()).unwrap_or_default();
+    Named { samples, execs, notes }
+}
+
+/// Issue 13, finding 9: a process that joins a container from outside (as `runc exec` does: cperf
+/// sees no FORK of it), runs one program, then execs another mapped at the same addresses. cperf
+/// meets it by its first samples and reads its maps after the exec: samples taken before the exec
+/// must not be named from the program exec'd (`cperf_hot_*` of `hot` instead of busybox code).
+#[test]
+fn samples_taken_before_an_exec_are_not_named_from_the_new_program() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-exec-race");
+    let container =
+        Bundle::new().args(&["sh", "-c", "while :; do sleep 1; done"]).run_detached("record-exec-race");
+    let out = scratch.path("exec.cperf");
+    let hot = support::fixture("hot");
+    // Both static, both mapped at 0x400000: an address of busybox's falls inside hot's text.
+    let script = format!(
+        "for n in 1 2 3 4 5 6 7 8 9 10 11 12; do \
+           /bin/busybox sh -c 'echo $$ > {procs}; i=0; while [ $i -lt 10000 ]; do i=$((i+1)); done; exec {hot} 0.1'; \
+         done",
+        procs = container.cgroup_dir().join("cgroup.procs").display(),
+        hot = hot.display()
+    );
+    let summary = record(&[
+        "-G",
+        container.id(),
+        "-e",
+        "cpu-clock",
+        "-F",
+        "999",
+        "-g",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    drop(container);
+    let named = read_named(&out);
+    let hot_path = hot.to_string_lossy().into_owned();
+    let (mut before, mut after_in_hot) = (0, 0);
+    let mut wrong = Vec::new();
+    for s in &named.samples {
+        let Some(&exec) = named.execs.get(&s.pid).and_then(|e| e.iter().min()) else { continue };
+        if s.time < exec {
+            before += 1;
+            let from_hot = s.user_module.as_deref() == Some(hot_path.as_str())
+                || s.user_function.as_deref().is_some_and(|f| f.starts_with("cperf_hot"));
+            if from_hot {
+                wrong.push(s.clone());
+            }
+        } else if s.user_module.as_deref() == Some(hot_path.as_str()) {
+            after_in_hot += 1;
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {before} samples taken before an exec are named from the program exec'd: {:?}\n{summary}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(before >= 20, "only {before} samples before the execs: the race was not exercised\n{summary}");
+    assert!(after_in_hot >= 100, "{after_in_hot} samples in hot after the execs\n{summary}");
+}
+
+/// Issue 13, finding 12: two containers whose processes come and go continuously, recorded with two
+/// -G: every sampled process of either container is named (its FORK and COMM records reach cperf
+/// from each container's own events), or counted in the summary with the reason.
+#[test]
+fn short_lived_processes_of_two_containers_are_all_named() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("record-churn");
+    let web = Bundle::new()
+        .with_fixture("hot")
+        .args(&["sh", "-c", "while :; do hot 0.02; done"])
+        .run_detached("record-churn-web");
+    let db = Bundle::new()
+        .with_fixture("spin")
+        .args(&["sh", "-c", "while :; do spin 0.02; done"])
+        .run_detached("record-churn-db");
+    let out = scratch.path("churn.cperf");
+    let summary = record(&[
+        "-G",
+        web.id(),
+        "-G",
+        db.id(),
+        "-e",
+        "cpu-clock",
+        "-F",
+        "999",
+        "-g",
+        "-o",
+        out.to_str().unwrap(),
+        "--duration",
+        "2",
+    ]);
+    drop(web);
+    drop(db);
+    let named = read_named(&out);
+    for (target, program) in [(0, "hot"), (1, "spin")] {
+        let ours: Vec<&NamedSample> = named.samples.iter().filter(|s| s.target == target).collect();
+        let pids: std::collections::HashSet<u32> =
+            ours.iter().filter(|s| s.process.as_deref() == Some(program)).map(|s| s.pid).collect();
+        assert!(pids.len() >= 5, "target {target}: {} {program} processes sampled\n{summary}", pids.len());
+        let unnamed: std::collections::HashSet<u32> =
+            ours.iter().filter(|s| s.process.is_none()).map(|s| s.pid).collect();
+        let counted = named.notes.iter().any(|n| n.contains("processes are unnamed"));
+        assert!(
+            unnamed.is_empty() || counted,
+            "target {target}: processes {unnamed:?} are unnamed and the summary does not say so: {:?}\n{summary}",
+            named.notes
+        );
+        let in_program = ours
+            .iter()
+            .filter(|s| {
+                s.user_function.as_deref().is_some_and(|f| f.starts_with(&format!("cperf_{program}")))
+            })
+            .count();
+        assert!(
+            in_program * 10 >= ours.len() * 7,
+            "target {target}: {in_program} of {} samples named cperf_{program}_*\n{summary}",
+            ours.len()
+        );
+    }
+    assert!(
+        !named.notes.iter().any(|n| n.contains("processes are unnamed")),
+        "processes left unnamed: {:?}\n{summary}",
+        named.notes
+    );
+}

@@ -343,6 +343,18 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         ));
     }
     let stats = session.stats.clone();
+    if stats.unnamed_processes > 0 {
+        notes.push(format!(
+            "{} processes are unnamed (process [unknown]): they exited before cperf could read /proc, and no COMM or FORK record of theirs reached it",
+            stats.unnamed_processes
+        ));
+    }
+    if stats.before_exec_unseen > 0 {
+        notes.push(format!(
+            "{} samples were taken before an exec, in a program whose mappings cperf never saw (the process was first seen after the exec): their user frames are left unnamed, not named from the new program",
+            stats.before_exec_unseen
+        ));
+    }
     notes.extend(session.modules().notes.iter().cloned());
     let summary = Summary {
         end_time: monotonic_ns(),

@@ -814,3 +814,216 @@ fn open_own_vdso() -> Result<Opened, String> {
         .map_err(|e| e.to_string())?;
     Ok(Opened { source: Source::Bytes(image), root: None })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sampler::recording::{Meta, RecordingReader, Summary};
+    use sampler::records::{Comm, SampleId, TaskEvent};
+
+    /// A pid no process has (above the kernel's largest), so `/proc` knows nothing of it.
+    const NO_SUCH_PID: u32 = 4_200_000_000;
+
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn session(name: &str) -> (Session, Scratch) {
+        let path = std::env::temp_dir().join(format!("cperf-session-{name}-{}.cperf", std::process::id()));
+        let meta = Meta {
+            cperf_version: "test".into(),
+            hostname: "test".into(),
+            kernel: "test".into(),
+            arch: std::env::consts::ARCH.into(),
+            command_line: Vec::new(),
+            start_unix_ns: 0,
+            start_time: 0,
+            event: "cpu-clock".into(),
+            event_note: None,
+            frequency: Some(99),
+            period: None,
+            callchain: false,
+            targets: Vec::new(),
+            kernel_symbols: "none".into(),
+            value: None,
+        };
+        let _ = std::fs::remove_file(&path);
+        let w = RecordingWriter::create(&path, &meta).unwrap();
+        let mut s = Session::new(Modules::new(Err("none".into())), false, 1);
+        s.attach(w).unwrap();
+        (s, Scratch(path))
+    }
+
+    fn id(pid: u32, time: u64) -> SampleId {
+        SampleId { pid, tid: pid, time, cpu: 0, id: 1 }
+    }
+
+    fn sample(pid: u32, ip: u64, time: u64) -> Record {
+        Record::Sample(Sample {
+            id: 1,
+            ip,
+            pid,
+            tid: pid,
+            time,
+            cpu: 0,
+            period: 1,
+            callchain: Vec::new(),
+            misc: 2, // PERF_RECORD_MISC_USER
+            cgroup: 0,
+            user_regs: Vec::new(),
+        })
+    }
+
+    fn mmap(pid: u32, path: &str, addr: u64, len: u64, time: u64) -> Record {
+        Record::Mmap2(Mmap2 {
+            pid,
+            tid: pid,
+            addr,
+            len,
+            pgoff: 0,
+            file_id: FileId::Inode { maj: 0, min: 0, ino: 1, ino_generation: 0 },
+            prot: 5,
+            flags: 2,
+            filename: path.as_bytes().to_vec(),
+            sample_id: id(pid, time),
+        })
+    }
+
+    fn exec(pid: u32, name: &str, time: u64) -> Record {
+        Record::Comm(Comm {
+            pid,
+            tid: pid,
+            comm: name.as_bytes().to_vec(),
+            exec: true,
+            sample_id: id(pid, time),
+        })
+    }
+
+    /// Closes the recording and reads, for each sample in the order written, its time and the
+    /// path of the module of its leaf frame.
+    fn samples_and_modules(s: Session, path: &std::path::Path) -> Vec<(u64, String)> {
+        let summary = Summary {
+            end_time: 0,
+            stop: "test".into(),
+            samples: 0,
+            lost: 0,
+            processes: 0,
+            modules: 0,
+            notes: vec![],
+        };
+        s.finish(&summary).unwrap();
+        let mut r = RecordingReader::open(path).unwrap();
+        let (mut modules, mut frames, mut stacks, mut out) =
+            (HashMap::new(), HashMap::new(), HashMap::new(), Vec::new());
+        while let Some(e) = r.next_entry().unwrap() {
+            match e {
+                Entry::Module { id, path, .. } => {
+                    modules.insert(id, String::from_utf8_lossy(&path).into_owned());
+                }
+                Entry::Frame { id, module, .. } => {
+                    frames.insert(id, module);
+                }
+                Entry::Stack { id, frames: f, .. } => {
+                    stacks.insert(id, f[0]);
+                }
+                Entry::Sample { time, stack, .. } => {
+                    out.push((time, modules[&frames[&stacks[&stack]]].clone()))
+                }
+                _ => {}
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Finding 9, from records: a sample taken before an exec but handed over after the exec's
+    /// records (a ring drained late) is named by the old program's mapping, not the new one's at the
+    /// same address.
+    #[test]
+    fn a_sample_handed_over_after_an_exec_is_named_by_the_image_it_ran() {
+        let (mut s, scratch) = session("late");
+        let pid = NO_SUCH_PID;
+        s.next_drain(1_000);
+        let fork = TaskEvent { pid, ppid: 1, tid: pid, ptid: 1, time: 10, sample_id: id(pid, 10) };
+        s.handle(Record::Fork(fork), 0).unwrap();
+        s.handle(mmap(pid, "/old", 0x40_0000, 0x10_0000, 20), 0).unwrap();
+        s.handle(sample(pid, 0x40_1000, 30), 0).unwrap();
+        s.next_drain(2_000);
+        s.note_exec(pid, 50);
+        s.handle(exec(pid, "new", 50), 0).unwrap();
+        s.handle(mmap(pid, "/new", 0x40_0000, 0x8_0000, 55), 0).unwrap();
+        s.handle(sample(pid, 0x40_1000, 60), 0).unwrap();
+        // Taken at 40, before the exec at 50, on a CPU whose ring was read later.
+        s.next_drain(3_000);
+        s.handle(sample(pid, 0x40_2000, 40), 0).unwrap();
+        assert!(!s.has_deferred());
+        let got = samples_and_modules(s, &scratch.0);
+        assert_eq!(got, [(30, "/old".into()), (40, "/old".into()), (60, "/new".into())]);
+    }
+
+    /// Finding 9, through `/proc`: a process first seen by a sample taken before its exec has its
+    /// maps read after the exec; the sample waits for the records drained after that read, which
+    /// tell of the exec, and is then not named from the new program.
+    #[test]
+    fn maps_read_after_an_exec_do_not_name_samples_taken_before_it() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        // Wait for `sleep`'s own mappings (the exec is done when its name is).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while procfs::comm(pid, pid).as_deref() != Some(b"sleep") {
+            assert!(Instant::now() < deadline, "sleep did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let text = procfs::maps(pid)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.executable() && m.path.ends_with(b"sleep"))
+            .expect("sleep's text mapping");
+        let (mut s, scratch) = session("proc");
+        let start = monotonic_ns();
+        s.next_drain(start);
+        let (before, exec_time, after) = (start - 3_000, start - 2_000, start - 1_000);
+        s.handle(sample(pid, text.start + 0x10, before), 0).unwrap();
+        s.handle(sample(pid, text.start + 0x20, after), 0).unwrap();
+        assert!(s.has_deferred(), "samples named from maps read after their drain began must wait");
+        // The next drain holds the exec record, written before the maps were read.
+        s.next_drain(monotonic_ns());
+        s.note_exec(pid, exec_time);
+        s.replay_deferred().unwrap();
+        s.handle(exec(pid, "sleep", exec_time), 0).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let sleep = String::from_utf8_lossy(&text.path).into_owned();
+        let got = samples_and_modules(s, &scratch.0);
+        assert_eq!(got, [(before, "[unknown]".into()), (after, sleep)]);
+    }
+
+    /// Finding 12: a process cperf meets only through a sample, gone before `/proc` could be read,
+    /// is counted as unnamed; one announced by a FORK from a named parent is not.
+    #[test]
+    fn processes_that_cannot_be_named_are_counted() {
+        let (mut s, _scratch) = session("unnamed");
+        let start = monotonic_ns();
+        s.next_drain(start);
+        s.handle(exec(NO_SUCH_PID - 1, "parent", 5), 0).unwrap();
+        let fork = TaskEvent {
+            pid: NO_SUCH_PID - 2,
+            ppid: NO_SUCH_PID - 1,
+            tid: NO_SUCH_PID - 2,
+            ptid: NO_SUCH_PID - 1,
+            time: 10,
+            sample_id: id(NO_SUCH_PID - 1, 10),
+        };
+        s.handle(Record::Fork(fork), 0).unwrap();
+        s.handle(sample(NO_SUCH_PID - 2, 0x1000, 20), 0).unwrap();
+        s.handle(sample(NO_SUCH_PID, 0x1000, 20), 0).unwrap();
+        s.handle(sample(NO_SUCH_PID, 0x1000, 30), 0).unwrap();
+        s.next_drain(monotonic_ns());
+        s.replay_deferred().unwrap();
+        assert_eq!(s.stats.unnamed_processes, 1, "{:?}", s.stats);
+        assert_eq!(s.stats.samples, 3);
+    }
+}
