@@ -276,6 +276,14 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     for &(pid, _) in &existing {
         session.refresh_maps(pid)?;
     }
+    // A process a container started between its listing and the enabling left no FORK record.
+    for (target, scope) in scopes.iter().enumerate() {
+        if let Scope::Cgroup(dir) = scope {
+            for pid in sampler::cgroup::procs(dir, true).unwrap_or_default() {
+                session.add_existing(pid, target as u32)?;
+            }
+        }
+    }
     session.flush()?;
     let started = Instant::now();
     if let Some(w) = workload.as_mut() {
