@@ -111,20 +111,24 @@ impl Sampler {
         let mut build_id = true;
         let mut streams = Vec::with_capacity(cpus.len());
         let mut ids = Vec::new();
+        // Tasks with an event on some CPU already: one that exits while the others are opened has
+        // samples in those rings, to be kept.
+        let mut attached: Vec<u32> = Vec::new();
         for &cpu in &cpus {
             let mut events: Vec<(OwnedFd, usize)> = Vec::with_capacity(per_cpu);
             let mut ring = None;
             for (index, scope) in targets.iter().enumerate() {
-                let placements: Vec<(Target<'_>, bool)> = match (scope, &dirs[index]) {
-                    (Scope::Cgroup(_), Some(dir)) => vec![(Target::Cgroup(dir.as_fd()), false)],
-                    (Scope::System, _) => vec![(Target::AnyTask, false)],
+                let placements: Vec<(Target<'_>, Option<u32>)> = match (scope, &dirs[index]) {
+                    (Scope::Cgroup(_), Some(dir)) => vec![(Target::Cgroup(dir.as_fd()), None)],
+                    (Scope::System, _) => vec![(Target::AnyTask, None)],
                     (Scope::Threads(tids), _) => {
-                        tids.iter().map(|&t| (Target::Pid(t as i32), true)).collect()
+                        tids.iter().map(|&t| (Target::Pid(t as i32), Some(t))).collect()
                     }
-                    (Scope::Command(pid), _) => vec![(Target::Pid(*pid as i32), true)],
+                    (Scope::Command(pid), _) => vec![(Target::Pid(*pid as i32), Some(*pid))],
                     (Scope::Cgroup(_), None) => unreachable!("cgroup directories are opened above"),
                 };
-                for (target, per_task) in placements {
+                for (target, task) in placements {
+                    let per_task = task.is_some();
                     // The kernel filters a cgroup event's side-band records (MMAP2, COMM, FORK,
                     // EXIT) by the cgroup of the task that causes them, so each container target
                     // carries its own; a system-wide event sees every task's, so only the first
@@ -145,8 +149,12 @@ impl Sampler {
                     };
                     let fd = match fd {
                         Ok(fd) => fd,
-                        // A thread of `-p` that exited since it was listed.
-                        Err(CounterError::NoSuchProcess { .. }) if matches!(scope, Scope::Threads(t) if t.len() > 1) => {
+                        // A thread of `-p` that exited since it was listed, or since its events on
+                        // the CPUs before this one were opened.
+                        Err(CounterError::NoSuchProcess { .. })
+                            if matches!(scope, Scope::Threads(t) if t.len() > 1)
+                                || task.is_some_and(|t| attached.contains(&t)) =>
+                        {
                             continue
                         }
                         Err(e) => return Err(e),
@@ -158,6 +166,7 @@ impl Sampler {
                         Some(_) => sys::perf_set_output(fd.as_fd(), events[0].0.as_fd()).map_err(map_err)?,
                     }
                     events.push((fd, index));
+                    attached.extend(task);
                 }
             }
             if let Some(ring) = ring {
