@@ -971,17 +971,19 @@ mod tests {
     fn maps_read_after_an_exec_do_not_name_samples_taken_before_it() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id();
-        // Wait for `sleep`'s own mappings (the exec is done when its name is).
+        // Wait for `sleep`'s own text mapping (an exec names the process before it maps the program).
         let deadline = Instant::now() + Duration::from_secs(10);
-        while procfs::comm(pid, pid).as_deref() != Some(b"sleep") {
+        let text = loop {
+            let text = procfs::maps(pid)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| m.executable() && m.path.ends_with(b"/sleep"));
+            if let Some(text) = text {
+                break text;
+            }
             assert!(Instant::now() < deadline, "sleep did not start");
             std::thread::sleep(Duration::from_millis(5));
-        }
-        let text = procfs::maps(pid)
-            .unwrap()
-            .into_iter()
-            .find(|m| m.executable() && m.path.ends_with(b"sleep"))
-            .expect("sleep's text mapping");
+        };
         let (mut s, scratch) = session("proc");
         let start = monotonic_ns();
         s.next_drain(start);
