@@ -602,7 +602,7 @@ fn samples_taken_before_an_exec_are_not_named_from_the_new_program() {
     // Both static, both mapped at 0x400000: an address of busybox's falls inside hot's text.
     let script = format!(
         "for n in 1 2 3 4 5 6 7 8 9 10 11 12; do \
-           /bin/busybox sh -c 'echo $$ > {procs}; i=0; while [ $i -lt 10000 ]; do i=$((i+1)); done; exec {hot} 0.1'; \
+           /bin/busybox sh -c 'echo $$ > {procs}; i=0; while [ $i -lt 10000 ]; do i=$((i+1)); done; exec {hot} --rounds 60 >/dev/null'; \
          done",
         procs = container.cgroup_dir().join("cgroup.procs").display(),
         hot = hot.display()
