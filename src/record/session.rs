@@ -204,6 +204,17 @@ impl Session {
             return Ok(());
         }
         self.new_process(pid, target, None)?;
+        if pid == 0 {
+            // The idle task of every CPU, which `/proc` does not list: perf's name for it.
+            self.named_tids.insert(0);
+            return self.w.push(&Entry::Comm {
+                time: 0,
+                pid,
+                tid: 0,
+                exec: false,
+                name: b"swapper".to_vec(),
+            });
+        }
         for tid in procfs::threads(pid) {
             if let Some(name) = procfs::comm(pid, tid) {
                 self.named_tids.insert(tid);
@@ -1004,7 +1015,7 @@ mod tests {
     }
 
     /// Finding 12: a process cperf meets only through a sample, gone before `/proc` could be read,
-    /// is counted as unnamed; one announced by a FORK from a named parent is not.
+    /// is counted as unnamed; one announced by a FORK from a named parent is not, nor the idle task.
     #[test]
     fn processes_that_cannot_be_named_are_counted() {
         let (mut s, _scratch) = session("unnamed");
@@ -1023,9 +1034,11 @@ mod tests {
         s.handle(sample(NO_SUCH_PID - 2, 0x1000, 20), 0).unwrap();
         s.handle(sample(NO_SUCH_PID, 0x1000, 20), 0).unwrap();
         s.handle(sample(NO_SUCH_PID, 0x1000, 30), 0).unwrap();
+        // The idle task (pid 0, which `/proc` does not list) is named as perf names it.
+        s.handle(sample(0, 0x1000, 40), 0).unwrap();
         s.next_drain(monotonic_ns());
         s.replay_deferred().unwrap();
         assert_eq!(s.stats.unnamed_processes, 1, "{:?}", s.stats);
-        assert_eq!(s.stats.samples, 3);
+        assert_eq!(s.stats.samples, 4);
     }
 }
