@@ -526,3 +526,36 @@ fn monotonic_ns() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sampler::records::{Comm, SampleId};
+
+    /// The same exec seen by two container targets whose cgroups nest: one copy is kept.
+    #[test]
+    fn a_sideband_record_seen_by_two_targets_is_kept_once() {
+        let comm = |event_id| {
+            Record::Comm(Comm {
+                pid: 7,
+                tid: 7,
+                comm: b"sh".to_vec(),
+                exec: true,
+                sample_id: SampleId { pid: 7, tid: 7, time: 100, cpu: 1, id: event_id },
+            })
+        };
+        let other_exec = Record::Comm(Comm {
+            pid: 7,
+            tid: 7,
+            comm: b"sh".to_vec(),
+            exec: true,
+            sample_id: SampleId { pid: 7, tid: 7, time: 200, cpu: 1, id: 1 },
+        });
+        let mut seen = HashSet::new();
+        let kept: Vec<bool> = [comm(1), comm(2), other_exec]
+            .iter()
+            .map(|r| sideband_key(r).is_none_or(|k| seen.insert(k)))
+            .collect();
+        assert_eq!(kept, [true, false, true]);
+    }
+}
