@@ -521,7 +521,8 @@ fn read_named(path: &std::path::Path) -> Named {
     let (mut strings, mut modules, mut frames, mut names) =
         (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
     let (mut stacks, mut comm, mut execs) = (HashMap::new(), HashMap::<u32, String>::new(), HashMap::new());
-    let mut samples = Vec::new();
+    // Names come after the samples: each sample's leaf frame is kept to be named at the end.
+    let (mut samples, mut leaves) = (Vec::new(), Vec::new());
     while let Some(e) = r.next_entry().unwrap() {
         match e {
             Entry::Str { id, text } => {
@@ -567,19 +568,15 @@ fn read_named(path: &std::path::Path) -> Named {
                     target,
                     process: comm.get(&tid).cloned(),
                     user_module: leaf.map(|f| modules[&frames[&f]].clone()),
-                    // Names come after the samples: resolved below.
-                    user_function: leaf.map(|f| f.to_string()),
+                    user_function: None,
                 });
+                leaves.push(leaf);
             }
             _ => {}
         }
     }
-    for s in &mut samples {
-        s.user_function = s
-            .user_function
-            .take()
-            .and_then(|f| names.get(&f.parse::<u32>().unwrap()))
-            .and_then(|id| strings.get(id).cloned());
+    for (s, leaf) in samples.iter_mut().zip(leaves) {
+        s.user_function = leaf.and_then(|f| names.get(&f)).and_then(|id| strings.get(id).cloned());
     }
     let notes = r.summary().map(|s| s.notes.clone()).unwrap_or_default();
     Named { samples, execs, notes }
