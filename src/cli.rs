@@ -198,7 +198,7 @@ Examples:
   cperf report -i web.cperf --pprof web.pb.gz      for go tool pprof, Pyroscope, Parca
   cperf report -i web.cperf --pid 4242 --time 10,20 --user-only")]
 pub struct ReportArgs {
-    /// The recording (from cperf record -o).
+    /// The recording (from cperf record -o); - reads it from standard input (a pipe works).
     #[arg(short = 'i', long = "input", value_name = "FILE", default_value = "cperf.data")]
     pub input: std::path::PathBuf,
 
@@ -235,8 +235,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE", group = "format")]
     pub pprof: Option<std::path::PathBuf>,
 
-    /// Only this target (repeatable): container id, name or cgroup as given to record, or a word of
-    /// its description.
+    /// Only this target (repeatable): as given to record, its name, cgroup, container id or id
+    /// prefix (4+ hex digits), or a word of its description (docker, runc).
     #[arg(long = "container", visible_alias = "target", value_name = "CONTAINER")]
     pub containers: Vec<String>,
 

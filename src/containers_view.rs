@@ -7,22 +7,30 @@ use std::io::{self, Write};
 
 use sampler::container::Container;
 
+use crate::escape::escape;
+
 /// How many characters of an id the table shows (as `docker ps` does).
 const SHORT_ID: usize = 12;
 
+/// The first [`SHORT_ID`] characters of an id.
+fn short_id(id: &str) -> String {
+    id.chars().take(SHORT_ID).collect()
+}
+
 /// Writes `containers` as a table with a header line and the columns ID (first 12 characters),
-/// NAME, RUNTIME, PIDS (how many processes) and CGROUP; unknown values show as `-`.
+/// NAME, RUNTIME, PIDS (how many processes) and CGROUP; unknown values show as `-`, control
+/// characters in names as escapes ([`crate::escape`]).
 pub fn write_table(out: &mut dyn Write, containers: &[Container]) -> io::Result<()> {
     let header = ["ID", "NAME", "RUNTIME", "PIDS", "CGROUP"].map(str::to_owned);
     let rows: Vec<[String; 5]> = containers
         .iter()
         .map(|c| {
             [
-                c.id.as_deref().map_or_else(|| "-".to_owned(), |id| id.chars().take(SHORT_ID).collect()),
-                c.name.clone().unwrap_or_else(|| "-".to_owned()),
+                c.id.as_deref().map_or_else(|| "-".to_owned(), |id| escape(&short_id(id)).into_owned()),
+                c.name.as_deref().map_or_else(|| "-".to_owned(), |n| escape(n).into_owned()),
                 c.runtime.to_string(),
                 c.pids.len().to_string(),
-                c.cgroup.clone(),
+                escape(&c.cgroup).into_owned(),
             ]
         })
         .collect();
@@ -55,7 +63,7 @@ pub fn write_json(out: &mut dyn Write, containers: &[Container]) -> io::Result<(
     struct Listing<'a> {
         containers: &'a [Container],
     }
-    serde_json::to_writer(&mut *out, &Listing { containers })?;
+    crate::escape::write_json(&mut *out, &Listing { containers }, false)?;
     writeln!(out)
 }
 
@@ -117,5 +125,29 @@ probe1        -     runc     0     /probe1
         assert_eq!(v["containers"][1]["name"], serde_json::Value::Null);
         assert_eq!(v["containers"][1]["cgroup"], "/probe1");
         assert!(out.ends_with(b"}\n"));
+    }
+
+    /// Names, ids and cgroups come from runtime state a container can influence: escaped.
+    #[test]
+    fn control_characters_are_escaped() {
+        let c = Container {
+            id: Some("ab\x1b[2Jcd".into()),
+            name: Some("web\n\x07".into()),
+            runtime: Runtime::Runc,
+            cgroup: "/x\ry".into(),
+            pids: vec![],
+        };
+        let mut out = Vec::new();
+        write_table(&mut out, std::slice::from_ref(&c)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        assert!(
+            text.contains("ab\\e[2Jcd") && text.contains("web\\n\\x07") && text.contains("/x\\ry"),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        write_json(&mut out, &[c]).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["containers"][0]["name"], "web\n\x07", "JSON keeps the exact name");
     }
 }

@@ -5,7 +5,9 @@
 mod cli;
 mod containers;
 mod containers_view;
+mod escape;
 mod numbers;
+mod process_access;
 mod record;
 mod report;
 mod runqlat;
@@ -77,7 +79,8 @@ fn one_line(e: &anyhow::Error) -> String {
         }
         line.push_str(&text);
     }
-    line.replace('\n', " ")
+    // Errors quote names and paths a container controls: no control character reaches the terminal.
+    escape::escape(&line).into_owned()
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

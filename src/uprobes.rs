@@ -4,6 +4,7 @@
 //! by the symbolizer. The kernel is then handed the opened file, so the probe is on the container's
 //! file even when the host has another at the same path.
 
+mod boundary;
 mod by_name;
 
 use std::fs::File;
@@ -83,9 +84,19 @@ fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
     let mut order = vec![first];
     order.extend(files.pids.iter().copied().filter(|&p| p != first));
     let mut roots: Vec<(u64, u64, RootFs)> = Vec::new();
+    // A root this user may not open (a process of another user, without CAP_SYS_PTRACE).
+    let mut denied = None;
     for pid in order {
         let dir = PathBuf::from(format!("/proc/{pid}/root"));
-        let Ok(meta) = std::fs::metadata(&dir) else { continue };
+        let meta = match std::fs::metadata(&dir) {
+            Ok(meta) => meta,
+            Err(e) => {
+                if crate::process_access::is_denied(&e) {
+                    denied.get_or_insert(pid);
+                }
+                continue;
+            }
+        };
         let id = (meta.dev(), meta.ino());
         if let Some((_, _, root)) = roots.iter_mut().find(|(dev, ino, _)| (*dev, *ino) == id) {
             root.pids.push(pid);
@@ -96,6 +107,12 @@ fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
         }
         let Ok(fs) = ContainerRoot::at(&dir) else { continue };
         roots.push((id.0, id.1, RootFs { fs, pids: vec![pid] }));
+    }
+    if let (true, Some(pid)) = (roots.is_empty(), denied) {
+        bail!(
+            "cannot open the root filesystem of {what}: {}",
+            crate::process_access::denied(&format!("/proc/{pid}/root"))
+        );
     }
     if roots.is_empty() {
         bail!("cannot open the root filesystem of {what}: its processes have exited");
@@ -217,6 +234,16 @@ pub fn place(events: &EventList, files: Files<'_>, what: &str, return_types: boo
                     location.offset
                 ),
             }
+        }
+        // The kernel writes its breakpoint over the byte it is given: inside an instruction, the
+        // program would run a corrupted one. A function's start is an instruction's.
+        if !location.at_start {
+            let named = match (&location.function, location.address) {
+                (Some(function), Some(address)) => Some((function.as_str(), address)),
+                _ => None,
+            };
+            boundary::check(&data, debug_file(), location.offset, named)
+                .with_context(|| format!("{}: {path_name} in {what}", event.name))?;
         }
         if probe.is_name() {
             let at = match &location.function {

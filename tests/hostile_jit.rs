@@ -82,11 +82,15 @@ fn perf_maps(container: &Container) -> Vec<PathBuf> {
 const MIB: u64 = 1 << 20;
 
 /// A container that makes its perf map a character device (here the host's `/dev/null`, 1:3):
-/// cperf, as host root, must never open it. inotify on the node sees every open for reading or
-/// writing (an `O_PATH` look is none), so the check does not depend on timing.
+/// cperf, as host root, must never open it. strace lists every open cperf makes (other programs
+/// on the host may open the node meanwhile, so a watch on the node would not tell whose open it
+/// saw): the path may only be looked at with `O_PATH`, which opens nothing.
 #[test]
 fn a_perf_map_that_is_a_device_node_is_never_opened() {
-    if !support::privileged() || std::env::consts::ARCH != "x86_64" {
+    if !support::privileged()
+        || std::env::consts::ARCH != "x86_64"
+        || !support::tool_available("strace", "the check of cperf's opens (apt-get install strace)")
+    {
         return;
     }
     let scratch = Scratch::new("jit-device");
@@ -101,22 +105,31 @@ fn a_perf_map_that_is_a_device_node_is_never_opened() {
         nix::sys::stat::makedev(1, 3),
     )
     .unwrap();
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).unwrap();
-    inotify.add_watch(&node, AddWatchFlags::IN_OPEN).unwrap();
 
     let out = scratch.path("device.cperf");
-    let (summary, _) = record(&container, &out, "2.5");
-    let opens = match inotify.read_events() {
-        Ok(events) => events.len(),
-        Err(nix::errno::Errno::EAGAIN) => 0,
-        Err(e) => panic!("inotify: {e}"),
-    };
+    let trace = scratch.path("opens.strace");
+    let result = std::process::Command::new("strace")
+        .args(["-f", "--seccomp-bpf", "-qq", "-e", "trace=open,openat,openat2", "-e", "signal=none", "-o"])
+        .arg(&trace)
+        .arg(support::cperf_path())
+        .args(["record", "-G", container.id(), "-e", "cpu-clock", "-F", "499", "-g", "-o"])
+        .arg(&out)
+        .args(["--duration", "2.5"])
+        .output()
+        .unwrap();
     drop(container);
-    assert_eq!(opens, 0, "cperf opened the device node at the perf map's path; summary:\n{summary}");
+    assert!(result.status.success(), "{}", describe(&result));
+    let summary = String::from_utf8_lossy(&result.stderr);
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let looks: Vec<&str> = trace.lines().filter(|l| l.contains("/tmp/perf-1.map")).collect();
+    let opened: Vec<&&str> = looks
+        .iter()
+        .filter(|l| !l.contains("O_PATH") && l.rsplit_once(" = ").is_some_and(|(_, rc)| !rc.starts_with('-')))
+        .collect();
+    assert!(opened.is_empty(), "cperf opened the device node at the perf map's path: {opened:#?}");
+    // The perf map was looked for (the JIT code was sampled), and nothing was copied from the node.
+    assert!(!looks.is_empty(), "cperf never looked for the perf map; summary:\n{summary}");
     let p = profile::read(&out);
-    // The JIT code was sampled (so its perf map was looked for), and nothing was copied from the node.
-    assert!(p.samples >= 100, "{} samples; summary:\n{summary}", p.samples);
     assert!(p.perf_map_pids.is_empty(), "perf map data copied from a device node");
 }
 
@@ -160,8 +173,10 @@ fn a_perf_map_replaced_again_and_again_cannot_fill_the_disk() {
 }
 
 /// Eight JIT processes whose maps grow to 60 MiB each (480 MiB in all) made cperf hold and write
-/// all of it in one poll and overrun `--duration`. Now all maps together cost at most 128 MiB, the
-/// recording ends within 1.5 s of the duration asked, and the summary says what was cut.
+/// all of it in one poll and overrun `--duration 2` by 16 s. Now all maps together cost at most
+/// 128 MiB, the recording ends within 1.5 s of the duration asked, and the summary says what was
+/// cut. On a host so busy that the same recording of small maps already takes longer, the bound
+/// is that recording's time plus 1 s (the test is about what the maps add, not the host's load).
 #[test]
 fn many_huge_perf_maps_are_cut_at_the_total_and_keep_the_duration() {
     if !support::privileged() || std::env::consts::ARCH != "x86_64" {
@@ -176,6 +191,7 @@ fn many_huge_perf_maps_are_cut_at_the_total_and_keep_the_duration() {
         assert!(Instant::now() < deadline, "the jit processes wrote no maps; log:\n{}", container.log());
         std::thread::sleep(Duration::from_millis(20));
     }
+    let (_, baseline) = record(&container, &scratch.path("small.cperf"), "2");
     for map in perf_maps(&container) {
         inflate(&map, 60 * MIB);
     }
@@ -183,7 +199,11 @@ fn many_huge_perf_maps_are_cut_at_the_total_and_keep_the_duration() {
     let out = scratch.path("many.cperf");
     let (summary, took) = record(&container, &out, "2");
     drop(container);
-    assert!(took < Duration::from_millis(3500), "record --duration 2 took {took:?}; summary:\n{summary}");
+    let bound = Duration::from_millis(3500).max(baseline + Duration::from_secs(1));
+    assert!(
+        took < bound,
+        "record --duration 2 took {took:?} (with small maps: {baseline:?}); summary:\n{summary}"
+    );
     let size = std::fs::metadata(&out).unwrap().len();
     assert!(size < 132 * MIB, "the recording is {size} bytes; summary:\n{summary}");
     let p = profile::read(&out);

@@ -296,6 +296,151 @@ fn damaged_and_foreign_files() {
     }
 }
 
+/// The file name the `hostile` fixture runs from inside its container: ESC sequences that clear
+/// the screen and retitle the terminal, BEL, a line break.
+const HOSTILE_FILE: &str = "\x1b[2J\x1b]0;PWNED\x07\nnl";
+
+/// Control characters other than line ends (C1 included), which a terminal obeys.
+fn controls(text: &str) -> Vec<char> {
+    text.chars().filter(|&c| c != '\n' && c.is_control()).collect()
+}
+
+/// Issue 13, findings 3 and 4: a container runs a program from a file named with ESC, BEL and a
+/// newline, its threads renamed (prctl) with such bytes. The record summary, the text report, the
+/// folded stacks and the flame graph hold no raw control character, a folded line is one stack,
+/// and the SVG parses as XML. The same recording is read from a pipe (`-i -`).
+#[test]
+fn hostile_names_reach_no_output_raw() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("report-hostile");
+    let bundle = Bundle::new();
+    let program = format!("/tmp/{HOSTILE_FILE}");
+    std::fs::copy(support::fixture("hostile"), bundle.rootfs().join(&program[1..])).unwrap();
+    let c = bundle.args(&[program.as_str(), "30", "/tmp/ready"]).run_detached("report-hostile");
+    c.wait_for_file("/tmp/ready", std::time::Duration::from_secs(20));
+    let input = scratch.path("hostile.cperf");
+    let out = cperf()
+        .arg("record")
+        .args(["-G", c.id(), "-e", "cpu-clock", "-F", "499", "-g", "--duration", "1.5", "-o"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let summary = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(controls(&summary), [], "record summary: {summary:?}");
+    drop(c);
+
+    let text = report_ok(&input, &[]);
+    assert_eq!(controls(&text), [], "text report: {text:?}");
+    assert!(text.contains("cperf_hostile_burn"), "{text}");
+    // The module (the executable's file name, whose newline /proc/PID/maps gives as `\012`) and the
+    // process name, escaped.
+    assert!(text.contains("\\e[2J\\e]0;PWNED\\x07\\\\012nl"), "{text}");
+    assert!(text.contains("\\e[2J\\e]0;X\\x07\\n\\r"), "{text}");
+
+    let folded = report_ok(&input, &["--folded"]);
+    assert_eq!(controls(&folded), [], "folded: {folded:?}");
+    let samples = json(&input, &[])["samples"].as_u64().unwrap();
+    let mut sum = 0;
+    for line in folded.lines() {
+        let (stack, n) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a folded line: {line:?}"));
+        sum += n.parse::<u64>().unwrap_or_else(|_| panic!("a line split in two: {line:?}"));
+        assert!(stack.contains("cperf_hostile_burn") || stack.contains('['), "{line:?}");
+    }
+    assert_eq!(sum, samples, "every sample on one line of its own");
+    assert!(
+        folded.lines().all(|l| l.starts_with("\\e[2J\\e]0:X\\x07\\n\\r;")),
+        "the process's name first, escaped, `;` as `:`: {folded}"
+    );
+
+    for args in [&["--flame"][..], &["--flame", "--icicle", "--reverse"]] {
+        let svg = report_ok(&input, args);
+        assert_eq!(controls(&svg), [], "{args:?}");
+        let options = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
+        let xml = roxmltree::Document::parse_with_options(&svg, options)
+            .unwrap_or_else(|e| panic!("{args:?}: the SVG is not well-formed XML: {e}"));
+        assert!(xml.descendants().any(|n| n.text().is_some_and(|t| t.contains("cperf_hostile_burn"))));
+    }
+
+    // From a pipe: the same report as from the file.
+    let mut child = cperf()
+        .args(["report", "-i", "-", "--folded"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&input).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    assert!(out.status.success(), "report -i - from a pipe: {}", describe(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), folded);
+}
+
+/// Issue 13, finding 2: `record -o` writes only a new file or over a regular file. A device node
+/// (a private copy of /dev/null, then /dev/null itself) and a symlink to one are refused with one
+/// line and a non-zero exit, their mode unchanged; an existing regular file is overwritten.
+#[test]
+fn record_output_is_only_a_regular_file() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("report-output");
+    let c = Bundle::new().with_fixture("spin").args(&["spin", "30"]).run_detached("report-output");
+    let record_to = |path: &Path| {
+        cperf()
+            .arg("record")
+            .args(["-G", c.id(), "-e", "cpu-clock", "--duration", "0.3", "-o"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let device = scratch.path("null");
+    nix::sys::stat::mknod(
+        &device,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    std::fs::set_permissions(&device, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let link = scratch.path("link.cperf");
+    std::os::unix::fs::symlink(&device, &link).unwrap();
+    let dev_null_mode = std::fs::metadata("/dev/null").unwrap().mode();
+    // The private node first: were it changed, /dev/null would be too.
+    for (path, node) in
+        [(&device, &device), (&link, &device), (&PathBuf::from("/dev/null"), &PathBuf::from("/dev/null"))]
+    {
+        let before = std::fs::metadata(node).unwrap().mode();
+        let out = record_to(path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {}", path.display(), describe(&out));
+        assert_eq!(stderr.lines().count(), 1, "{}: {stderr}", path.display());
+        assert!(
+            stderr.contains("regular file") && !stderr.contains("panicked"),
+            "{}: {stderr}",
+            path.display()
+        );
+        assert_eq!(std::fs::metadata(node).unwrap().mode(), before, "{}: mode changed", node.display());
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::metadata("/dev/null").unwrap().mode(), dev_null_mode);
+
+    let existing = scratch.path("old.cperf");
+    std::fs::write(&existing, vec![b'x'; 1 << 20]).unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = record_to(&existing);
+    assert!(out.status.success(), "{}", describe(&out));
+    let m = std::fs::metadata(&existing).unwrap();
+    assert_eq!(m.mode() & 0o777, 0o640, "an existing file keeps the mode its owner gave it");
+    assert!(json(&existing, &[])["samples"].as_u64().is_some(), "a recording replaced the old file");
+}
+
 /// 1234567 as cperf prints it: 1,234,567.
 fn support_thousands(n: u64) -> String {
     let digits = n.to_string();

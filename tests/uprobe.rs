@@ -2,8 +2,8 @@
 //!
 //! The workload is the `probed` fixture, dynamically linked against `libprobed.so`: once `/tmp/go`
 //! exists it calls `cperf_probed_call(i)` for i < N (returning -4 when i % 10 == 9, 7 when
-//! i % 10 == 4, else 0) and `cperf_probed_wide(i)` for i < N/2 (-2^40 for odd i, 2^33 for even),
-//! then creates `/tmp/done` and sleeps. Counts and return values are therefore known exactly. The
+//! i % 10 == 4, else 0), `cperf_probed_wide(i)` for i < N/2 (-2^40 for odd i, 2^33 for even) and
+//! `cperf_probed_insn(i)` for i < N/4 (hand-written instructions at known offsets), then creates `/tmp/done` and sleeps. Counts and return values are therefore known exactly. The
 //! host holds a different build of the library at the same path (other offsets, other values): a
 //! probe placed through the host's file would count nothing in the container, or the wrong thing.
 //! Tests that need root return early (printing `skipped: ...`) unless the host is privileged;
@@ -581,4 +581,75 @@ fn bad_probes_fail_with_one_line_that_says_what_to_do() {
     ]);
     check(["report", "-i", &file, "--retval"].map(String::from).to_vec(), &["no return values", "--retval"]);
     check(["report", "-i", &file, "--retval=float"].map(String::from).to_vec(), &["i32", "hex"]);
+}
+
+/// A probe inside an instruction would have the kernel write its breakpoint over the middle of it
+/// and crash the program: `cperf_probed_insn` (a 10-byte `movabs` at +0x0, a 3-byte `lea` at
+/// +0xa, `ret` at +0xd) probed inside an instruction, by function and offset, by name, or by raw
+/// file offset, is refused with the boundaries around it, and nothing is placed; the program
+/// keeps running, and probes at boundaries count its calls exactly.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn offsets_inside_an_instruction_are_refused() {
+    if !support::privileged() {
+        return;
+    }
+    let site = Site::new();
+    let probed = support::probed_fixture();
+    let c = site.container("uprobe-boundary", 400, &probed.lib);
+    let lib = site.lib();
+    let data = std::fs::read(&probed.lib).unwrap();
+    let insn = symbolizer::probe_location(&data, "cperf_probed_insn").unwrap().offset;
+    let stat = |event: &str| ["stat", "-G", c.id(), "-e", event, "--", "true"].map(String::from);
+    let check = |args: [String; 7], wanted: &[&str]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_one_line_error(&args, wanted);
+    };
+    // Placed, this probe turns the movabs into garbage and the program dies of SIGSEGV while the
+    // script waits for it (and times out): refused, the script is not even started.
+    let script = c.go_and_wait_done_script();
+    let event = format!("uprobe:{lib}:cperf_probed_insn+0x1");
+    assert_one_line_error(
+        &["stat", "-G", c.id(), "-e", &event, "--", "sh", "-c", &script],
+        &[
+            "cperf_probed_insn+0x1 is inside an instruction",
+            "cperf_probed_insn+0x0 and cperf_probed_insn+0xa",
+        ],
+    );
+    assert!(!c.rootfs().join("tmp/go").exists(), "the command ran");
+    check(
+        stat(&format!("uprobe:{lib}:cperf_probed_insn+0x5")),
+        &[
+            "cperf_probed_insn+0x5 is inside an instruction",
+            "boundaries are cperf_probed_insn+0x0 and cperf_probed_insn+0xa",
+        ],
+    );
+    check(
+        stat("uprobe:libprobed:cperf_probed_insn+12"),
+        &[
+            "cperf_probed_insn+0xc is inside an instruction",
+            "cperf_probed_insn+0xa and cperf_probed_insn+0xd",
+        ],
+    );
+    check(
+        stat(&format!("uprobe:{lib}:{:#x}", insn + 3)),
+        &[
+            &format!("file offset {:#x} (cperf_probed_insn+0x3) is inside an instruction", insn + 3),
+            &format!("file offset {insn:#x} (cperf_probed_insn+0x0) and file offset {:#x}", insn + 10),
+        ],
+    );
+    check(stat(&format!("uprobe:{lib}:cperf_probed_insn+0x40")), &["past the end of the function"]);
+    // Not code at all: the ELF header.
+    check(stat(&format!("uprobe:{lib}:0x2")), &["not in the file's code"]);
+    // Nothing was placed: the program runs on, and the boundaries count exactly (400 / 4 calls).
+    let at_lea = format!("uprobe:{lib}:cperf_probed_insn+0xa");
+    let at_ret = format!("uprobe:{lib}:{:#x}", insn + 13);
+    let out =
+        run_ok(&["stat", "-G", c.id(), "-e", &at_lea, "-e", &at_ret, "--json", "--", "sh", "-c", &script]);
+    let expected: BTreeMap<String, u64> =
+        [(at_lea.clone(), 100), (at_ret.clone(), 100)].into_iter().collect();
+    assert_eq!(stat_counts(&json(&out))[c.id()], expected, "{}", describe(&out));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", c.init_pid())).unwrap();
+    let state = status.lines().find(|l| l.starts_with("State:")).unwrap_or_default().to_string();
+    assert!(!state.contains("zombie") && !state.contains("dead"), "the program died: {state}");
 }

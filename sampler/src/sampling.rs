@@ -1,5 +1,7 @@
 //! Sampling events: one perf event per CPU for each target, every target's events on a CPU writing
-//! into that CPU's one ring buffer, with side-band records (MMAP2, COMM, FORK, EXIT) from the first.
+//! into that CPU's one ring buffer, with side-band records (MMAP2, COMM, FORK, EXIT) from each
+//! container or task target's events (the kernel filters those by cgroup and task) and from the
+//! first system-wide one.
 //!
 //! This is what `cperf record` drains; records are parsed by [`crate::records`] and attributed to a
 //! target through their event id.
@@ -47,7 +49,7 @@ impl SamplingOptions {
 #[derive(Debug)]
 struct CpuStream {
     ring: Ring,
-    /// `(event fd, target index)`; the first one owns the ring and carries side-band records.
+    /// `(event fd, target index)`; the first one owns the ring.
     events: Vec<(OwnedFd, usize)>,
 }
 
@@ -109,23 +111,29 @@ impl Sampler {
         let mut build_id = true;
         let mut streams = Vec::with_capacity(cpus.len());
         let mut ids = Vec::new();
+        // Tasks with an event on some CPU already: one that exits while the others are opened has
+        // samples in those rings, to be kept.
+        let mut attached: Vec<u32> = Vec::new();
         for &cpu in &cpus {
             let mut events: Vec<(OwnedFd, usize)> = Vec::with_capacity(per_cpu);
             let mut ring = None;
             for (index, scope) in targets.iter().enumerate() {
-                let placements: Vec<(Target<'_>, bool)> = match (scope, &dirs[index]) {
-                    (Scope::Cgroup(_), Some(dir)) => vec![(Target::Cgroup(dir.as_fd()), false)],
-                    (Scope::System, _) => vec![(Target::AnyTask, false)],
+                let placements: Vec<(Target<'_>, Option<u32>)> = match (scope, &dirs[index]) {
+                    (Scope::Cgroup(_), Some(dir)) => vec![(Target::Cgroup(dir.as_fd()), None)],
+                    (Scope::System, _) => vec![(Target::AnyTask, None)],
                     (Scope::Threads(tids), _) => {
-                        tids.iter().map(|&t| (Target::Pid(t as i32), true)).collect()
+                        tids.iter().map(|&t| (Target::Pid(t as i32), Some(t))).collect()
                     }
-                    (Scope::Command(pid), _) => vec![(Target::Pid(*pid as i32), true)],
+                    (Scope::Command(pid), _) => vec![(Target::Pid(*pid as i32), Some(*pid))],
                     (Scope::Cgroup(_), None) => unreachable!("cgroup directories are opened above"),
                 };
-                for (target, per_task) in placements {
-                    // Side-band records of CPU-wide events would repeat on every event of the CPU,
-                    // so only the first carries them; per-task events each see only their tasks.
-                    let sideband = per_task || events.is_empty();
+                for (target, task) in placements {
+                    let per_task = task.is_some();
+                    // The kernel filters a cgroup event's side-band records (MMAP2, COMM, FORK,
+                    // EXIT) by the cgroup of the task that causes them, so each container target
+                    // carries its own; a system-wide event sees every task's, so only the first
+                    // event of a CPU carries them; per-task events each see only their tasks.
+                    let sideband = per_task || events.is_empty() || matches!(scope, Scope::Cgroup(_));
                     let event = &target_events[index];
                     let mut attr = sampling_attr(options, event, sideband, scope, build_id);
                     let fd = match counter::open_one(&attr, target, cpu, event, scope, needed) {
@@ -141,8 +149,12 @@ impl Sampler {
                     };
                     let fd = match fd {
                         Ok(fd) => fd,
-                        // A thread of `-p` that exited since it was listed.
-                        Err(CounterError::NoSuchProcess { .. }) if matches!(scope, Scope::Threads(t) if t.len() > 1) => {
+                        // A thread of `-p` that exited since it was listed, or since its events on
+                        // the CPUs before this one were opened.
+                        Err(CounterError::NoSuchProcess { .. })
+                            if matches!(scope, Scope::Threads(t) if t.len() > 1)
+                                || task.is_some_and(|t| attached.contains(&t)) =>
+                        {
                             continue
                         }
                         Err(e) => return Err(e),
@@ -154,6 +166,7 @@ impl Sampler {
                         Some(_) => sys::perf_set_output(fd.as_fd(), events[0].0.as_fd()).map_err(map_err)?,
                     }
                     events.push((fd, index));
+                    attached.extend(task);
                 }
             }
             if let Some(ring) = ring {
@@ -339,8 +352,13 @@ mod tests {
         sampler.enable().unwrap();
         let child = std::process::Command::new("true").status().unwrap();
         assert!(child.success());
-        let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(300) {
+        // 300 ms of this thread's own CPU time, however loaded the host is.
+        let cpu_time = || {
+            let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).unwrap();
+            t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+        };
+        let start = cpu_time();
+        while cpu_time() - start < 300_000_000 {
             std::hint::black_box(0u64);
         }
         sampler.disable().unwrap();
@@ -363,8 +381,8 @@ mod tests {
         });
         assert_eq!(stats.malformed, 0);
         assert!(ids.iter().all(|&id| sampler.target_of(id) == Some(0)), "a sample from an unknown event id");
-        // 300 ms of one busy thread at 999 Hz: about 300 samples; allow for a loaded machine.
-        assert!(ours >= 150, "{ours} samples of this process in 300 ms at 999 Hz");
+        // 300 ms of one busy thread's CPU time at 999 Hz: about 300 samples.
+        assert!(ours >= 150, "{ours} samples of this process in 300 ms of its CPU time at 999 Hz");
         assert!(with_stack * 10 >= ours * 9, "{with_stack} of {ours} samples have a callchain");
         assert!(comms >= 1 && mmaps >= 1, "side-band: {comms} COMM, {mmaps} MMAP2 for the exec of `true`");
     }
@@ -402,10 +420,20 @@ mod tests {
             user_regs: 0,
             ring_pages: 64,
         };
+        // The CPU time the cgroup's tasks had (its `cpu.stat`), which the samples follow however
+        // loaded the host is.
+        let usage_us = || {
+            let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
+            let line = stat.lines().find_map(|l| l.strip_prefix("usage_usec ")).unwrap();
+            line.trim().parse::<u64>().unwrap()
+        };
+        let mut used_ms = 0;
         let result = Sampler::open(&options, &[Scope::Cgroup(dir.clone())]).map(|mut sampler| {
+            let before = usage_us();
             sampler.enable().unwrap();
             std::thread::sleep(std::time::Duration::from_millis(400));
             sampler.disable().unwrap();
+            used_ms = (usage_us() - before) / 1000;
             let mut pids = std::collections::BTreeMap::new();
             sampler.drain(|r| {
                 if let Record::Sample(s) = r {
@@ -422,8 +450,8 @@ mod tests {
         let pids = result.unwrap();
         let n_inside = pids.get(&inside.id()).copied().unwrap_or(0);
         assert!(
-            n_inside >= 100,
-            "{n_inside} samples of the cgroup's busy shell in 400 ms at 999 Hz: {pids:?}"
+            used_ms >= 20 && u64::from(n_inside) * 2 >= used_ms,
+            "{n_inside} samples of the cgroup's busy shell, which ran {used_ms} ms, at 999 Hz: {pids:?}"
         );
         assert_eq!(
             pids.keys().copied().collect::<Vec<_>>(),

@@ -19,7 +19,7 @@ pub enum TracefsError {
     )]
     NotMounted(#[source] sys::SyscallError),
     /// Mounted but its event list cannot be read.
-    #[error("cannot read tracepoints under {path}: {source}; tracefs needs root (or CAP_PERFMON with a permissive tracefs mode)")]
+    #[error("cannot read tracepoints under {path}: {source}; {}", unreadable_remedy(.source))]
     Unreadable {
         /// The directory that could not be read.
         path: PathBuf,
@@ -27,6 +27,15 @@ pub enum TracefsError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What to do about an unreadable tracefs: its mode, when permission was denied.
+fn unreadable_remedy(source: &std::io::Error) -> &'static str {
+    if source.kind() == std::io::ErrorKind::PermissionDenied {
+        "tracefs is mounted for root only (mode 0700 by default), which CAP_PERFMON does not change: run as root, add CAP_DAC_READ_SEARCH, or as root let others read it (mount -o remount,mode=755 on tracefs)"
+    } else {
+        "tracefs needs root"
+    }
 }
 
 /// A mounted tracefs.

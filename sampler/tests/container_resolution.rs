@@ -428,7 +428,12 @@ struct RuncContainer {
 
 impl RuncContainer {
     fn start() -> Option<RuncContainer> {
-        let test = "runc_container_by_id_prefix_and_pid";
+        Self::make("runc_container_by_id_prefix_and_pid", "run", "sleep 1000")
+    }
+
+    /// A container of `test` made with `runc <how>` (`run` or `create`), its process running
+    /// `sh -c script`.
+    fn make(test: &str, how: &str, script: &str) -> Option<RuncContainer> {
         if Command::new("runc").arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
             return skip(test, "runc is not installed");
         }
@@ -445,7 +450,7 @@ impl RuncContainer {
         let config_path = bundle.0.join("config.json");
         let mut config: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
-        config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", "sleep 1000"]);
+        config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
         config["process"]["terminal"] = serde_json::json!(false);
         config["root"]["readonly"] = serde_json::json!(false);
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
@@ -456,8 +461,9 @@ impl RuncContainer {
         // container runs, so runc's errors go to a file.
         let log_path = container._bundle.0.join("runc-run.log");
         let log = std::fs::File::create(&log_path).unwrap();
+        let args: &[&str] = if how == "run" { &["run", "-d", "--bundle"] } else { &[how, "--bundle"] };
         let status = Command::new("runc")
-            .args(["run", "-d", "--bundle"])
+            .args(args)
             .arg(&container._bundle.0)
             .arg(&id)
             .stdin(Stdio::null())
@@ -470,9 +476,13 @@ impl RuncContainer {
     }
 
     fn init_pid(&self) -> u32 {
+        self.state()["pid"].as_u64().unwrap() as u32
+    }
+
+    /// What `runc state` says.
+    fn state(&self) -> serde_json::Value {
         let out = Command::new("runc").args(["state", &self.id]).output().unwrap();
-        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        state["pid"].as_u64().unwrap() as u32
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 }
 
@@ -498,4 +508,68 @@ fn runc_container_by_id_prefix_and_pid() {
     }
     let listed = resolver.list().unwrap();
     assert!(listed.iter().any(|c| c.id.as_deref() == Some(container.id.as_str()) && c.pids.contains(&init)));
+}
+
+/// A runc container whose process has exited keeps its (empty) cgroup until `runc delete`: it is
+/// said to be stopped, by id and by cgroup path, not counted as an empty container. One made with
+/// `runc create` and not yet started is resolved (counting can start before `runc start`).
+#[test]
+fn a_stopped_runc_container_is_said_to_be_stopped() {
+    let test = "a_stopped_runc_container_is_said_to_be_stopped";
+    let Some(root) = privileged(test) else { return };
+    let Some(stopped) = RuncContainer::make(test, "run", "exit 0") else { return };
+    // runc says `stopped` once the process has exited: wait for that (the container's whole life
+    // is one `exit`), then resolve.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while stopped.state()["status"] != "stopped" {
+        assert!(std::time::Instant::now() < deadline, "never stopped: {}", stopped.state());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let cgroup = format!("/{}", stopped.id);
+    assert!(root.join(&stopped.id).is_dir(), "runc keeps the cgroup of a stopped container");
+    let resolver = Resolver::new().unwrap();
+    for spec in [stopped.id.as_str(), &stopped.id[..stopped.id.len() - 4], cgroup.as_str()] {
+        let err = resolver.resolve(spec).unwrap_err();
+        assert!(matches!(err, ResolveError::Stopped { runtime: Runtime::Runc, .. }), "{spec}: {err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("runc container `{}` is stopped", stopped.id))
+                && msg.contains(&format!("runc delete {}", stopped.id))
+                && !msg.contains('\n'),
+            "{msg}"
+        );
+    }
+    let Some(created) = RuncContainer::make(test, "create", "sleep 1000") else { return };
+    assert_eq!(created.state()["status"], "created");
+    let r = resolver.resolve(&created.id).unwrap();
+    assert_eq!(r.container.runtime, Runtime::Runc);
+    assert_eq!(r.container.pids, vec![created.init_pid()]);
+}
+
+/// Docker removes a stopped container's cgroup; its `config.v2.json` says it is not running: the
+/// container is said to be stopped by name, id and id prefix, with how to start it.
+#[test]
+fn a_stopped_docker_container_is_said_to_be_stopped() {
+    let Some(root) = privileged("a_stopped_docker_container_is_said_to_be_stopped") else { return };
+    let names = TempDir::new();
+    let id = random_hex(64);
+    let name = format!("cperf-stopped-{}", random_hex(8));
+    let dir = names.0.join("docker/containers").join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config =
+        serde_json::json!({"ID": id, "Name": format!("/{name}"), "State": {"Running": false, "ExitCode": 0}});
+    std::fs::write(dir.join("config.v2.json"), config.to_string()).unwrap();
+    let resolver = Resolver::with_locations(locations(&root, &names.0));
+    for spec in [name.as_str(), id.as_str(), &id[..12]] {
+        let err = resolver.resolve(spec).unwrap_err();
+        assert!(matches!(err, ResolveError::Stopped { runtime: Runtime::Docker, .. }), "{spec}: {err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("docker container `{name}` is stopped: start it (`docker start {name}`), or name a running one (`cperf containers` lists them)")
+        );
+    }
+    // Running (by its file) but without a cgroup: not claimed to be stopped.
+    let running = serde_json::json!({"ID": id, "Name": format!("/{name}"), "State": {"Running": true}});
+    std::fs::write(dir.join("config.v2.json"), running.to_string()).unwrap();
+    assert!(matches!(resolver.resolve(&name), Err(ResolveError::Unknown { .. })));
 }

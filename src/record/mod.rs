@@ -15,6 +15,7 @@ mod output;
 mod procfs;
 mod session;
 
+use std::collections::HashSet;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -214,10 +215,30 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         user_regs,
         ring_pages: opts.ring_pages,
     };
+    // What the processes already running have mapped (and their files, opened) is read before
+    // sampling starts, and again once it has: `-p` samples from the moment its events are opened,
+    // and a process that exits before its maps are read has its samples named from nothing (that
+    // happened while kallsyms was parsed in between, which takes seconds on a loaded host).
+    let kallsyms = read_kallsyms();
+    let kernel_symbols = match &kallsyms {
+        Ok(_) => "kallsyms".into(),
+        Err(why) => why.clone(),
+    };
+    let mut session = Session::new(Modules::new(kallsyms), opts.callchain, scopes.len());
+    for (target, pids) in target_pids.iter().enumerate() {
+        if let Some(&pid) = pids.first() {
+            session.set_target_root(target, pid);
+        } else if metas[target].kind == "command" {
+            // The command was forked from here: its files are where cperf's are, also once a
+            // short-lived process of it has exited.
+            session.set_target_root(target, std::process::id());
+        }
+    }
+    for &(pid, target) in &existing {
+        session.add_existing(pid, target as u32)?;
+    }
     let mut sampler = Sampler::open_per_target(&sampling, &scopes, &target_events)
         .with_context(|| format!("cannot sample '{}' for {}", event.name, metas[0].description))?;
-
-    let kallsyms = read_kallsyms();
     let start_time = monotonic_ns();
     let meta = Meta {
         cperf_version: env!("CARGO_PKG_VERSION").into(),
@@ -241,32 +262,29 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         },
         callchain: opts.callchain,
         targets: metas.clone(),
-        kernel_symbols: match &kallsyms {
-            Ok(_) => "kallsyms".into(),
-            Err(why) => why.clone(),
-        },
+        kernel_symbols,
         value: sampler::uprobe::return_register()
             .filter(|_| user_regs != 0)
             .map(|(_, register)| format!("return value ({register})")),
     };
     let writer = RecordingWriter::create(&opts.output, &meta)?;
     let mut membership = CgroupMembership::new(&scopes);
-    let mut session = Session::new(writer, Modules::new(kallsyms), opts.callchain, scopes.len());
-    for (target, pids) in target_pids.iter().enumerate() {
-        if let Some(&pid) = pids.first() {
-            session.set_target_root(target, pid);
-        } else if metas[target].kind == "command" {
-            // The command was forked from here: its files are where cperf's are, also once a
-            // short-lived process of it has exited.
-            session.set_target_root(target, std::process::id());
-        }
-    }
-    for &(pid, target) in &existing {
-        session.add_existing(pid, target as u32)?;
-    }
-    session.flush()?;
+    session.attach(writer)?;
 
     sampler.enable()?;
+    // An exec between the first read and the events' enabling left no record: read again.
+    for &(pid, _) in &existing {
+        session.refresh_maps(pid)?;
+    }
+    // A process a container started between its listing and the enabling left no FORK record.
+    for (target, scope) in scopes.iter().enumerate() {
+        if let Scope::Cgroup(dir) = scope {
+            for pid in sampler::cgroup::procs(dir, true).unwrap_or_default() {
+                session.add_existing(pid, target as u32)?;
+            }
+        }
+    }
+    session.flush()?;
     let started = Instant::now();
     if let Some(w) = workload.as_mut() {
         w.start()?;
@@ -315,12 +333,16 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             next_flush = Instant::now() + FLUSH_EVERY;
         }
     };
+    // Drained before and after disabling: `/proc` read for the first drain is checked against the
+    // records of the second (an exec after the events are disabled would leave no record).
+    drain(&mut sampler, &mut session, &mut membership, &mut notes)?;
     sampler.disable()?;
     if let (Some(w), Stop::Signal(_) | Stop::Duration) = (workload.as_mut(), stop) {
         // The command is not ours to keep running once recording ends early.
         w.signal(nix::sys::signal::Signal::SIGTERM);
     }
     drain(&mut sampler, &mut session, &mut membership, &mut notes)?;
+    session.replay_deferred()?;
     let elapsed = started.elapsed();
     if membership.foreign > 0 {
         notes.push(format!(
@@ -334,6 +356,18 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     session.symbolize(None)?;
     notes.extend(session.finish_perf_maps()?);
     let stats = session.stats.clone();
+    if stats.unnamed_processes > 0 {
+        notes.push(format!(
+            "{} processes are unnamed (process [unknown]): they exited before cperf could read /proc, and no COMM or FORK record of theirs reached it",
+            stats.unnamed_processes
+        ));
+    }
+    if stats.before_exec_unseen > 0 {
+        notes.push(format!(
+            "{} samples were taken before an exec, in a program whose mappings cperf never saw (the process was first seen after the exec): their user frames are left unnamed, not named from the new program",
+            stats.before_exec_unseen
+        ));
+    }
     notes.extend(session.modules().notes());
     let summary = Summary {
         end_time: monotonic_ns(),
@@ -374,33 +408,66 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     Ok(0)
 }
 
-/// Drains every ring, then hands the records over in time order.
+/// Rounds of draining per drain when samples wait for the records written after a `/proc` read.
+const DRAIN_ROUNDS: usize = 3;
+
+/// Drains every ring, then hands the records over in time order, execs first told ahead. Samples
+/// that had `/proc` read for them wait for the records drained after that read: the rings are
+/// drained again at once (a few rounds at most; what still waits, waits for the next drain).
 fn drain(
     sampler: &mut Sampler,
     session: &mut Session,
     membership: &mut CgroupMembership,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let mut records: Vec<(u64, Record)> = Vec::new();
-    let stats = sampler.drain(|r| records.push((record_time(&r), r)));
-    if stats.malformed > 0 {
-        notes.push(format!("{} malformed perf records were skipped", stats.malformed));
-    }
-    if stats.ring_errors > 0 {
-        notes.push(format!("{} corrupt ring-buffer stretches were skipped", stats.ring_errors));
-    }
-    records.sort_by_key(|(t, _)| *t);
-    let drain = session.next_drain();
-    for (_, r) in records {
-        let target = record_id(&r).and_then(|id| sampler.target_of(id)).unwrap_or(0);
-        if let Record::Sample(s) = &r {
-            if !membership.allows(target, s.cgroup, drain) {
-                continue;
+    for _ in 0..DRAIN_ROUNDS {
+        let start = monotonic_ns();
+        let mut records: Vec<(u64, Record)> = Vec::new();
+        let stats = sampler.drain(|r| records.push((record_time(&r), r)));
+        if stats.malformed > 0 {
+            notes.push(format!("{} malformed perf records were skipped", stats.malformed));
+        }
+        if stats.ring_errors > 0 {
+            notes.push(format!("{} corrupt ring-buffer stretches were skipped", stats.ring_errors));
+        }
+        records.sort_by_key(|(t, _)| *t);
+        let drain = session.next_drain(start);
+        let mut seen = HashSet::new();
+        records.retain(|(_, r)| sideband_key(r).is_none_or(|k| seen.insert(k)));
+        for (_, r) in &records {
+            if let Record::Comm(c) = r {
+                if c.exec {
+                    session.note_exec(c.pid, c.sample_id.time);
+                }
             }
         }
-        session.handle(r, target as u32)?;
+        session.replay_deferred()?;
+        for (_, r) in records {
+            let target = record_id(&r).and_then(|id| sampler.target_of(id)).unwrap_or(0);
+            if let Record::Sample(s) = &r {
+                if !membership.allows(target, s.cgroup, drain) {
+                    continue;
+                }
+            }
+            session.handle(r, target as u32)?;
+        }
+        if !session.has_deferred() {
+            break;
+        }
     }
     Ok(())
+}
+
+/// What identifies a side-band record, which container targets whose cgroups nest (or the same
+/// container given twice) each receive: the second copy is dropped.
+fn sideband_key(r: &Record) -> Option<(u8, u32, u32, u64, u32, u64)> {
+    Some(match r {
+        Record::Mmap2(m) => (0, m.pid, m.tid, m.sample_id.time, m.sample_id.cpu, m.addr),
+        Record::Comm(c) => (1, c.pid, c.tid, c.sample_id.time, c.sample_id.cpu, 0),
+        Record::Fork(t) => (2, t.pid, t.tid, t.time, t.sample_id.cpu, 0),
+        Record::Exit(t) => (3, t.pid, t.tid, t.time, t.sample_id.cpu, 0),
+        _ => return None,
+    })
 }
 
 fn record_time(r: &Record) -> u64 {
@@ -463,4 +530,37 @@ fn read_trimmed(path: &str) -> String {
 fn monotonic_ns() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sampler::records::{Comm, SampleId};
+
+    /// The same exec seen by two container targets whose cgroups nest: one copy is kept.
+    #[test]
+    fn a_sideband_record_seen_by_two_targets_is_kept_once() {
+        let comm = |event_id| {
+            Record::Comm(Comm {
+                pid: 7,
+                tid: 7,
+                comm: b"sh".to_vec(),
+                exec: true,
+                sample_id: SampleId { pid: 7, tid: 7, time: 100, cpu: 1, id: event_id },
+            })
+        };
+        let other_exec = Record::Comm(Comm {
+            pid: 7,
+            tid: 7,
+            comm: b"sh".to_vec(),
+            exec: true,
+            sample_id: SampleId { pid: 7, tid: 7, time: 200, cpu: 1, id: 1 },
+        });
+        let mut seen = HashSet::new();
+        let kept: Vec<bool> = [comm(1), comm(2), other_exec]
+            .iter()
+            .map(|r| sideband_key(r).is_none_or(|k| seen.insert(k)))
+            .collect();
+        assert_eq!(kept, [true, false, true]);
+    }
 }

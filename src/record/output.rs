@@ -1,5 +1,6 @@
 //! The summary `cperf record` prints when it ends (on stderr, like perf, so a profiled command's
-//! own output stays clean).
+//! own output stays clean). Names and notes quote what containers control: they are escaped
+//! ([`crate::escape`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -9,6 +10,7 @@ use sampler::recording::TargetMeta;
 use sampler::sampling::Rate;
 
 use super::session::Stats;
+use crate::escape::esc;
 use crate::numbers::thousands;
 
 /// What the summary shows.
@@ -38,16 +40,16 @@ pub fn print_summary(out: &mut dyn Write, v: &SummaryView<'_>) -> std::io::Resul
         out,
         "cperf record: {} samples of {} {rate}{}, {} lost, over {:.1} s",
         thousands(v.stats.samples),
-        v.event,
+        esc(v.event),
         if v.callchain { " with call stacks" } else { "" },
         thousands(v.stats.lost),
         v.elapsed.as_secs_f64()
     )?;
     if let Some(note) = v.event_note {
-        writeln!(out, "  note: {note}")?;
+        writeln!(out, "  note: {}", esc(note))?;
     }
     for (t, n) in v.targets.iter().zip(&v.stats.per_target) {
-        writeln!(out, "  {}: {} samples", t.description, thousands(*n))?;
+        writeln!(out, "  {}: {} samples", esc(&t.description), thousands(*n))?;
     }
     writeln!(
         out,
@@ -57,9 +59,9 @@ pub fn print_summary(out: &mut dyn Write, v: &SummaryView<'_>) -> std::io::Resul
         thousands(v.modules as u64)
     )?;
     for note in v.notes {
-        writeln!(out, "  note: {note}")?;
+        writeln!(out, "  note: {}", esc(note))?;
     }
-    writeln!(out, "  wrote {} to {}", size(v.bytes), v.path.display())
+    writeln!(out, "  wrote {} to {}", size(v.bytes), esc(&v.path.to_string_lossy()))
 }
 
 fn size(bytes: u64) -> String {
@@ -79,5 +81,40 @@ mod tests {
         assert_eq!(size(999), "999 bytes");
         assert_eq!(size(20 << 10), "20.0 KiB");
         assert_eq!(size(30 << 20), "30.0 MiB");
+    }
+
+    /// Notes quote paths and names from containers; target descriptions their names: escaped.
+    #[test]
+    fn notes_and_names_are_escaped() {
+        let stats = Stats { samples: 1, per_target: vec![1], ..Stats::default() };
+        let targets = [TargetMeta {
+            spec: "web".into(),
+            kind: "container".into(),
+            description: "container 'w\x1b]0;X\x07'".into(),
+            cgroup: None,
+            probe: None,
+        }];
+        let notes = ["cannot read /tmp/\x1b[2J\nfake line".to_string()];
+        let v = SummaryView {
+            event: "cpu-clock",
+            event_note: Some("\r"),
+            rate: Rate::Frequency(99),
+            callchain: true,
+            elapsed: Duration::from_secs(1),
+            stats: &stats,
+            targets: &targets,
+            modules: 0,
+            bytes: 10,
+            path: Path::new("out\n.cperf"),
+            notes: &notes,
+        };
+        let mut out = Vec::new();
+        print_summary(&mut out, &v).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert_eq!(text.lines().count(), 6, "{text}");
+        assert!(text.contains("note: cannot read /tmp/\\e[2J\\nfake line"), "{text}");
+        assert!(text.contains("container 'w\\e]0;X\\x07': 1 samples"), "{text}");
+        assert!(text.contains("to out\\n.cperf"), "{text}");
     }
 }

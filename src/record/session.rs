@@ -5,8 +5,15 @@
 //! Records arrive per CPU ring; the caller hands them over sorted by time within each drain, so a
 //! mapping is known before the samples that hit it. An address in no known mapping makes the
 //! process's `/proc/<pid>/maps` be read again (once per drain) before it is kept as a raw address.
+//!
+//! A sample is named by the image its process ran when it was taken: every exec (a COMM record
+//! with the exec flag) starts a new image, and older images are kept for samples that arrive late.
+//! `/proc/<pid>/maps` describes the image in force when it is read, which may be younger than the
+//! samples that asked for it: such samples wait until the records written up to that read have
+//! been drained (their exec records say which image each sample belongs to), see
+//! [`Session::note_exec`] and [`Session::replay_deferred`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +48,12 @@ pub struct Stats {
     pub processes_sampled: u64,
     /// Processes seen.
     pub processes: u64,
+    /// Processes with samples that cperf could not name: gone before `/proc` could be read, and
+    /// no COMM or FORK record of theirs reached the recorder.
+    pub unnamed_processes: u64,
+    /// Samples taken before an exec in an image cperf never saw (the process was first seen after
+    /// it had exec'd); their user frames are left unnamed rather than named from the new image.
+    pub before_exec_unseen: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -50,11 +63,28 @@ struct Range {
     module: u32,
     /// Frames in it are named by address (JIT memory), not by file offset.
     by_address: bool,
+    /// When it was read from `/proc/<pid>/maps` (monotonic ns); `None` when a record told it.
+    read_at: Option<u64>,
 }
+
+/// What one exec of a process mapped.
+#[derive(Debug, Clone, Default)]
+struct Image {
+    /// When the exec that loaded it happened (monotonic ns); 0 for the image the process ran
+    /// when cperf first saw it.
+    since: u64,
+    maps: BTreeMap<u64, Range>,
+}
+
+/// Images kept per process (the newest ones): a sample arrives at most a few drains late.
+const MAX_IMAGES: usize = 4;
 
 #[derive(Debug)]
 struct Process {
-    maps: BTreeMap<u64, Range>,
+    /// Oldest first; never empty.
+    images: Vec<Image>,
+    /// When `/proc/<pid>/maps` was last read (monotonic ns).
+    proc_read_at: Option<u64>,
     root: Option<Rc<ContainerRoot>>,
     ns_pid: Option<u32>,
     /// The drain in which `/proc/<pid>/maps` was last read.
@@ -66,10 +96,29 @@ struct Process {
     sampled: bool,
 }
 
+/// The recording, or what waits for it to be created.
+#[derive(Debug)]
+enum Out {
+    Waiting(Vec<Entry>),
+    Writing(RecordingWriter),
+}
+
+impl Out {
+    fn push(&mut self, e: &Entry) -> Result<(), WriteError> {
+        match self {
+            Out::Waiting(entries) => {
+                entries.push(e.clone());
+                Ok(())
+            }
+            Out::Writing(w) => w.push(e),
+        }
+    }
+}
+
 /// Everything between the records and the file.
 #[derive(Debug)]
 pub struct Session {
-    w: RecordingWriter,
+    w: Out,
     strings: HashMap<Vec<u8>, u32>,
     frames: HashMap<(u32, u64, bool), u32>,
     stacks: HashMap<(u32, Vec<u32>), u32>,
@@ -83,15 +132,25 @@ pub struct Session {
     drain: u64,
     /// What the processes' perf maps may make the recorder read and copy.
     perf_maps: Budget,
+    /// When the rings of the current drain began to be read (monotonic ns).
+    drain_start: u64,
+    /// Samples that wait for the records of the next drain (see the module doc).
+    deferred: Vec<(Sample, u32)>,
+    /// True while deferred samples are named: no further `/proc` reads for them.
+    replaying: bool,
+    /// Threads with a name in the recording (a COMM entry, a named parent, or an executable).
+    named_tids: HashSet<u32>,
+    /// Processes counted in [`Stats::unnamed_processes`].
+    unnamed: HashSet<u32>,
     /// Counts so far.
     pub stats: Stats,
 }
 
 impl Session {
-    /// A session writing to `w`.
-    pub fn new(w: RecordingWriter, modules: Modules, callchain: bool, targets: usize) -> Self {
+    /// A session; what it learns waits for [`Session::attach`] to be written.
+    pub fn new(modules: Modules, callchain: bool, targets: usize) -> Self {
         Session {
-            w,
+            w: Out::Waiting(Vec::new()),
             strings: HashMap::new(),
             frames: HashMap::new(),
             stacks: HashMap::new(),
@@ -103,8 +162,33 @@ impl Session {
             callchain,
             drain: 0,
             perf_maps: super::jit::budget(),
+            drain_start: 0,
+            deferred: Vec::new(),
+            replaying: false,
+            named_tids: HashSet::new(),
+            unnamed: HashSet::new(),
             stats: Stats { per_target: vec![0; targets], ..Stats::default() },
         }
+    }
+
+    /// Writes to `w` from now on, first what waited for it.
+    pub fn attach(&mut self, mut w: RecordingWriter) -> Result<(), WriteError> {
+        if let Out::Waiting(entries) = &self.w {
+            for e in entries {
+                w.push(e)?;
+            }
+        }
+        self.w = Out::Writing(w);
+        Ok(())
+    }
+
+    /// Reads the mappings of `pid` again (when it is still there): what it mapped or exec'd since
+    /// [`Session::add_existing`] read them before sampling started.
+    pub fn refresh_maps(&mut self, pid: u32) -> Result<(), WriteError> {
+        if self.processes.contains_key(&pid) && procfs::alive(pid) {
+            self.read_maps(pid)?;
+        }
+        Ok(())
     }
 
     /// Modules seen.
@@ -129,18 +213,81 @@ impl Session {
             return Ok(());
         }
         self.new_process(pid, target, None)?;
+        if pid == 0 {
+            // The idle task of every CPU, which `/proc` does not list: perf's name for it.
+            self.named_tids.insert(0);
+            return self.w.push(&Entry::Comm {
+                time: 0,
+                pid,
+                tid: 0,
+                exec: false,
+                name: b"swapper".to_vec(),
+            });
+        }
         for tid in procfs::threads(pid) {
             if let Some(name) = procfs::comm(pid, tid) {
+                self.named_tids.insert(tid);
                 self.w.push(&Entry::Comm { time: 0, pid, tid, exec: false, name })?;
             }
         }
         self.read_maps(pid)
     }
 
-    /// Starts a drain (records of one drain come sorted by time); returns its number.
-    pub fn next_drain(&mut self) -> u64 {
+    /// Starts a drain whose rings began to be read at `start` (monotonic ns; records of one drain
+    /// come sorted by time); returns its number.
+    pub fn next_drain(&mut self, start: u64) -> u64 {
         self.drain += 1;
+        self.drain_start = start;
         self.drain
+    }
+
+    /// Tells of an exec of `pid` at `time` before its records are handled (the caller looks ahead
+    /// through a drain): the image it starts is known before samples that ask `/proc` are named.
+    /// Mappings read from `/proc` at or after `time` belong to the new image.
+    pub fn note_exec(&mut self, pid: u32, time: u64) {
+        let Some(p) = self.processes.get_mut(&pid) else { return };
+        if p.images.iter().any(|i| i.since == time) {
+            return;
+        }
+        let at = p.images.partition_point(|i| i.since < time);
+        let before = &mut p.images[at - 1];
+        let moved: Vec<u64> = before
+            .maps
+            .iter()
+            .filter(|(_, r)| r.read_at.is_some_and(|t| t >= time))
+            .map(|(&s, _)| s)
+            .collect();
+        let mut image = Image { since: time, maps: BTreeMap::new() };
+        for start in moved {
+            if let Some(r) = before.maps.remove(&start) {
+                image.maps.insert(start, r);
+            }
+        }
+        p.images.insert(at, image);
+        if at == p.images.len() - 1 {
+            // The old image's JIT memory and perf map are gone with it.
+            p.has_jit_memory = p.images[at].maps.values().any(|r| r.by_address);
+            p.jit = None;
+        }
+        if p.images.len() > MAX_IMAGES {
+            p.images.remove(0);
+            p.images[0].since = 0;
+        }
+    }
+
+    /// True when samples wait for the records of another drain.
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Names and writes the samples that waited for this drain's records (whose execs the caller
+    /// has told with [`Session::note_exec`]); they ask `/proc` nothing more.
+    pub fn replay_deferred(&mut self) -> Result<(), WriteError> {
+        self.replaying = true;
+        let deferred = std::mem::take(&mut self.deferred);
+        let result = deferred.into_iter().try_for_each(|(s, target)| self.sample(s, target));
+        self.replaying = false;
+        result
     }
 
     /// Takes one record; `target` is the index of the target whose event wrote it.
@@ -151,19 +298,19 @@ impl Session {
             Record::Comm(c) => {
                 self.ensure_process(c.pid, target)?;
                 if c.exec {
-                    // The old image is gone; MMAP2 records of the new one follow.
-                    if let Some(p) = self.processes.get_mut(&c.pid) {
-                        p.maps.clear();
-                        p.has_jit_memory = false;
-                        p.jit = None;
-                    }
+                    // A new image; MMAP2 records of it follow.
+                    self.note_exec(c.pid, c.sample_id.time);
                 }
+                self.named_tids.insert(c.tid);
                 let time = c.sample_id.time;
                 self.w.push(&Entry::Comm { time, pid: c.pid, tid: c.tid, exec: c.exec, name: c.comm })
             }
             Record::Fork(t) => {
                 if t.pid != t.ppid && !self.processes.contains_key(&t.pid) {
-                    self.forked(t.pid, t.ppid, target)?;
+                    self.forked(t.pid, t.ppid, target, t.time)?;
+                }
+                if self.named_tids.contains(&t.ptid) {
+                    self.named_tids.insert(t.tid);
                 }
                 self.w.push(&Entry::Fork { time: t.time, pid: t.pid, ppid: t.ppid, tid: t.tid, ptid: t.ptid })
             }
@@ -186,6 +333,27 @@ impl Session {
 
     fn sample(&mut self, s: Sample, target: u32) -> Result<(), WriteError> {
         self.ensure_process(s.pid, target)?;
+        if !self.replaying {
+            // `/proc` read during this drain describes the process as it is now, perhaps after
+            // an exec whose record is still in a ring: the sample waits for the next drain.
+            if self.user_addresses(&s).into_iter().any(|a| self.locate(s.pid, s.time, a).is_none()) {
+                self.reread_maps(s.pid)?;
+            }
+            let read_late = self.processes.get(&s.pid).and_then(|p| p.proc_read_at);
+            if read_late.is_some_and(|t| t >= self.drain_start) {
+                self.deferred.push((s, target));
+                return Ok(());
+            }
+        }
+        if !self.named_tids.contains(&s.tid) && self.unnamed.insert(s.pid) {
+            self.stats.unnamed_processes += 1;
+        }
+        if !self.user_addresses(&s).is_empty()
+            && self.processes.get(&s.pid).is_some_and(|p| p.images.len() > 1 && p.images[0].maps.is_empty())
+            && self.image_at(s.pid, s.time) == Some(0)
+        {
+            self.stats.before_exec_unseen += 1;
+        }
         let mut kernel = Vec::new();
         let mut user = Vec::new();
         if self.callchain && !s.callchain.is_empty() {
@@ -203,7 +371,7 @@ impl Session {
                 }
                 match context {
                     Some(true) => kernel.push(self.kernel_frame(addr, !first)?),
-                    Some(false) => user.push(self.user_frame(s.pid, addr, !first)?),
+                    Some(false) => user.push(self.user_frame(s.pid, s.time, addr, !first)?),
                     None => {}
                 }
                 first = false;
@@ -213,7 +381,7 @@ impl Session {
             if s.misc & MISC_CPUMODE_MASK == MISC_KERNEL {
                 kernel.push(self.kernel_frame(s.ip, false)?);
             } else {
-                user.push(self.user_frame(s.pid, s.ip, false)?);
+                user.push(self.user_frame(s.pid, s.time, s.ip, false)?);
             }
         }
         let kernel_len = kernel.len() as u32;
@@ -270,14 +438,43 @@ impl Session {
         self.frame(module, addr, caller)
     }
 
-    fn user_frame(&mut self, pid: u32, addr: u64, caller: bool) -> Result<u32, WriteError> {
-        let mut found = self.locate(pid, addr);
-        if found.is_none() {
-            let p = self.processes.get(&pid);
-            if p.is_some_and(|p| p.maps_read != Some(self.drain) && p.exited.is_none()) {
-                self.read_maps(pid)?;
-                found = self.locate(pid, addr);
+    /// The user addresses `sample` names: its user callchain, else its ip when it was taken in
+    /// user mode and the callchain has no frame at all.
+    fn user_addresses(&self, s: &Sample) -> Vec<u64> {
+        let (mut user, mut any) = (Vec::new(), false);
+        if self.callchain {
+            let mut context = None;
+            for &addr in &s.callchain {
+                if addr >= PERF_CONTEXT_MAX {
+                    context = Some(addr);
+                } else if context == Some(PERF_CONTEXT_USER) {
+                    user.push(addr);
+                    any = true;
+                } else if context == Some(PERF_CONTEXT_KERNEL) {
+                    any = true;
+                }
             }
+        }
+        if !any && s.misc & MISC_CPUMODE_MASK != MISC_KERNEL {
+            user.push(s.ip);
+        }
+        user
+    }
+
+    /// Reads `/proc/<pid>/maps` again for an address in no known mapping, once per drain.
+    fn reread_maps(&mut self, pid: u32) -> Result<(), WriteError> {
+        let p = self.processes.get(&pid);
+        if p.is_some_and(|p| p.maps_read != Some(self.drain) && p.exited.is_none()) {
+            self.read_maps(pid)?;
+        }
+        Ok(())
+    }
+
+    fn user_frame(&mut self, pid: u32, time: u64, addr: u64, caller: bool) -> Result<u32, WriteError> {
+        let mut found = self.locate(pid, time, addr);
+        if found.is_none() && !self.replaying {
+            self.reread_maps(pid)?;
+            found = self.locate(pid, time, addr);
         }
         let (module, offset) = match found {
             Some(f) => f,
@@ -304,9 +501,16 @@ impl Session {
         self.frame(module, offset, caller)
     }
 
-    fn locate(&self, pid: u32, addr: u64) -> Option<(u32, u64)> {
+    /// The image `pid` ran at `time`: its index.
+    fn image_at(&self, pid: u32, time: u64) -> Option<usize> {
         let p = self.processes.get(&pid)?;
-        let (&start, r) = p.maps.range(..=addr).next_back()?;
+        Some(p.images.partition_point(|i| i.since <= time).saturating_sub(1))
+    }
+
+    /// The module and offset of `addr` in the image `pid` ran at `time`.
+    fn locate(&self, pid: u32, time: u64, addr: u64) -> Option<(u32, u64)> {
+        let image = &self.processes.get(&pid)?.images[self.image_at(pid, time)?];
+        let (&start, r) = image.maps.range(..=addr).next_back()?;
         (addr < r.end).then(|| (r.module, if r.by_address { addr } else { addr - start + r.pgoff }))
     }
 
@@ -328,14 +532,16 @@ impl Session {
         Ok(())
     }
 
-    fn forked(&mut self, pid: u32, ppid: u32, target: u32) -> Result<(), WriteError> {
-        let (maps, parent_root, jit) = match self.processes.get(&ppid) {
-            Some(p) => (p.maps.clone(), p.root.clone(), p.has_jit_memory),
-            None => (BTreeMap::new(), None, false),
+    fn forked(&mut self, pid: u32, ppid: u32, target: u32, time: u64) -> Result<(), WriteError> {
+        // The child starts with the image its parent ran when it forked.
+        let image = self.image_at(ppid, time);
+        let (maps, parent_root, jit) = match (self.processes.get(&ppid), image) {
+            (Some(p), Some(i)) => (p.images[i].maps.clone(), p.root.clone(), p.has_jit_memory),
+            _ => (BTreeMap::new(), None, false),
         };
         self.new_process(pid, target, parent_root)?;
         if let Some(p) = self.processes.get_mut(&pid) {
-            p.maps = maps;
+            p.images = vec![Image { since: 0, maps }];
             p.has_jit_memory = jit;
         }
         Ok(())
@@ -356,10 +562,14 @@ impl Session {
             Some(path) => self.intern(path.as_os_str().as_encoded_bytes())?,
             None => 0,
         };
+        if exe != 0 {
+            self.named_tids.insert(pid);
+        }
         self.processes.insert(
             pid,
             Process {
-                maps: BTreeMap::new(),
+                images: vec![Image::default()],
+                proc_read_at: None,
                 root,
                 ns_pid,
                 maps_read: None,
@@ -384,26 +594,35 @@ impl Session {
     }
 
     /// Reads `/proc/<pid>/maps` and takes in its executable mappings.
+    /// Its mappings are those of the image in force when it is read.
     fn read_maps(&mut self, pid: u32) -> Result<(), WriteError> {
         let drain = self.drain;
+        let now = monotonic_ns();
         if let Some(p) = self.processes.get_mut(&pid) {
             p.maps_read = Some(drain);
+            p.proc_read_at = Some(now);
         }
         let Some(maps) = procfs::maps(pid) else { return Ok(()) };
         for m in maps.iter().filter(|m| m.executable()) {
-            self.map_entry(pid, m)?;
+            self.map_entry(pid, m, now)?;
         }
         Ok(())
     }
 
-    fn map_entry(&mut self, pid: u32, m: &MapEntry) -> Result<(), WriteError> {
-        let existing = self.processes.get(&pid).and_then(|p| p.maps.get(&m.start));
-        if existing.is_some_and(|r| r.end == m.end) {
-            return Ok(());
+    fn map_entry(&mut self, pid: u32, m: &MapEntry, read_at: u64) -> Result<(), WriteError> {
+        let image = self.image_at(pid, read_at);
+        let p = self.processes.get_mut(&pid);
+        if let Some(r) = p.zip(image).and_then(|(p, i)| p.images[i].maps.get_mut(&m.start)) {
+            if r.end == m.end {
+                // Still mapped when read: should an exec turn out to have come before this read,
+                // the mapping goes with the new image.
+                r.read_at = Some(r.read_at.unwrap_or(0).max(read_at));
+                return Ok(());
+            }
         }
         let path = m.path.strip_suffix(b" (deleted)").unwrap_or(&m.path).to_vec();
         let module = self.module_for(pid, &path, None, (m.maj, m.min, m.inode), m.start, m.end)?;
-        self.insert_range(pid, 0, m.start, m.end, m.offset, module)
+        self.insert_range(pid, (0, Some(read_at)), m.start, m.end, m.offset, module)
     }
 
     fn mmap(&mut self, m: Mmap2, target: u32) -> Result<(), WriteError> {
@@ -414,27 +633,34 @@ impl Session {
         };
         let end = m.addr.saturating_add(m.len);
         let module = self.module_for(m.pid, &m.filename, build_id, dev_ino, m.addr, end)?;
-        self.insert_range(m.pid, m.sample_id.time, m.addr, end, m.pgoff, module)
+        self.insert_range(m.pid, (m.sample_id.time, None), m.addr, end, m.pgoff, module)
     }
 
+    /// Puts a mapping into the image in force at its time: `(record time, None)` for a record,
+    /// `(0, Some(read time))` for `/proc/<pid>/maps`.
     fn insert_range(
         &mut self,
         pid: u32,
-        time: u64,
+        (time, read_at): (u64, Option<u64>),
         start: u64,
         end: u64,
         pgoff: u64,
         module: u32,
     ) -> Result<(), WriteError> {
         let by_address = matches!(self.modules.kind(module), ModuleKind::Anonymous);
+        let Some(image) = self.image_at(pid, read_at.unwrap_or(time)) else { return Ok(()) };
         let Some(p) = self.processes.get_mut(&pid) else { return Ok(()) };
+        let latest = image == p.images.len() - 1;
+        let maps = &mut p.images[image].maps;
         let overlapping: Vec<u64> =
-            p.maps.range(..end).filter(|(_, r)| r.end > start).map(|(&s, _)| s).collect();
+            maps.range(..end).filter(|(_, r)| r.end > start).map(|(&s, _)| s).collect();
         for s in overlapping {
-            p.maps.remove(&s);
+            maps.remove(&s);
         }
-        p.maps.insert(start, Range { end, pgoff, module, by_address });
-        p.has_jit_memory |= by_address;
+        maps.insert(start, Range { end, pgoff, module, by_address, read_at });
+        if latest {
+            p.has_jit_memory |= by_address;
+        }
         self.w.push(&Entry::Mapping { time, pid, start, len: end - start, pgoff, module })
     }
 
@@ -475,7 +701,7 @@ impl Session {
                 return Ok(Opened { source: Source::File(file, len), root: root.clone() });
             }
             let Some(root) = root else {
-                return Err("the process exited before its files could be opened".into());
+                return Err(crate::process_access::no_root(pid));
             };
             let p = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path));
             match root.open(p, MAX_BINARY) {
@@ -592,14 +818,27 @@ impl Session {
 
     /// Writes what is buffered as one chunk.
     pub fn flush(&mut self) -> Result<(), WriteError> {
-        self.w.flush()
+        match &mut self.w {
+            Out::Waiting(_) => Ok(()),
+            Out::Writing(w) => w.flush(),
+        }
     }
 
     /// Names every remaining frame and closes the recording (after [`Session::finish_perf_maps`]).
     pub fn finish(mut self, summary: &sampler::recording::Summary) -> Result<u64, WriteError> {
+        self.replay_deferred()?;
         self.symbolize(None)?;
-        self.w.finish(summary)
+        match self.w {
+            Out::Waiting(_) => Ok(0),
+            Out::Writing(w) => w.finish(summary),
+        }
     }
+}
+
+/// Now on `CLOCK_MONOTONIC`, the clock of the records' times.
+fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
 }
 
 /// The vDSO image, as mapped in this process (the kernel maps the same one into every process of
@@ -615,4 +854,221 @@ fn open_own_vdso() -> Result<Opened, String> {
     std::io::Read::read_to_end(&mut std::io::Read::take(&mut mem, len), &mut image)
         .map_err(|e| e.to_string())?;
     Ok(Opened { source: Source::Bytes(image), root: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sampler::recording::{Meta, RecordingReader, Summary};
+    use sampler::records::{Comm, SampleId, TaskEvent};
+
+    /// A pid no process has (above the kernel's largest), so `/proc` knows nothing of it.
+    const NO_SUCH_PID: u32 = 4_200_000_000;
+
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn session(name: &str) -> (Session, Scratch) {
+        let path = std::env::temp_dir().join(format!("cperf-session-{name}-{}.cperf", std::process::id()));
+        let meta = Meta {
+            cperf_version: "test".into(),
+            hostname: "test".into(),
+            kernel: "test".into(),
+            arch: std::env::consts::ARCH.into(),
+            command_line: Vec::new(),
+            start_unix_ns: 0,
+            start_time: 0,
+            event: "cpu-clock".into(),
+            event_note: None,
+            frequency: Some(99),
+            period: None,
+            callchain: false,
+            targets: Vec::new(),
+            kernel_symbols: "none".into(),
+            value: None,
+        };
+        let _ = std::fs::remove_file(&path);
+        let w = RecordingWriter::create(&path, &meta).unwrap();
+        let mut s = Session::new(Modules::new(Err("none".into())), false, 1);
+        s.attach(w).unwrap();
+        (s, Scratch(path))
+    }
+
+    fn id(pid: u32, time: u64) -> SampleId {
+        SampleId { pid, tid: pid, time, cpu: 0, id: 1 }
+    }
+
+    fn sample(pid: u32, ip: u64, time: u64) -> Record {
+        Record::Sample(Sample {
+            id: 1,
+            ip,
+            pid,
+            tid: pid,
+            time,
+            cpu: 0,
+            period: 1,
+            callchain: Vec::new(),
+            misc: 2, // PERF_RECORD_MISC_USER
+            cgroup: 0,
+            user_regs: Vec::new(),
+        })
+    }
+
+    fn mmap(pid: u32, path: &str, addr: u64, len: u64, time: u64) -> Record {
+        Record::Mmap2(Mmap2 {
+            pid,
+            tid: pid,
+            addr,
+            len,
+            pgoff: 0,
+            file_id: FileId::Inode { maj: 0, min: 0, ino: 1, ino_generation: 0 },
+            prot: 5,
+            flags: 2,
+            filename: path.as_bytes().to_vec(),
+            sample_id: id(pid, time),
+        })
+    }
+
+    fn exec(pid: u32, name: &str, time: u64) -> Record {
+        Record::Comm(Comm {
+            pid,
+            tid: pid,
+            comm: name.as_bytes().to_vec(),
+            exec: true,
+            sample_id: id(pid, time),
+        })
+    }
+
+    /// Closes the recording and reads, for each sample in the order written, its time and the
+    /// path of the module of its leaf frame.
+    fn samples_and_modules(s: Session, path: &std::path::Path) -> Vec<(u64, String)> {
+        let summary = Summary {
+            end_time: 0,
+            stop: "test".into(),
+            samples: 0,
+            lost: 0,
+            processes: 0,
+            modules: 0,
+            notes: vec![],
+        };
+        s.finish(&summary).unwrap();
+        let mut r = RecordingReader::open(path).unwrap();
+        let (mut modules, mut frames, mut stacks, mut out) =
+            (HashMap::new(), HashMap::new(), HashMap::new(), Vec::new());
+        while let Some(e) = r.next_entry().unwrap() {
+            match e {
+                Entry::Module { id, path, .. } => {
+                    modules.insert(id, String::from_utf8_lossy(&path).into_owned());
+                }
+                Entry::Frame { id, module, .. } => {
+                    frames.insert(id, module);
+                }
+                Entry::Stack { id, frames: f, .. } => {
+                    stacks.insert(id, f[0]);
+                }
+                Entry::Sample { time, stack, .. } => {
+                    out.push((time, modules[&frames[&stacks[&stack]]].clone()))
+                }
+                _ => {}
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Finding 9, from records: a sample taken before an exec but handed over after the exec's
+    /// records (a ring drained late) is named by the old program's mapping, not the new one's at the
+    /// same address.
+    #[test]
+    fn a_sample_handed_over_after_an_exec_is_named_by_the_image_it_ran() {
+        let (mut s, scratch) = session("late");
+        let pid = NO_SUCH_PID;
+        s.next_drain(1_000);
+        let fork = TaskEvent { pid, ppid: 1, tid: pid, ptid: 1, time: 10, sample_id: id(pid, 10) };
+        s.handle(Record::Fork(fork), 0).unwrap();
+        s.handle(mmap(pid, "/old", 0x40_0000, 0x10_0000, 20), 0).unwrap();
+        s.handle(sample(pid, 0x40_1000, 30), 0).unwrap();
+        s.next_drain(2_000);
+        s.note_exec(pid, 50);
+        s.handle(exec(pid, "new", 50), 0).unwrap();
+        s.handle(mmap(pid, "/new", 0x40_0000, 0x8_0000, 55), 0).unwrap();
+        s.handle(sample(pid, 0x40_1000, 60), 0).unwrap();
+        // Taken at 40, before the exec at 50, on a CPU whose ring was read later.
+        s.next_drain(3_000);
+        s.handle(sample(pid, 0x40_2000, 40), 0).unwrap();
+        assert!(!s.has_deferred());
+        let got = samples_and_modules(s, &scratch.0);
+        assert_eq!(got, [(30, "/old".into()), (40, "/old".into()), (60, "/new".into())]);
+    }
+
+    /// Finding 9, through `/proc`: a process first seen by a sample taken before its exec has its
+    /// maps read after the exec; the sample waits for the records drained after that read, which
+    /// tell of the exec, and is then not named from the new program.
+    #[test]
+    fn maps_read_after_an_exec_do_not_name_samples_taken_before_it() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        // Wait for `sleep`'s own text mapping (an exec names the process before it maps the program).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let text = loop {
+            let text = procfs::maps(pid)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| m.executable() && m.path.ends_with(b"/sleep"));
+            if let Some(text) = text {
+                break text;
+            }
+            assert!(Instant::now() < deadline, "sleep did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let (mut s, scratch) = session("proc");
+        let start = monotonic_ns();
+        s.next_drain(start);
+        let (before, exec_time, after) = (start - 3_000, start - 2_000, start - 1_000);
+        s.handle(sample(pid, text.start + 0x10, before), 0).unwrap();
+        s.handle(sample(pid, text.start + 0x20, after), 0).unwrap();
+        assert!(s.has_deferred(), "samples named from maps read after their drain began must wait");
+        // The next drain holds the exec record, written before the maps were read.
+        s.next_drain(monotonic_ns());
+        s.note_exec(pid, exec_time);
+        s.replay_deferred().unwrap();
+        s.handle(exec(pid, "sleep", exec_time), 0).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let sleep = String::from_utf8_lossy(&text.path).into_owned();
+        let got = samples_and_modules(s, &scratch.0);
+        assert_eq!(got, [(before, "[unknown]".into()), (after, sleep)]);
+    }
+
+    /// Finding 12: a process cperf meets only through a sample, gone before `/proc` could be read,
+    /// is counted as unnamed; one announced by a FORK from a named parent is not, nor the idle task.
+    #[test]
+    fn processes_that_cannot_be_named_are_counted() {
+        let (mut s, _scratch) = session("unnamed");
+        let start = monotonic_ns();
+        s.next_drain(start);
+        s.handle(exec(NO_SUCH_PID - 1, "parent", 5), 0).unwrap();
+        let fork = TaskEvent {
+            pid: NO_SUCH_PID - 2,
+            ppid: NO_SUCH_PID - 1,
+            tid: NO_SUCH_PID - 2,
+            ptid: NO_SUCH_PID - 1,
+            time: 10,
+            sample_id: id(NO_SUCH_PID - 1, 10),
+        };
+        s.handle(Record::Fork(fork), 0).unwrap();
+        s.handle(sample(NO_SUCH_PID - 2, 0x1000, 20), 0).unwrap();
+        s.handle(sample(NO_SUCH_PID, 0x1000, 20), 0).unwrap();
+        s.handle(sample(NO_SUCH_PID, 0x1000, 30), 0).unwrap();
+        // The idle task (pid 0, which `/proc` does not list) is named as perf names it.
+        s.handle(sample(0, 0x1000, 40), 0).unwrap();
+        s.next_drain(monotonic_ns());
+        s.replay_deferred().unwrap();
+        assert_eq!(s.stats.unnamed_processes, 1, "{:?}", s.stats);
+        assert_eq!(s.stats.samples, 4);
+    }
 }

@@ -7,6 +7,7 @@ use inferno::flamegraph::{self, color::MultiPalette, Direction, Options, Palette
 
 use super::folded::{collapse, Weight};
 use super::profile::{Profile, Side};
+use crate::escape::esc;
 use crate::numbers::thousands;
 
 /// How to draw.
@@ -42,8 +43,8 @@ pub fn write(out: &mut dyn Write, profile: &Profile, side: Side, style: FlameSty
 fn title(profile: &Profile, samples: u64) -> String {
     format!(
         "{} — {}, {} samples, {:.1} s",
-        profile.targets_description(),
-        profile.meta.event,
+        esc(&profile.targets_description()),
+        esc(&profile.meta.event),
         thousands(samples),
         profile.duration_ns() as f64 / 1e9
     )
@@ -57,6 +58,7 @@ fn subtitle(profile: &Profile, side: Side) -> String {
     };
     format!(
         "cperf record on {} (kernel {}){side}; frames marked _[k] (kernel) are orange, _[i] (inlined) aqua, _[j] (JIT) green",
-        profile.meta.hostname, profile.meta.kernel
+        esc(&profile.meta.hostname),
+        esc(&profile.meta.kernel)
     )
 }

@@ -2,7 +2,9 @@
 //! count`. The first frame is the process's name (its main thread's); every inlined function is a frame of its own, after
 //! the function it is inlined into; kernel frames end in `_[k]`, JIT frames in `_[j]` and inlined
 //! ones in `_[i]` (inferno's and FlameGraph's annotations, which their `java` palette colours).
-//! A frame without a name is its module's in brackets (`[libc.so.6]`).
+//! A frame without a name is its module's in brackets with its offset (`[libc.so.6+0x29d90]`).
+//! Names are escaped: a control character is written as `\n`, `\e`, `\x07`… (so a line is always
+//! one stack) and `;` inside a name as `:`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -40,7 +42,7 @@ pub fn collapse(profile: &Profile, side: Side, weight: Weight) -> Vec<(String, u
             };
             if frame.lines.is_empty() {
                 line.push(';');
-                push_name(&mut line, &unknown_name(profile, frame.module));
+                push_name(&mut line, &unknown_name(profile, frame));
                 line.push_str(mark);
                 continue;
             }
@@ -71,11 +73,15 @@ pub fn write(out: &mut dyn Write, profile: &Profile, side: Side, weight: Weight)
     Ok(())
 }
 
-/// Appends a name, with the characters the format gives meaning to (`;`, line breaks) replaced.
+/// Appends a name, escaped (control characters, line breaks included, as `\n`, `\e`, `\x07`: see
+/// [`crate::escape`]), with `;`, the frame separator, written as `:` as FlameGraph's own
+/// stackcollapse scripts do (flame graph tools have no escape for it).
 fn push_name(line: &mut String, name: &str) {
-    line.extend(name.chars().map(|c| match c {
-        ';' => ':',
-        '\n' | '\r' => ' ',
-        c => c,
-    }));
+    let start = line.len();
+    crate::escape::push_escaped(line, name);
+    if line[start..].contains(';') {
+        let replaced = line[start..].replace(';', ":");
+        line.truncate(start);
+        line.push_str(&replaced);
+    }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::profile::{Count, Profile, Side, SourceLine};
+use sampler::recording::ModuleKind;
+
+use super::profile::{Count, NamedFrame, Profile, Side, SourceLine};
 
 /// One function's samples.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,23 +69,23 @@ impl Tally {
             return;
         }
         self.samples += count.samples;
-        // Functions already counted for this stack; `None`: the module's unnamed code.
-        let mut seen: HashSet<(Option<&str>, u32)> = HashSet::new();
+        // Functions already counted for this stack (unnamed code by its address).
+        let mut seen: HashSet<(String, u32)> = HashSet::new();
         for (depth, &id) in frames.iter().enumerate() {
             let Some(frame) = profile.frame(id) else { continue };
             let lines: Vec<Option<&SourceLine>> =
                 if frame.lines.is_empty() { vec![None] } else { frame.lines.iter().map(Some).collect() };
             for (inner, line) in lines.into_iter().enumerate() {
-                let name = line.map(|l| l.function.as_str());
-                let first = seen.insert((name, frame.module));
+                let name = line.map_or_else(|| unknown_name(profile, frame), |l| l.function.clone());
+                let first = seen.insert((name.clone(), frame.module));
                 let leaf = depth == 0 && inner == 0;
                 if !first && !leaf {
                     continue;
                 }
                 let (file, number) = line.map_or((None, 0), |l| (l.file.clone(), l.line));
-                let name = name.map_or_else(|| unknown_name(profile, frame.module), str::to_owned);
                 let f = self.functions.entry((name, frame.module)).or_insert_with(|| FunctionTally {
                     first: (file.clone(), number),
+                    unknown: if line.is_none() { frame.unknown.clone() } else { None },
                     ..FunctionTally::default()
                 });
                 if first {
@@ -140,14 +142,18 @@ impl Tally {
     }
 }
 
-/// The name of a frame without one: its module's, in brackets, as flame graph tools name it
-/// (`[libc.so.6]`, `[unknown]` for an address in no known mapping).
-pub fn unknown_name(profile: &Profile, module: u32) -> String {
-    let name = profile.module(module).map_or("unknown", |m| m.short_name());
-    if name.starts_with('[') {
-        name.to_owned()
-    } else {
-        format!("[{name}]")
+/// The name of a frame without one, kept as its address as flame graph tools show one: its
+/// module's name and the file offset (`[libc.so.6+0x29d90]`), the module and the address for
+/// kernel and JIT code (`[kernel.kallsyms@0xffffffff81234567]`, `[anon@0x7f3a…]`), the bare address
+/// for one in no known mapping (`0x7f3a…`). Different code gives different rows.
+pub fn unknown_name(profile: &Profile, frame: &NamedFrame) -> String {
+    let Some(module) = profile.module(frame.module) else { return format!("{:#x}", frame.offset) };
+    let name = module.short_name();
+    let name = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
+    match module.kind {
+        ModuleKind::Elf | ModuleKind::Vdso => format!("[{name}+{:#x}]", frame.offset),
+        ModuleKind::Kernel | ModuleKind::Anonymous => format!("[{name}@{:#x}]", frame.offset),
+        ModuleKind::Unmapped => format!("{:#x}", frame.offset),
     }
 }
 

@@ -47,7 +47,7 @@ pub enum Format {
 /// What `cperf report` was asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportOptions {
-    /// The recording.
+    /// The recording (`-` for standard input).
     pub input: PathBuf,
     /// Where to write (stdout when `None` or `-`).
     pub output: Option<PathBuf>,
@@ -61,11 +61,13 @@ pub struct ReportOptions {
 /// Runs `cperf report`; warnings about the recording go to `warn` (stderr) as well as into the
 /// report.
 pub fn run(opts: ReportOptions, stdout: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<i32> {
-    let profile = Profile::read(&opts.input, &opts.filters)?;
+    // `-i -`: standard input, a pipe or a file.
+    let input = if opts.input.as_os_str() == "-" { std::path::Path::new("/dev/stdin") } else { &opts.input };
+    let profile = Profile::read(input, &opts.filters)?;
     if !matches!(opts.format, Format::Text | Format::Json) {
         // Formats without a header: the warnings go to stderr only.
         for w in &profile.warnings {
-            writeln!(warn, "cperf report: warning: {w}")?;
+            writeln!(warn, "cperf report: warning: {}", crate::escape::esc(w))?;
         }
     }
     let side = opts.filters.side;

@@ -80,7 +80,7 @@ fn encode(profile: &Profile, side: Side) -> Vec<u8> {
                 loc.uint(3, frame.offset);
                 let unnamed;
                 let lines: Vec<(&str, &str, u32)> = if frame.lines.is_empty() {
-                    unnamed = unknown_name(profile, frame.module);
+                    unnamed = unknown_name(profile, frame);
                     vec![(unnamed.as_str(), "", 0)]
                 } else {
                     frame

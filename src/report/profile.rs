@@ -144,6 +144,8 @@ pub struct Profile {
     pub values_not_kept: HashMap<(u32, u32), u64>,
     /// The time window asked for, on the recording's clock.
     window: Option<(u64, u64)>,
+    /// The time of the last sample in the recording, kept or not.
+    last_sample: Option<u64>,
     frames: HashMap<u32, NamedFrame>,
     modules: HashMap<u32, Module>,
     stacks: HashMap<u32, (u32, Vec<u32>)>,
@@ -195,6 +197,7 @@ impl Profile {
             values: HashMap::new(),
             values_not_kept: HashMap::new(),
             window,
+            last_sample: None,
             frames: HashMap::new(),
             modules: HashMap::new(),
             stacks: HashMap::new(),
@@ -277,6 +280,7 @@ impl Profile {
                 Entry::Lost { count, .. } => p.lost = p.lost.saturating_add(count),
                 Entry::Sample { time, pid, tid, target, period, stack, value, .. } => {
                     p.all_samples += 1;
+                    p.last_sample = Some(p.last_sample.map_or(time, |t| t.max(time)));
                     let comm = thread_comm.get(&tid).copied().unwrap_or(unknown_thread);
                     let kept = p.kept_targets.contains(&target)
                         && (filters.pids.is_empty() || filters.pids.contains(&pid))
@@ -330,6 +334,15 @@ impl Profile {
         if r.malformed_chunks() > 0 {
             p.warnings
                 .push(format!("{} chunks held entries that could not be decoded", r.malformed_chunks()));
+        }
+        if let (Some((from, _)), Some((secs, _))) = (p.window, filters.window) {
+            let length = p.recording_ns();
+            if from.saturating_sub(p.meta.start_time) >= length && secs > 0.0 {
+                bail!(
+                    "--time starts at {secs} s, past the end of the recording: it is {:.1} s long; give a START below that",
+                    length as f64 / 1e9
+                );
+            }
         }
         p.name_frames(raw);
         Ok(p)
@@ -431,6 +444,28 @@ impl Profile {
         end.min(to).saturating_sub(from.max(self.meta.start_time))
     }
 
+    /// How long the whole recording is: from its start to its summary's end, else to its last
+    /// sample (whatever the filters).
+    pub fn recording_ns(&self) -> u64 {
+        let end = self.summary.as_ref().map(|s| s.end_time).filter(|&t| t > 0);
+        let end = end.or(self.last_sample).unwrap_or(self.meta.start_time);
+        end.saturating_sub(self.meta.start_time)
+    }
+
+    /// Whether `--time` was given.
+    pub fn window_given(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// The kept samples that have frames left on `side` (all kept samples for [`Side::Both`]):
+    /// what the tables and graphs count.
+    pub fn samples_with_frames(&self, side: Side) -> u64 {
+        if side == Side::Both {
+            return self.samples;
+        }
+        self.counts.iter().filter(|c| !self.stack(c.stack, side).is_empty()).map(|c| c.samples).sum()
+    }
+
     /// What the report is about, for titles: the kept targets' descriptions.
     pub fn targets_description(&self) -> String {
         let names: Vec<&str> = self
@@ -451,17 +486,8 @@ fn kept_targets(meta: &Meta, wanted: &[String]) -> anyhow::Result<Vec<u32>> {
     }
     let mut kept = Vec::new();
     for w in wanted {
-        let trimmed = w.trim_matches('/');
-        let matches: Vec<u32> = all
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let t = &meta.targets[i as usize];
-                t.spec == *w
-                    || t.cgroup.as_deref().is_some_and(|c| c.trim_matches('/') == trimmed)
-                    || quoted(&t.description).any(|name| name == w)
-            })
-            .collect();
+        let matches: Vec<u32> =
+            all.iter().copied().filter(|&i| target_matches(&meta.targets[i as usize], w)).collect();
         if matches.is_empty() {
             let have: Vec<String> =
                 meta.targets.iter().map(|t| format!("'{}' ({})", t.spec, t.description)).collect();
@@ -472,6 +498,31 @@ fn kept_targets(meta: &Meta, wanted: &[String]) -> anyhow::Result<Vec<u32>> {
     kept.sort_unstable();
     kept.dedup();
     Ok(kept)
+}
+
+/// Whether `--container WANTED` names this target: what was given to record (`web`, `pid:42`), its
+/// cgroup (`/web`, with or without slashes), its name, a word of its description (`docker`,
+/// `runc`), or a container id or id prefix (at least 4 hex digits) found in its cgroup or
+/// description (`50993dd8` for `/system.slice/docker-50993dd8….scope`).
+fn target_matches(t: &sampler::recording::TargetMeta, wanted: &str) -> bool {
+    let trimmed = wanted.trim_matches('/');
+    if wanted.is_empty() {
+        return false;
+    }
+    let words =
+        || t.description.split(|c: char| c.is_whitespace() || "'\"(),".contains(c)).filter(|w| !w.is_empty());
+    let cgroup = t.cgroup.as_deref().unwrap_or("");
+    let prefix = trimmed.to_ascii_lowercase();
+    let is_id_prefix = prefix.len() >= 4 && prefix.chars().all(|c| c.is_ascii_hexdigit());
+    let mut ids = cgroup
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .chain(words())
+        .filter(|part| part.len() >= 12 && part.chars().all(|c| c.is_ascii_hexdigit()));
+    t.spec == wanted
+        || (!cgroup.is_empty() && cgroup.trim_matches('/') == trimmed)
+        || quoted(&t.description).any(|name| name == wanted)
+        || words().any(|word| word == wanted || word.trim_matches('/') == trimmed)
+        || (is_id_prefix && ids.any(|id| id.to_ascii_lowercase().starts_with(&prefix)))
 }
 
 /// The names quoted in a target's description: `web` in "container 'web' (runc, cgroup /web)".

@@ -166,7 +166,7 @@ fn stacks_are_named_from_the_recording_alone() {
             "server;helper;jitted_fn_[j] 2",
             "server;helper;main;inlined_fn_[i] 6",
             "server;helper;main;inlined_fn_[i];sys_getppid_[k] 3",
-            "worker;helper;[libc.so.6] 1",
+            "worker;helper;[libc.so.6+0x3000] 1",
         ]
     );
     assert_eq!(
@@ -187,7 +187,7 @@ fn functions_by_self_and_total() {
     assert_eq!(row(&t.by_self, "inlined_fn"), Some((6, 9)));
     assert_eq!(row(&t.by_self, "sys_getppid"), Some((3, 3)));
     assert_eq!(row(&t.by_self, "jitted_fn"), Some((2, 2)));
-    assert_eq!(row(&t.by_self, "[libc.so.6]"), Some((1, 1)));
+    assert_eq!(row(&t.by_self, "[libc.so.6+0x3000]"), Some((1, 1)));
     assert_eq!(row(&t.by_self, "main"), None, "no self samples: everything in it is inlined_fn's");
     assert_eq!(row(&t.by_total, "main"), Some((0, 9)));
     assert_eq!(row(&t.by_total, "helper"), Some((0, 12)));
@@ -739,4 +739,280 @@ fn distinct_return_values_are_bounded() {
         text.contains("1,000 calls (1.5%) returned values past the first 65,536 distinct ones"),
         "{text}"
     );
+}
+
+/// Names a container controls: ESC sequences (clear screen, retitle the terminal), BEL, CR, a line
+/// break, a C1 control, XML's special characters, the folded format's separator, a bidi override and
+/// a noncharacter XML does not allow.
+const HOSTILE: &str = "/tmp/\x1b[2J\x1b]0;PWNED\x07\nnext\rline<&\"'>\u{9b}31m\u{202e}\u{ffff}";
+
+/// A recording whose every container-controlled text is [`HOSTILE`]: host name, target
+/// description, thread and process names, module path, function and file names, notes.
+fn hostile_recording(dir: &Path) -> PathBuf {
+    let path = dir.join("hostile.cperf");
+    let mut m = meta();
+    m.hostname = HOSTILE.into();
+    m.targets[0].description = format!("container '{HOSTILE}' (runc, cgroup /web)");
+    m.event_note = Some(HOSTILE.into());
+    let mut w = RecordingWriter::create(&path, &m).unwrap();
+    let s = |id: u32, text: &str| Entry::Str { id, text: text.as_bytes().to_vec() };
+    let fn_name = format!("fn_{HOSTILE}");
+    let file_name = format!("{HOSTILE}.c");
+    let entries = [
+        s(1, &fn_name),
+        s(2, &file_name),
+        s(3, "main"),
+        Entry::Module {
+            id: 1,
+            kind: ModuleKind::Elf,
+            path: HOSTILE.as_bytes().to_vec(),
+            build_id: vec![1],
+            pid: 0,
+        },
+        Entry::Frame { id: 1, module: 1, offset: 0x10, caller: false },
+        Entry::Frame { id: 2, module: 1, offset: 0x20, caller: true },
+        Entry::Frame { id: 3, module: 1, offset: 0x30, caller: true },
+        Entry::Stack { id: 1, kernel: 0, frames: vec![1, 2, 3] },
+        Entry::Comm { time: START, pid: 40, tid: 40, exec: true, name: HOSTILE.as_bytes().to_vec() },
+        Entry::Comm { time: START, pid: 40, tid: 41, exec: false, name: b"t\x1b[31m\n".to_vec() },
+        Entry::Sample {
+            time: START + 1,
+            pid: 40,
+            tid: 40,
+            cpu: 0,
+            target: 0,
+            period: 1,
+            stack: 1,
+            value: None,
+        },
+        Entry::Sample {
+            time: START + 2,
+            pid: 40,
+            tid: 41,
+            cpu: 0,
+            target: 0,
+            period: 1,
+            stack: 1,
+            value: None,
+        },
+        Entry::Symbols { frame: 1, lines: vec![Line { function: 1, file: 2, line: 7 }], unknown: 0 },
+        Entry::Symbols { frame: 2, lines: vec![Line { function: 3, file: 2, line: 9 }], unknown: 0 },
+    ];
+    for e in &entries {
+        w.push(e).unwrap();
+    }
+    w.finish(&Summary {
+        end_time: START + 1_000_000_000,
+        samples: 2,
+        notes: vec![format!("cannot read {HOSTILE}")],
+        ..Summary::default()
+    })
+    .unwrap();
+    path
+}
+
+/// Control characters outside line ends (and the C1 controls), which a terminal obeys.
+fn controls(text: &str) -> Vec<char> {
+    text.chars().filter(|&c| c != '\n' && c.is_control()).collect()
+}
+
+fn render(input: &Path, format: super::Format, filters: Filters) -> anyhow::Result<Vec<u8>> {
+    let opts = super::ReportOptions {
+        input: input.to_path_buf(),
+        output: None,
+        format,
+        filters,
+        top: 20,
+        per_section: 10,
+    };
+    let (mut out, mut warn) = (Vec::new(), Vec::new());
+    super::run(opts, &mut out, &mut warn)?;
+    Ok(out)
+}
+
+/// Finding 3 of issue 13: no control character from a container reaches the text report or the
+/// folded stacks, and a folded line stays one stack; JSON keeps the names exact.
+#[test]
+fn hostile_names_are_escaped_everywhere_they_are_printed() {
+    use super::{FlameStyle, Format};
+    let dir = Dir::new("hostile");
+    let input = hostile_recording(&dir.0);
+    let text = String::from_utf8(render(&input, Format::Text, Filters::default()).unwrap()).unwrap();
+    assert_eq!(controls(&text), [], "{text}");
+    assert!(
+        text.contains("fn_/tmp/\\e[2J\\e]0;PWNED\\x07\\nnext\\rline<&\"'>\\u{9b}31m\\u{202e}\\u{ffff}"),
+        "{text}"
+    );
+    assert!(text.contains("# note: cannot read /tmp/\\e[2J"), "{text}");
+    assert!(text.contains("# recorded on /tmp/\\e[2J"), "{text}");
+
+    let folded =
+        String::from_utf8(render(&input, Format::Folded { period: false }, Filters::default()).unwrap())
+            .unwrap();
+    assert_eq!(controls(&folded), [], "{folded}");
+    let lines: Vec<&str> = folded.lines().collect();
+    assert_eq!(lines.len(), 1, "one stack, one line: {folded:?}");
+    assert!(lines[0].ends_with(" 2"), "{folded:?}");
+    // main; the function; the frame without a name: three frames, `;` in names written as `:`.
+    let frames: Vec<&str> = lines[0].rsplit_once(' ').unwrap().0.split(';').collect();
+    assert_eq!(frames.len(), 4, "{frames:?}");
+    assert_eq!(frames[3], "fn_/tmp/\\e[2J\\e]0:PWNED\\x07\\nnext\\rline<&\"'>\\u{9b}31m\\u{202e}\\u{ffff}");
+
+    let doc: serde_json::Value =
+        serde_json::from_slice(&render(&input, Format::Json, Filters::default()).unwrap()).unwrap();
+    assert_eq!(doc["functions_by_self"][0]["function"], format!("fn_{HOSTILE}"), "JSON keeps names exact");
+    assert_eq!(doc["processes"][0]["name"], HOSTILE);
+    let raw = String::from_utf8(render(&input, Format::Json, Filters::default()).unwrap()).unwrap();
+    assert_eq!(controls(&raw), [], "serde writes them as \\u escapes");
+
+    // Finding 4: the flame graph is well-formed XML 1.0, whatever the names.
+    for style in [FlameStyle::default(), FlameStyle { icicle: true, reverse: true }] {
+        let svg =
+            String::from_utf8(render(&input, Format::Flame(style), Filters::default()).unwrap()).unwrap();
+        assert_eq!(controls(&svg), [], "{style:?}");
+        let options = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
+        let xml = roxmltree::Document::parse_with_options(&svg, options)
+            .unwrap_or_else(|e| panic!("{style:?}: not XML: {e}"));
+        let all: String = xml.descendants().filter_map(|n| n.text()).collect();
+        assert!(all.contains("fn_/tmp/\\e[2J\\e]0:PWNED"), "{style:?}: the name is drawn");
+    }
+}
+
+/// Frames without a name are kept as their addresses (README): two different addresses in one
+/// module are two rows, with why they have no name.
+#[test]
+fn unnamed_frames_show_their_address() {
+    let dir = Dir::new("addresses");
+    let path = recording_of(
+        &dir.0,
+        "addr.cperf",
+        &[
+            Entry::Frame { id: 20, module: 4, offset: 0x4000, caller: false },
+            Entry::Symbols { frame: 20, lines: Vec::new(), unknown: 6 },
+            Entry::Module {
+                id: 9,
+                kind: ModuleKind::Unmapped,
+                path: b"[unknown]".to_vec(),
+                build_id: vec![],
+                pid: 0,
+            },
+            Entry::Frame { id: 21, module: 9, offset: 0x7f00_dead_beef, caller: false },
+            Entry::Stack { id: 7, kernel: 0, frames: vec![5, 2] },
+            Entry::Stack { id: 8, kernel: 0, frames: vec![20, 2] },
+            Entry::Stack { id: 9, kernel: 0, frames: vec![21, 2] },
+            sample_of(20, 20, 7),
+            sample_of(20, 20, 8),
+            sample_of(20, 20, 8),
+            sample_of(20, 20, 9),
+        ],
+    );
+    let p = Profile::read(&path, &Filters::default()).unwrap();
+    assert_eq!(
+        folded(&p, Side::Both),
+        [
+            "worker;helper;0x7f00deadbeef 1",
+            "worker;helper;[libc.so.6+0x3000] 1",
+            "worker;helper;[libc.so.6+0x4000] 2"
+        ]
+    );
+    let t = tables(&p, Side::Both, 20, 10);
+    let row = |name: &str| t.by_self.iter().find(|r| r.function == name).cloned();
+    let r = row("[libc.so.6+0x4000]").unwrap();
+    assert_eq!((r.self_samples, r.unknown.as_deref()), (2, Some("no symbol covers it (stripped)")));
+    assert_eq!(row("[libc.so.6+0x3000]").unwrap().self_samples, 1);
+    assert_eq!(row("0x7f00deadbeef").unwrap().unknown.as_deref(), Some("in no known mapping"));
+    let text = String::from_utf8(render(&path, super::Format::Text, Filters::default()).unwrap()).unwrap();
+    assert!(text.contains("(no symbol covers it (stripped))"), "{text}");
+}
+
+/// `--kernel-only` / `--user-only`: the header counts the samples the report is about, and says
+/// they are filtered.
+#[test]
+fn side_filtered_headers_count_what_is_shown() {
+    let dir = Dir::new("side-header");
+    let input = recording(&dir.0, true);
+    let header = |side| {
+        let filters = Filters { side, ..Filters::default() };
+        let text = String::from_utf8(render(&input, super::Format::Text, filters).unwrap()).unwrap();
+        text.lines().find(|l| l.contains(" lost, over ")).unwrap().to_owned()
+    };
+    assert_eq!(header(Side::Both), "# 12 samples, 2 lost, over 2.0 s");
+    assert_eq!(
+        header(Side::KernelOnly),
+        "# 3 samples (filtered, of 12 in the recording), 2 lost, over 2.0 s"
+    );
+    assert_eq!(header(Side::UserOnly), "# 12 samples, 2 lost, over 2.0 s");
+}
+
+/// `--time` past the end says how long the recording is; a window inside it says so too.
+#[test]
+fn a_time_window_past_the_end_gives_the_recordings_length() {
+    let dir = Dir::new("time-past");
+    let input = recording(&dir.0, true);
+    let e =
+        render(&input, super::Format::Text, Filters { window: Some((5.0, Some(9.0))), ..Filters::default() })
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("it is 2.0 s long") && e.contains("--time starts at 5 s"), "{e}");
+    let e = render(
+        &input,
+        super::Format::Flame(super::FlameStyle::default()),
+        Filters { window: Some((2.0, None)), ..Filters::default() },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("2.0 s long"), "{e}");
+    let text = String::from_utf8(
+        render(&input, super::Format::Text, Filters { window: Some((1.0, None)), ..Filters::default() })
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(text.contains("over 1.0 s (the recording is 2.0 s long)"), "{text}");
+}
+
+/// `--container` matches what users type: the name, a runtime word of the description, the
+/// cgroup, a container id or id prefix.
+#[test]
+fn container_filter_matches_ids_names_and_words() {
+    let dir = Dir::new("container-words");
+    let path = dir.0.join("docker.cperf");
+    let mut m = meta();
+    let id = "4f1e8c0b9a7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f";
+    m.targets[0] = TargetMeta {
+        spec: "web".into(),
+        kind: "container".into(),
+        description: format!("container 'web' (docker, cgroup /system.slice/docker-{id}.scope)"),
+        cgroup: Some(format!("/system.slice/docker-{id}.scope")),
+        probe: None,
+    };
+    let mut w = RecordingWriter::create(&path, &m).unwrap();
+    w.push(&Entry::Stack { id: 1, kernel: 0, frames: vec![] }).unwrap();
+    w.push(&sample_of(1, 1, 1)).unwrap();
+    w.push(&Entry::Sample {
+        time: START + 1,
+        pid: 2,
+        tid: 2,
+        cpu: 0,
+        target: 1,
+        period: 1,
+        stack: 1,
+        value: None,
+    })
+    .unwrap();
+    w.finish(&Summary::default()).unwrap();
+    let kept = |wanted: &str| {
+        Profile::read(&path, &Filters { targets: vec![wanted.into()], ..Filters::default() })
+            .map(|p| p.kept_targets)
+            .map_err(|e| e.to_string())
+    };
+    for wanted in
+        ["web", "docker", &id[..12], &id[..4], id, "4F1E8C0B", &format!("/system.slice/docker-{id}.scope")]
+    {
+        assert_eq!(kept(wanted), Ok(vec![0]), "{wanted}");
+    }
+    assert_eq!(kept("runc"), Ok(vec![1]));
+    assert_eq!(kept("db"), Ok(vec![1]));
+    for wanted in ["4f1", "e1f", "dock", "nope"] {
+        assert!(kept(wanted).unwrap_err().contains(&format!("no target '{wanted}'")), "{wanted}");
+    }
 }

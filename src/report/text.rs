@@ -9,6 +9,7 @@ use serde_json::json;
 use super::functions::{FunctionRow, Tables};
 use super::profile::{Profile, Side};
 use super::retval::{Interpretation, TargetValues};
+use crate::escape::esc;
 use crate::numbers::{thousands, utc};
 
 /// Writes the text report.
@@ -30,11 +31,11 @@ pub fn header(out: &mut dyn Write, profile: &Profile, side: Side, title: &str) -
     writeln!(
         out,
         "# recorded on {} (kernel {}, {}) at {} by: {}",
-        m.hostname,
-        m.kernel,
-        m.arch,
+        esc(&m.hostname),
+        esc(&m.kernel),
+        esc(&m.arch),
         utc(m.start_unix_ns),
-        m.command_line.join(" ")
+        esc(&m.command_line.join(" "))
     )?;
     let rate = match (m.frequency, m.period) {
         (Some(hz), _) => format!("at {hz} Hz"),
@@ -45,25 +46,32 @@ pub fn header(out: &mut dyn Write, profile: &Profile, side: Side, title: &str) -
     writeln!(
         out,
         "# event: {} {rate}{}",
-        m.event,
+        esc(&m.event),
         if m.callchain { ", with call stacks" } else { ", without call stacks (-g was not given)" }
     )?;
     if let Some(note) = &m.event_note {
-        writeln!(out, "# note: {note}")?;
+        writeln!(out, "# note: {}", esc(note))?;
     }
-    let filtered = if profile.samples == profile.all_samples {
+    // With --kernel-only / --user-only, the samples left with frames of that side.
+    let shown = profile.samples_with_frames(side);
+    let filtered = if shown == profile.all_samples {
         String::new()
     } else {
-        format!(" (of {} in the recording)", thousands(profile.all_samples))
+        format!(" (filtered, of {} in the recording)", thousands(profile.all_samples))
+    };
+    let length = if profile.window_given() {
+        format!(" (the recording is {:.1} s long)", profile.recording_ns() as f64 / 1e9)
+    } else {
+        String::new()
     };
     writeln!(
         out,
-        "# {} samples{filtered}, {} lost, over {:.1} s",
-        thousands(profile.samples),
+        "# {} samples{filtered}, {} lost, over {:.1} s{length}",
+        thousands(shown),
         thousands(profile.lost),
         profile.duration_ns() as f64 / 1e9
     )?;
-    writeln!(out, "# targets: {}", profile.targets_description())?;
+    writeln!(out, "# targets: {}", esc(&profile.targets_description()))?;
     match side {
         Side::Both => {}
         Side::KernelOnly => writeln!(out, "# kernel frames only: samples taken in the kernel")?,
@@ -73,11 +81,11 @@ pub fn header(out: &mut dyn Write, profile: &Profile, side: Side, title: &str) -
     }
     if let Some(s) = &profile.summary {
         for note in &s.notes {
-            writeln!(out, "# note: {note}")?;
+            writeln!(out, "# note: {}", esc(note))?;
         }
     }
     for w in &profile.warnings {
-        writeln!(out, "# warning: {w}")?;
+        writeln!(out, "# warning: {}", esc(w))?;
     }
     Ok(())
 }
@@ -99,7 +107,7 @@ fn write_tables(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> std:
             writeln!(
                 out,
                 "\n  {}: {} samples ({})",
-                s.label,
+                esc(&s.label),
                 thousands(s.samples),
                 percent(s.samples, tables.samples)
             )?;
@@ -109,13 +117,13 @@ fn write_tables(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> std:
     writeln!(out, "\nPer process:")?;
     for s in &tables.processes {
         let target = match m.targets.get(s.target as usize) {
-            Some(t) if tables.targets.len() > 1 => format!(" in {}", t.description),
+            Some(t) if tables.targets.len() > 1 => format!(" in {}", esc(&t.description)),
             _ => String::new(),
         };
         writeln!(
             out,
             "\n  {}{target}: {} samples ({})",
-            s.label,
+            esc(&s.label),
             thousands(s.samples),
             percent(s.samples, tables.samples)
         )?;
@@ -138,9 +146,9 @@ fn rows(out: &mut dyn Write, rows: &[FunctionRow], of: u64, indent: &str) -> std
             percent(r.self_samples, of),
             percent(r.total_samples, of),
             thousands(r.self_samples),
-            r.function,
-            r.module,
-            source(r)
+            esc(&r.function),
+            esc(&r.module),
+            esc(&source(r))
         )?;
     }
     Ok(())
@@ -199,7 +207,7 @@ pub fn write_json(out: &mut dyn Write, profile: &Profile, tables: &Tables) -> st
             "functions": functions(&s.functions),
         })).collect::<Vec<_>>(),
     });
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    crate::escape::write_json(&mut *out, &doc, true)?;
     writeln!(out)
 }
 
@@ -216,10 +224,13 @@ pub fn write_retval_text(
         writeln!(
             out,
             "\nReturn values of {} in {}, read as {} ({}):",
-            t.function, t.description, t.reading, t.why
+            esc(&t.function),
+            esc(&t.description),
+            esc(&t.reading),
+            esc(&t.why)
         )?;
         if let Interpretation::Meaningless(why) = &t.interpretation {
-            writeln!(out, "  not shown: {why}")?;
+            writeln!(out, "  not shown: {}", esc(why))?;
             continue;
         }
         if t.processes.is_empty() {
@@ -228,14 +239,15 @@ pub fn write_retval_text(
         }
         for p in &t.processes {
             let noun = if p.calls == 1 { "call" } else { "calls" };
-            writeln!(out, "\n  process {} ({}): {} {noun}", p.pid, p.name, thousands(p.calls))?;
-            let width = p.values.iter().take(top).map(|v| v.text.len()).max().unwrap_or(0).max(5);
+            writeln!(out, "\n  process {} ({}): {} {noun}", p.pid, esc(&p.name), thousands(p.calls))?;
+            let width =
+                p.values.iter().take(top).map(|v| esc(&v.text).to_string().len()).max().unwrap_or(0).max(5);
             writeln!(out, "    {:>width$} {:>12} {:>7}", "value", "calls", "share")?;
             for v in p.values.iter().take(top) {
                 writeln!(
                     out,
                     "    {:>width$} {:>12} {:>7}",
-                    v.text,
+                    esc(&v.text),
                     thousands(v.calls),
                     percent(v.calls, p.calls)
                 )?;
@@ -299,6 +311,6 @@ pub fn write_retval_json(
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    crate::escape::write_json(&mut *out, &doc, true)?;
     writeln!(out)
 }

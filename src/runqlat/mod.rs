@@ -65,7 +65,11 @@ pub fn run(opts: RunqlatOptions, out: &mut dyn Write, err: &mut dyn Write) -> an
         RunQueueLatency::load(&RunqlatConfig { cgroups: &cgroups, unit: opts.unit, per: opts.per })
             .map_err(explain)?;
     let what: Vec<&str> = targets.iter().map(|t| t.description.as_str()).collect();
-    writeln!(err, "Tracing run queue latency of {}... Hit Ctrl-C to end.", what.join(", "))?;
+    writeln!(
+        err,
+        "Tracing run queue latency of {}... Hit Ctrl-C to end.",
+        crate::escape::esc(&what.join(", "))
+    )?;
     let started = Instant::now();
     let mut printed = 0u64;
     let mut interval_start = Instant::now();

@@ -8,6 +8,7 @@ use sampler::runqlat::{Histogram, Per, Unit, BUCKETS};
 use serde_json::json;
 
 use super::Target;
+use crate::escape::esc;
 use crate::numbers::thousands;
 
 /// One interval's histograms.
@@ -32,11 +33,12 @@ fn unit_name(unit: Unit) -> &'static str {
 
 /// The heading of a histogram: its target, and its process or thread.
 fn heading(v: &Interval<'_>, h: &Histogram) -> String {
-    let target = v.targets.get(h.target).map_or("?", |t| t.description.as_str());
+    // Names a container controls (its description, a task's comm) are escaped.
+    let target = esc(v.targets.get(h.target).map_or("?", |t| t.description.as_str()));
     match (v.per, h.id) {
-        (Per::Process, Some(id)) => format!("{target}: pid = {id} ({})", h.comm),
-        (Per::Thread, Some(id)) => format!("{target}: tid = {id} ({})", h.comm),
-        _ => target.to_owned(),
+        (Per::Process, Some(id)) => format!("{target}: pid = {id} ({})", esc(&h.comm)),
+        (Per::Thread, Some(id)) => format!("{target}: tid = {id} ({})", esc(&h.comm)),
+        _ => target.to_string(),
     }
 }
 
@@ -51,7 +53,7 @@ pub fn text(out: &mut dyn Write, v: &Interval<'_>, not_first: bool) -> std::io::
     for (index, target) in v.targets.iter().enumerate() {
         let mine: Vec<&Histogram> = v.histograms.iter().filter(|h| h.target == index).collect();
         if mine.is_empty() {
-            writeln!(out, "\n{}\n     no task of it waited for a CPU", target.description)?;
+            writeln!(out, "\n{}\n     no task of it waited for a CPU", esc(&target.description))?;
             continue;
         }
         for h in mine {
@@ -132,7 +134,7 @@ pub fn json(out: &mut dyn Write, v: &Interval<'_>) -> std::io::Result<()> {
         "since_start_ns": v.since_start.as_nanos() as u64,
         "targets": targets,
     });
-    serde_json::to_writer(&mut *out, &doc)?;
+    crate::escape::write_json(&mut *out, &doc, false)?;
     writeln!(out)
 }
 
@@ -171,5 +173,28 @@ mod tests {
             "         4 -> 7          : 10       |****************************************|"
         );
         assert_eq!(lines.len(), 4, "nothing past the last bucket used");
+    }
+
+    /// A task's comm is the container's to choose: escaped in headings (issue 13, finding 3).
+    #[test]
+    fn task_names_are_escaped() {
+        let targets = [Target { spec: "web".into(), description: "container 'web\x07'".into() }];
+        let mut buckets = [0u64; BUCKETS];
+        buckets[3] = 1;
+        let histograms =
+            [Histogram { target: 0, id: Some(7), comm: "\x1b[2J\n".into(), buckets, count: 1, sum: 9 }];
+        let v = Interval {
+            targets: &targets,
+            histograms: &histograms,
+            unit: Unit::Micros,
+            per: Per::Process,
+            elapsed: Duration::from_secs(1),
+            since_start: Duration::from_secs(1),
+        };
+        let mut out = Vec::new();
+        text(&mut out, &v, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert!(text.contains("container 'web\\x07': pid = 7 (\\e[2J\\n)"), "{text}");
     }
 }

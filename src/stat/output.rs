@@ -1,6 +1,7 @@
 //! Writers for `cperf stat`: human tables, separated values (`-x`) and JSON. They only format a
 //! [`StatReport`]; nothing here counts or reads the system.
 
+use crate::escape::esc;
 use crate::numbers::thousands;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -33,7 +34,7 @@ pub fn write(
         OutputFormat::Human => write_human(out, report, show_zero),
         OutputFormat::Separated(sep) => write_separated(out, report, sep),
         OutputFormat::Json => {
-            serde_json::to_writer(&mut *out, &to_json(report))?;
+            crate::escape::write_json(&mut *out, &to_json(report), false)?;
             writeln!(out)
         }
     }
@@ -82,7 +83,7 @@ fn multiplex_suffix(r: &Reading) -> String {
 fn write_human(out: &mut dyn Write, report: &StatReport, show_zero: bool) -> io::Result<()> {
     for t in &report.targets {
         writeln!(out)?;
-        writeln!(out, " Performance counter stats for {}:", t.description)?;
+        writeln!(out, " Performance counter stats for {}:", esc(&t.description))?;
         writeln!(out)?;
         let rows = sorted(&t.readings, show_zero);
         if rows.is_empty() {
@@ -102,12 +103,12 @@ fn write_human(out: &mut dyn Write, report: &StatReport, show_zero: bool) -> io:
             writeln!(out, " {}", cpu_line(cpu))?;
         }
         for note in &t.notes {
-            writeln!(out, " note: {note}")?;
+            writeln!(out, " note: {}", esc(note))?;
         }
     }
     writeln!(out)?;
     for note in &report.notes {
-        writeln!(out, " note: {note}")?;
+        writeln!(out, " note: {}", esc(note))?;
     }
     if report.bpf_events > 0 {
         writeln!(
@@ -214,7 +215,7 @@ fn write_human_interval(out: &mut dyn Write, report: &StatReport, show_zero: boo
 
 fn target_suffix(t: &TargetReport, many: bool) -> String {
     if many {
-        format!("  [{}]", t.target)
+        format!("  [{}]", esc(&t.target))
     } else {
         String::new()
     }
@@ -234,7 +235,7 @@ fn write_separated(out: &mut dyn Write, report: &StatReport, sep: &str) -> io::R
                 "{count}{sep}{unit}{sep}{event}{sep}{target}{sep}{running}{sep}{pct:.2}",
                 count = r.count,
                 event = r.event,
-                target = t.cgroup.as_deref().unwrap_or(&t.target),
+                target = esc(t.cgroup.as_deref().unwrap_or(&t.target)),
                 running = r.running_ns,
             )?;
         }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod docker;
 pub mod profile;
 
 // ---------------------------------------------------------------------------------------------------------

@@ -166,6 +166,23 @@ pub enum ResolveError {
         /// Where the state said the cgroup was.
         cgroup: Option<String>,
     },
+    /// The container exists but runs nothing: its process has exited (runc, crun), or Docker
+    /// says it is not running.
+    #[error("{runtime} container `{name}` is stopped: {}", stopped_remedy(*.runtime, .name))]
+    Stopped {
+        /// The runtime.
+        runtime: Runtime,
+        /// The container, as its runtime's commands take it (its name, else its id).
+        name: String,
+    },
+    /// Nothing matches among what this user may read, and some runtime state could not be read.
+    #[error("no container this user can see matches `{spec}`, and permission was denied reading {}: run cperf as root (sudo) or with CAP_DAC_READ_SEARCH, or pass a cgroup path or pid:<N>", .denied.join(", "))]
+    Unreadable {
+        /// What was typed.
+        spec: String,
+        /// The runtime state that could not be read, each with whose it is.
+        denied: Vec<String>,
+    },
     /// An id prefix shorter than [`MIN_PREFIX`] characters.
     #[error(
         "id prefix `{spec}` is too short: give at least {MIN_PREFIX} characters, or the full id or name"
@@ -190,6 +207,18 @@ pub enum ResolveError {
         /// What was typed.
         spec: String,
     },
+}
+
+/// What to do about a stopped container.
+fn stopped_remedy(runtime: Runtime, name: &str) -> String {
+    match runtime {
+        Runtime::Docker | Runtime::Podman => {
+            format!("start it (`{runtime} start {name}`), or name a running one (`cperf containers` lists them)")
+        }
+        _ => format!(
+            "its process has exited; run it again (`{runtime} delete {name}`, then `{runtime} run`), or name a running one (`cperf containers` lists them)"
+        ),
+    }
 }
 
 fn list_matches(matches: &[Container], total: usize) -> String {
@@ -300,6 +329,14 @@ impl Resolver {
         } else {
             self.by_id_or_name(&root, spec, &names)?
         };
+        // A runc or crun container whose process has exited keeps its cgroup until deleted:
+        // empty, for good.
+        if matches!(container.runtime, Runtime::Runc | Runtime::Crun) {
+            let states = self.oci_states(&root);
+            if let Some(s) = states.iter().find(|s| s.stopped && container.id.as_ref() == Some(&s.id)) {
+                return Err(ResolveError::Stopped { runtime: s.runtime, name: s.id.clone() });
+            }
+        }
         let dir = cgroup_dir(&root, &container.cgroup);
         container.pids = cgroup::procs(&dir, true)?;
         Ok(Resolved { given, container, dir })
@@ -402,7 +439,36 @@ impl Resolver {
         if let ([s], true) = (stale.as_slice(), spec.chars().count() >= MIN_PREFIX) {
             return Err(gone(s));
         }
+        // Docker removes a stopped container's cgroup: its own files still know it.
+        if let Some((id, name)) = runtimes::docker_stopped(&self.loc.docker, spec, MIN_PREFIX) {
+            let name = if name.is_empty() { id } else { name };
+            return Err(ResolveError::Stopped { runtime: Runtime::Docker, name });
+        }
+        let denied = self.unreadable();
+        if !denied.is_empty() {
+            return Err(ResolveError::Unreadable { spec: spec.to_owned(), denied });
+        }
         Err(ResolveError::Unknown { spec: spec.to_owned() })
+    }
+
+    /// The runtime state directories this user is not allowed to read (each with whose it is):
+    /// a container known only there cannot be found.
+    fn unreadable(&self) -> Vec<String> {
+        let loc = &self.loc;
+        [
+            (loc.runc_state.clone(), "runc's state"),
+            (loc.crun_state.clone(), "crun's state"),
+            (loc.docker.join("containers"), "Docker's containers"),
+            (loc.podman_storage.join("overlay-containers"), "Podman's containers"),
+            (loc.pod_logs.clone(), "the kubelet's pods"),
+            (loc.container_logs.clone(), "the kubelet's containers"),
+        ]
+        .into_iter()
+        .filter(|(dir, _)| {
+            std::fs::read_dir(dir).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        })
+        .map(|(dir, whose)| format!("{} ({whose})", dir.display()))
+        .collect()
     }
 
     fn oci_states(&self, root: &Path) -> Vec<OciState> {

@@ -36,6 +36,9 @@ pub(crate) struct OciState {
     pub cgroup: Option<String>,
     /// Where the state said the cgroup was (for messages when it is gone).
     pub recorded_cgroup: Option<String>,
+    /// Its init process has exited (as `runc state` says `stopped`): the container runs nothing
+    /// and never will again, though its cgroup may still be there.
+    pub stopped: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -98,7 +101,8 @@ pub(crate) fn runc_states(state_dir: &Path, cgroup_root: &Path, proc: &Path) -> 
                 recorded.push(path);
             }
         }
-        out.push(pick(Runtime::Runc, state.id, recorded, cgroup_root));
+        let stopped = init_exited(proc, state.init_process_pid, state.init_process_start);
+        out.push(pick(Runtime::Runc, state.id, recorded, cgroup_root, stopped));
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
@@ -125,16 +129,17 @@ pub(crate) fn crun_states(state_dir: &Path, cgroup_root: &Path, proc: &Path) -> 
         if let Some(rel) = live_process_cgroup(proc, status.pid, status.process_start_time) {
             recorded.push(rel);
         }
-        out.push(pick(Runtime::Crun, id, recorded, cgroup_root));
+        let stopped = init_exited(proc, status.pid, status.process_start_time);
+        out.push(pick(Runtime::Crun, id, recorded, cgroup_root, stopped));
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
 
 /// The first recorded cgroup that exists, keeping the first one for messages if none does.
-fn pick(runtime: Runtime, id: String, recorded: Vec<String>, cgroup_root: &Path) -> OciState {
+fn pick(runtime: Runtime, id: String, recorded: Vec<String>, cgroup_root: &Path, stopped: bool) -> OciState {
     let cgroup = recorded.iter().find(|rel| is_cgroup_dir(cgroup_root, rel)).cloned();
-    OciState { runtime, id, cgroup, recorded_cgroup: recorded.into_iter().next() }
+    OciState { runtime, id, cgroup, recorded_cgroup: recorded.into_iter().next(), stopped }
 }
 
 /// `rel` (with a leading `/`, no `..`) names a directory under `cgroup_root`.
@@ -153,16 +158,34 @@ pub(crate) fn under_root(abs: &str, root: &Path) -> Option<String> {
 /// `/proc/<pid>/stat`), so that a reused pid is not mistaken for the container's init.
 fn live_process_cgroup(proc: &Path, pid: Option<u32>, start: Option<u64>) -> Option<String> {
     let (pid, start) = (pid.filter(|&p| p > 0)?, start?);
-    let stat = read_bounded(&proc.join(pid.to_string()).join("stat"), 64 << 10)?;
-    let stat = String::from_utf8_lossy(&stat);
-    // The command name (field 2) may hold spaces and parentheses; fields after the last `)` are plain.
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    let started: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
-    if started != start {
+    if process_start(proc, pid)?.0 != start {
         return None;
     }
     let rel = cgroup::cgroup_of_pid_in(proc, pid).ok()?;
     (!rel.ends_with(" (deleted)")).then_some(rel)
+}
+
+/// When `pid` started (clock ticks after boot, field 22 of `/proc/<pid>/stat`), and whether it
+/// has exited and waits to be reaped (a zombie); `None` when it does not exist.
+fn process_start(proc: &Path, pid: u32) -> Option<(u64, bool)> {
+    let stat = read_bounded(&proc.join(pid.to_string()).join("stat"), 64 << 10)?;
+    let stat = String::from_utf8_lossy(&stat);
+    // The command name (field 2) may hold spaces and parentheses; fields after the last `)` are plain.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let zombie = matches!(fields.next()?, "Z" | "X");
+    Some((fields.nth(18)?.parse().ok()?, zombie))
+}
+
+/// True when a runtime's recorded init process has exited, as runc decides a container is
+/// `stopped`: no process `pid`, a zombie, or another process (started at another time) that
+/// reuses the pid. A state that records no pid says nothing.
+fn init_exited(proc: &Path, pid: Option<u32>, start: Option<u64>) -> bool {
+    let Some(pid) = pid.filter(|&p| p > 0) else { return false };
+    match (process_start(proc, pid), start) {
+        (None, _) | (Some((_, true)), _) => true,
+        (Some((started, false)), Some(start)) => started != start,
+        (Some((_, false)), None) => false,
+    }
 }
 
 /// runc's rule for container ids (`^[\w+-\.]+$`), which also keeps an id from naming another path.
@@ -198,6 +221,46 @@ pub(crate) fn docker_name(docker_root: &Path, id: &str) -> Option<String> {
     let config: Config = serde_json::from_slice(&bytes).ok()?;
     let name = config.name.trim_start_matches('/');
     (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// A Docker container that is not running, from `<docker_root>/containers/<id>/config.v2.json`
+/// (`State.Running` false; Docker removes a stopped container's cgroup, so the cgroup tree does
+/// not show it): the one whose id, name, or id prefix of at least `min_prefix` characters is
+/// `spec`, as (id, name). `None` when none is, or when a prefix names several.
+pub(crate) fn docker_stopped(docker_root: &Path, spec: &str, min_prefix: usize) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(rename = "Name", default)]
+        name: String,
+        #[serde(rename = "State")]
+        state: State,
+    }
+    #[derive(serde::Deserialize)]
+    struct State {
+        #[serde(rename = "Running", default)]
+        running: bool,
+    }
+    let mut by_prefix = Vec::new();
+    for dir in subdirs(&docker_root.join("containers")) {
+        let Some(id) = dir.file_name().and_then(|n| n.to_str()).filter(|id| super::layouts::is_hex64(id))
+        else {
+            continue;
+        };
+        let (exact, prefix) = (id == spec, spec.len() >= min_prefix && id.starts_with(spec));
+        let Some(bytes) = read_bounded(&dir.join("config.v2.json"), MAX_STATE_FILE) else { continue };
+        let Ok(config) = serde_json::from_slice::<Config>(&bytes) else { continue };
+        let name = config.name.trim_start_matches('/').to_owned();
+        if config.state.running {
+            continue;
+        }
+        if exact || name == spec {
+            return Some((id.to_owned(), name));
+        }
+        if prefix {
+            by_prefix.push((id.to_owned(), name));
+        }
+    }
+    (by_prefix.len() == 1).then(|| by_prefix.remove(0))
 }
 
 /// Podman container names by id, from `<storage>/overlay-containers/containers.json`.

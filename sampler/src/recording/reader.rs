@@ -54,14 +54,74 @@ pub struct RecordingReader<R = BufReader<File>> {
     malformed_chunks: u64,
 }
 
+/// The most bytes read from a pipe or other stream (`-i /dev/stdin`): a stream is copied to an
+/// unnamed temporary file first (the reader needs the length), and no further than this.
+pub const MAX_STREAM: u64 = 4 << 30;
+
 impl RecordingReader {
-    /// Opens `path` and reads its metadata.
+    /// Opens `path` and reads its metadata. A regular file is read in place; a pipe, FIFO or other
+    /// stream is first copied to an unnamed temporary file (at most [`MAX_STREAM`] bytes).
     pub fn open(path: &Path) -> Result<Self, ReadError> {
         let io_err = |source| ReadError::Io { path: path.to_path_buf(), source };
-        let file = File::open(path).map_err(io_err)?;
+        let mut file = File::open(path).map_err(io_err)?;
+        let kind = file.metadata().map_err(io_err)?.file_type();
+        if kind.is_dir() {
+            return Err(io_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is a directory; give the recording file (cperf record -o FILE wrote it)",
+            )));
+        }
+        if !kind.is_file() {
+            file = spool(file, path, MAX_STREAM)?;
+        }
         let len = file.metadata().map_err(io_err)?.len();
         RecordingReader::from_reader(BufReader::with_capacity(1 << 20, file), len, path)
     }
+}
+
+/// Copies a stream to an unnamed temporary file (`O_TMPFILE`, gone when closed) and returns it,
+/// positioned at its start. The file header is checked first, so a stream that is not a recording
+/// (`-i /dev/zero`) is refused before anything is copied.
+fn spool(mut stream: File, path: &Path, limit: u64) -> Result<File, ReadError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let needs_file = |why: String| ReadError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other(format!("{why}; give the recording as a file: cperf report -i FILE")),
+    };
+    let mut header = [0u8; chunk::FILE_HEADER_LEN];
+    let mut got = 0;
+    while got < header.len() {
+        match stream.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(ReadError::Io { path: path.to_path_buf(), source }),
+        }
+    }
+    chunk::read_file_header(&mut &header[..got]).map_err(|source| match source {
+        FormatError::Io(source) => ReadError::Io { path: path.to_path_buf(), source },
+        source => ReadError::Format { path: path.to_path_buf(), source },
+    })?;
+    let mut tmp = File::options()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(std::env::temp_dir())
+        .map_err(|e| needs_file(format!("it is a stream and no temporary copy could be made ({e})")))?;
+    let copy_err = |e: io::Error| needs_file(format!("it is a stream and copying it failed ({e})"));
+    tmp.write_all(&header).map_err(copy_err)?;
+    let rest = limit.saturating_sub(header.len() as u64);
+    let copied = io::copy(&mut (&mut stream).take(rest + 1), &mut tmp).map_err(copy_err)?;
+    if copied > rest {
+        return Err(needs_file(format!(
+            "it is a stream longer than the {} MiB cperf copies from one",
+            limit >> 20
+        )));
+    }
+    tmp.rewind().map_err(copy_err)?;
+    Ok(tmp)
 }
 
 impl<'a> RecordingReader<&'a [u8]> {
@@ -240,5 +300,64 @@ mod tests {
         std::fs::write(&cut, &bytes[..chunk::FILE_HEADER_LEN]).unwrap();
         assert!(matches!(RecordingReader::open(&cut), Err(ReadError::NoMeta { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `report -i /dev/stdin` from a pipe: the stream is read whole (it was "metadata … corrupt",
+    /// since a pipe's size is 0).
+    #[test]
+    fn a_recording_is_read_from_a_pipe() {
+        let dir = std::env::temp_dir().join(format!("cperf-reader-pipe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.cperf");
+        let mut w = RecordingWriter::create(&path, &meta()).unwrap();
+        for t in 0..1000 {
+            w.push(&sample(t)).unwrap();
+        }
+        w.finish(&Summary { samples: 1000, ..Summary::default() }).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut out = File::from(write_end);
+            io::Write::write_all(&mut out, &bytes).unwrap();
+        });
+        use std::os::fd::AsRawFd;
+        let (entries, r) = read_all(Path::new(&format!("/proc/self/fd/{}", read_end.as_raw_fd())));
+        writer.join().unwrap();
+        assert_eq!(entries.len(), 1000);
+        assert_eq!(entries[999], sample(999));
+        assert_eq!(r.summary().map(|s| s.samples), Some(1000));
+        assert!(r.damage().is_none());
+    }
+
+    /// A stream that is not a recording is refused from its first bytes, not copied first.
+    #[test]
+    fn an_endless_stream_that_is_no_recording_is_refused_at_once() {
+        let started = std::time::Instant::now();
+        let e = RecordingReader::open(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, ReadError::Format { .. }), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "copied before checking");
+    }
+
+    /// What is copied from a stream is bounded.
+    #[test]
+    fn a_stream_is_copied_up_to_its_bound() {
+        let mut bytes = Vec::new();
+        chunk::write_file_header(&mut bytes).unwrap();
+        bytes.resize(3 << 20, 0);
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = io::Write::write_all(&mut File::from(write_end), &bytes);
+        });
+        let e = spool(File::from(read_end), Path::new("-"), 1 << 20).unwrap_err().to_string();
+        writer.join().unwrap();
+        assert!(e.contains("longer than the 1 MiB") && e.contains("cperf report -i FILE"), "{e}");
+    }
+
+    #[test]
+    fn a_directory_is_refused_in_one_line() {
+        let e = RecordingReader::open(&std::env::temp_dir()).unwrap_err().to_string();
+        assert!(e.contains("is a directory") && !e.contains('\n'), "{e}");
     }
 }

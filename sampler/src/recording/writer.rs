@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::chunk::{self, kind};
@@ -48,19 +48,14 @@ pub struct RecordingWriter {
 }
 
 impl RecordingWriter {
-    /// Creates (or truncates) `path` with mode 0600 and writes the header and metadata.
+    /// Creates `path` with mode 0600 (or truncates the regular file already there and makes it
+    /// 0600) and writes the header and metadata.
+    ///
+    /// Only a regular file is ever opened for writing: a symlink in the last component is not
+    /// followed, and anything else there (a device, a FIFO, a directory) is refused untouched.
     pub fn create(path: &Path, meta: &Meta) -> Result<Self, WriteError> {
         let create_err = |source| WriteError::Create { path: path.to_path_buf(), source };
-        let file = File::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-            .map_err(create_err)?;
-        // An existing file keeps its mode through O_TRUNC: a recording is private whatever was there.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(create_err)?;
+        let file = open_regular(path).map_err(create_err)?;
         let mut w =
             RecordingWriter { file, path: path.to_path_buf(), entries: EntryEncoder::default(), bytes: 0 };
         let mut head = Vec::new();
@@ -118,5 +113,133 @@ impl RecordingWriter {
         self.file.write_all(buf).map_err(|source| WriteError::Write { path: self.path.clone(), source })?;
         self.bytes += buf.len() as u64;
         Ok(())
+    }
+}
+
+/// Opens `path` for writing as a regular file. When nothing is there, it is created exclusively with
+/// mode 0600. When something is, it is first opened with `O_PATH | O_NOFOLLOW` (which opens neither
+/// a device nor a symlink's target) and checked; only a regular file is reopened through that
+/// descriptor and truncated. Its mode is left as it is: cperf changes the mode of nothing it did not
+/// create (a user who made the file chose who may read it).
+fn open_regular(path: &Path) -> io::Result<File> {
+    let create = || {
+        File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)
+    };
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        other => return other,
+    }
+    let handle = match File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(handle) => handle,
+        // Removed between the two opens: create it after all.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return create(),
+        Err(e) => return Err(e),
+    };
+    let kind = handle.metadata()?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_symlink() {
+            "a symbolic link"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {what}; a recording is written only to a new file or over a regular file (give another -o path)"),
+        ));
+    }
+    // The same inode the check saw, opened for writing through its descriptor.
+    use std::os::fd::AsRawFd;
+    let file = File::options()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))?;
+    file.set_len(0)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::TargetMeta;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+
+    fn meta() -> Meta {
+        Meta {
+            cperf_version: "test".into(),
+            hostname: "h".into(),
+            kernel: "6.1".into(),
+            arch: "x86_64".into(),
+            command_line: vec!["cperf".into()],
+            start_unix_ns: 1,
+            start_time: 2,
+            event: "cpu-clock".into(),
+            event_note: None,
+            frequency: Some(99),
+            period: None,
+            callchain: true,
+            targets: vec![TargetMeta {
+                spec: "-a".into(),
+                kind: "system".into(),
+                description: "all".into(),
+                cgroup: None,
+                probe: None,
+            }],
+            kernel_symbols: "kallsyms".into(),
+            value: None,
+        }
+    }
+
+    /// Neither a FIFO nor a symlink to one is written to or has its mode changed; a regular file is
+    /// overwritten (and made private), a new one created 0600. (Device nodes are checked by the
+    /// integration tests, which run as root.)
+    #[test]
+    fn only_regular_files_are_written() {
+        let dir = std::env::temp_dir().join(format!("cperf-writer-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        // A reader, so that opening the FIFO for writing would not block: the old code opened it.
+        let _reader = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+        for path in [&fifo, &link] {
+            let e = RecordingWriter::create(path, &meta()).unwrap_err().to_string();
+            assert!(e.contains("regular file") && !e.contains('\n'), "{}: {e}", path.display());
+            let m = std::fs::metadata(&fifo).unwrap();
+            assert!(m.file_type().is_fifo());
+            assert_eq!(m.mode() & 0o777, 0o644, "{}: the FIFO's mode changed", path.display());
+        }
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+
+        let existing = dir.join("old.cperf");
+        std::fs::write(&existing, vec![b'x'; 100_000]).unwrap();
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let len = RecordingWriter::create(&existing, &meta()).unwrap().finish(&Summary::default()).unwrap();
+        let m = std::fs::metadata(&existing).unwrap();
+        assert_eq!((m.len(), m.mode() & 0o777), (len, 0o644), "an existing file keeps its mode");
+
+        let new = dir.join("new.cperf");
+        RecordingWriter::create(&new, &meta()).unwrap();
+        assert_eq!(std::fs::metadata(&new).unwrap().mode() & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
