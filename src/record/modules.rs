@@ -92,11 +92,13 @@ pub enum Origin {
 }
 
 impl ModuleKey {
-    /// The key of a file with a build-id the kernel reported, mapped by `pid`: shared with the
-    /// processes of the same root only.
-    pub fn build_id(build_id: Vec<u8>, pid: u32) -> ModuleKey {
-        let origin =
-            super::procfs::root_identity(pid).map_or(Origin::Process(pid), |(d, i)| Origin::Root(d, i));
+    /// The key of a file with a build-id the kernel reported, mapped by `pid` whose root is `root`
+    /// (as the recorder holds it, also once the process has exited): shared with the processes of
+    /// the same root only (of `pid` only, without a root).
+    pub fn build_id(build_id: Vec<u8>, root: Option<&ContainerRoot>, pid: u32) -> ModuleKey {
+        let origin = root
+            .and_then(ContainerRoot::identity)
+            .map_or(Origin::Process(pid), |(dev, ino)| Origin::Root(dev, ino));
         ModuleKey::BuildId { build_id, origin }
     }
 }
@@ -386,10 +388,8 @@ fn load_elf(o: Opened, m: &Module, parsed: &Symbolizer, budget: &Budget) -> Resu
     let path = Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&m.path));
     let mut account = budget.account(m.pid, path);
     let data = match o.source {
-        Source::Bytes(b) => {
-            account.try_charge(b.len() as u64);
-            b
-        }
+        // The vDSO, from cperf's own memory: a few KiB that no container chose.
+        Source::Bytes(b) => b,
         Source::File(file, len) => {
             if len > MAX_BINARY || !account.try_charge(len) {
                 return Err(format!(

@@ -679,7 +679,7 @@ impl Session {
             (ModuleKey::Vdso, ModuleKind::Vdso)
         } else if path.starts_with(b"/") {
             let key = match &build_id {
-                Some(b) if !b.is_empty() => ModuleKey::build_id(b.clone(), pid),
+                Some(b) if !b.is_empty() => ModuleKey::build_id(b.clone(), root.as_deref(), pid),
                 _ => ModuleKey::File { root: procfs::root_identity(pid), path: path.to_vec(), dev_ino },
             };
             (key, ModuleKind::Elf)

@@ -96,6 +96,13 @@ impl ContainerRoot {
         Ok(ContainerRoot { dir, name: path.to_path_buf() })
     }
 
+    /// The root directory's device and inode: the same for every value opened on one root, also
+    /// after the processes it was opened through have exited.
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        let st = nix::sys::stat::fstat(self.dir.as_raw_fd()).ok()?;
+        Some((st.st_dev, st.st_ino))
+    }
+
     /// Opens `path` (as the container sees it) with `flags`, resolved inside the root.
     fn open_inside(&self, path: &Path, flags: OFlag) -> Result<OwnedFd, RootError> {
         let how = OpenHow::new()
