@@ -315,6 +315,27 @@ fn empty_dwarf_names_give_way_to_the_symbol_table() {
     assert!(outer.line.is_some(), "the line table is still read: {frames:?}");
 }
 
+/// DWARF claiming more than the file's budget allows is left out whole, before anything is
+/// inflated: the budget notes the cut, and `.symtab` names the frames.
+#[test]
+fn dwarf_over_the_budget_is_left_out_and_noted() {
+    use symbolizer::budget::{Budget, Limits};
+    let hot = std::fs::read(support::fixture("hot")).unwrap();
+    let heavy = symbolizer::probe_location(&hot, "cperf_hot_heavy").unwrap().address.unwrap();
+    let budget =
+        Budget::new("debug data", Limits { per_file: 8 << 20, per_process: 1 << 30, total: 1 << 30 });
+    let mut account = budget.account(7, "/bin/hot");
+    let module =
+        symbolizer::ElfModule::parse_within(with_debug_str_bomb(&hot, 16 << 20), &mut account).unwrap();
+    assert!(!module.has_dwarf() && module.has_symtab());
+    let cuts = budget.cuts();
+    assert_eq!(cuts.len(), 1, "{cuts:?}");
+    assert_eq!((cuts[0].pid, cuts[0].refused), (7, 16 << 20), "{cuts:?}");
+    assert_eq!(budget.total(), 0, "nothing inflated");
+    let symbolizer::Symbolized::Frames(frames) = module.symbolize_vaddr(heavy + 4) else { panic!("unnamed") };
+    assert_eq!(frames.last().unwrap().function.as_deref(), Some("cperf_hot_heavy"), "{frames:?}");
+}
+
 /// A bundle running `/bin/hot 30`, its binary stripped of DWARF (`.symtab` kept) and a 2 GiB
 /// sparse file at its build-id's debug file path: `debug` (another build's ELF file, or its own
 /// debug file) followed by 2 GiB of holes.
