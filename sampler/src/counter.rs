@@ -1,5 +1,12 @@
 //! Counting events: one perf event per CPU (or per thread) for each event of a list, opened for a
 //! [`Scope`], enabled and disabled together, read as scaled totals.
+//!
+//! Per-CPU events are enabled and disabled from their own CPU (this thread is moved there for the
+//! call), as perf stat does. Enabled from another CPU, the kernel runs the change on the target CPU
+//! in whatever task is running there; when that task belongs to the counted cgroup and the event is
+//! the first cgroup event on that CPU, the kernel adopts the cgroup's clock without restarting it, and
+//! the event's enabled and running times jump by the time since the cgroup last ran under perf (its
+//! whole life, for a new container): seconds to minutes for a window of one.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -67,6 +74,13 @@ pub enum CounterError {
     Unresolved {
         /// The event.
         event: String,
+    },
+    /// This thread could not be moved to a CPU it counts on (a cpuset that excludes it).
+    #[error("cannot run on every CPU counted ({source}): run cperf outside any cpuset that excludes some CPUs (e.g. taskset -c 0-N, or from a shell not limited by a cgroup cpuset)")]
+    Affinity {
+        /// The call that failed.
+        #[source]
+        source: SyscallError,
     },
     /// Any other failing system call.
     #[error("'{event}': {source}")]
@@ -145,6 +159,8 @@ struct Opened {
 pub struct CounterSet {
     opened: Vec<Opened>,
     scope: Scope,
+    /// The CPU of each event's `fds[i]` (and `error_fds[i]`); -1 for per-thread events.
+    cpus: Vec<i32>,
 }
 
 /// Options for [`CounterSet::open_with`].
@@ -195,7 +211,8 @@ impl CounterSet {
             }
             opened.push(Opened { event: event.clone(), fds, error_fds });
         }
-        Ok(CounterSet { opened, scope: scope.clone() })
+        let cpus = placements.iter().map(|&(_, cpu)| cpu).collect();
+        Ok(CounterSet { opened, scope: scope.clone(), cpus })
     }
 
     /// Starts counting. For [`Scope::Command`] counting starts by itself at the command's `exec`, so
@@ -212,15 +229,27 @@ impl CounterSet {
         self.for_each_fd(sys::perf_disable)
     }
 
+    /// Applies `f` to every event, CPU by CPU, from that CPU (see the module documentation).
     fn for_each_fd(
         &self,
         f: fn(std::os::fd::BorrowedFd<'_>) -> Result<(), SyscallError>,
     ) -> Result<(), CounterError> {
-        for o in &self.opened {
-            for fd in o.fds.iter().chain(&o.error_fds) {
-                f(fd.as_fd())
-                    .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?;
+        let apply = |i: usize| -> Result<(), CounterError> {
+            for o in &self.opened {
+                for fd in o.fds.get(i).into_iter().chain(o.error_fds.get(i)) {
+                    f(fd.as_fd())
+                        .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?;
+                }
             }
+            Ok(())
+        };
+        if self.cpus.iter().all(|&cpu| cpu < 0) {
+            return (0..self.cpus.len()).try_for_each(apply);
+        }
+        let pinned = Pinned::save()?;
+        for (i, &cpu) in self.cpus.iter().enumerate() {
+            pinned.move_to(cpu)?;
+            apply(i)?;
         }
         Ok(())
     }
@@ -256,6 +285,38 @@ impl CounterSet {
     pub fn events(&self) -> impl Iterator<Item = &Event> {
         self.opened.iter().map(|o| &o.event)
     }
+}
+
+/// This thread's CPU affinity, saved so it can be moved CPU by CPU and put back when dropped.
+struct Pinned {
+    saved: nix::sched::CpuSet,
+}
+
+impl Pinned {
+    fn save() -> Result<Self, CounterError> {
+        let saved = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+            .map_err(|e| affinity_error("sched_getaffinity", e))?;
+        Ok(Pinned { saved })
+    }
+
+    /// Moves this thread to `cpu`; the kernel migrates it before the call returns.
+    fn move_to(&self, cpu: i32) -> Result<(), CounterError> {
+        let mut set = nix::sched::CpuSet::new();
+        set.set(cpu as usize).map_err(|e| affinity_error("sched_setaffinity", e))?;
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+            .map_err(|e| affinity_error("sched_setaffinity", e))
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // Best effort: the mask was this thread's own a moment ago.
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &self.saved);
+    }
+}
+
+fn affinity_error(call: &'static str, e: nix::errno::Errno) -> CounterError {
+    CounterError::Affinity { source: SyscallError { call, source: e.into() } }
 }
 
 fn sum(fds: &[OwnedFd]) -> Result<RawCount, SyscallError> {
