@@ -336,6 +336,59 @@ fn cperf_agrees_with_perf() {
     assert_eq!(count(&json, c.id(), ENTER), N, "cperf");
 }
 
+/// Enabled and running times are possible: no more than the window on every CPU, the same for every
+/// event of one window, and of perf's order of magnitude. A container keeps both CPUs busy so that,
+/// when cperf enables its first cgroup event on a CPU, a container task is almost always the one
+/// running there; cperf used to enable from another CPU, and the kernel then charged the first event
+/// with the time since the container last ran under perf (the uptime for a new container, the pause
+/// between runs after that). Each run follows a pause of 1 s, longer than a window on every CPU.
+#[test]
+fn running_and_enabled_times_fit_the_window() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let c = Bundle::new()
+        .args(&["sh", "-c", "spin() { while :; do :; done; }; spin & spin & spin"])
+        .run_detached("times");
+    let ncpus = std::thread::available_parallelism().unwrap().get() as u64;
+    let events = [ENTER, "syscalls:sys_exit_pause", "cs"];
+    let mut longest_running = 0;
+    for run in 0..4 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let json = cperf_stat_json(&["-G", c.id(), "-e", &events.join(","), "--json", "--duration", "0.3"]);
+        let window = json["duration_ns"].as_u64().unwrap();
+        let limit = window * ncpus + 10_000_000;
+        let entries = target(&json, c.id())["events"].as_array().unwrap().clone();
+        assert_eq!(entries.len(), events.len(), "{json}");
+        for e in &entries {
+            let (enabled, running) = (e["enabled_ns"].as_u64().unwrap(), e["running_ns"].as_u64().unwrap());
+            assert!(
+                enabled <= limit && running <= limit,
+                "run {run}: more than {window} ns on each of {ncpus} CPUs: {e}"
+            );
+            longest_running = longest_running.max(running);
+        }
+        // One window for all: the events were enabled and disabled together.
+        let first = entries[0]["enabled_ns"].as_u64().unwrap();
+        for e in &entries[1..] {
+            let enabled = e["enabled_ns"].as_u64().unwrap();
+            assert!(first.abs_diff(enabled) <= window / 10, "run {run}: events disagree: {entries:?}");
+        }
+    }
+    // perf's running time for the same kind of window (its 4th CSV field after the count).
+    let perf = support::perf_stat_cgroup(&events, c.cgroup(), &["sleep", "0.3"]);
+    let perf_running: u64 = perf
+        .csv
+        .lines()
+        .filter_map(|l| l.split(',').nth(4)?.parse().ok())
+        .max()
+        .unwrap_or_else(|| panic!("no running time in perf's output: {}", perf.csv));
+    assert!(
+        longest_running <= perf_running * 10 && perf_running <= longest_running * 10,
+        "cperf's longest running time {longest_running} ns, perf's {perf_running} ns"
+    );
+}
+
 // --- d. isolation ---------------------------------------------------------------------------------------
 
 #[test]

@@ -503,6 +503,29 @@ mod tests {
         assert_eq!((d.count, d.enabled_ns, d.errors), (15, 4, Some(2)));
     }
 
+    /// Enabling and disabling per-CPU events moves this thread to each CPU and back: its affinity
+    /// afterwards is the one it had before.
+    #[test]
+    fn per_cpu_enable_leaves_affinity_as_it_was() {
+        let events = EventList::parse(&["cs"], None).unwrap();
+        let set = match CounterSet::open(&events, &Scope::System) {
+            Ok(s) => s,
+            Err(CounterError::Permission { .. })
+                if std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1") =>
+            {
+                eprintln!("skipped: system-wide perf_event_open not permitted");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let me = nix::unistd::Pid::from_raw(0);
+        let before = nix::sched::sched_getaffinity(me).unwrap();
+        set.enable().unwrap();
+        assert_eq!(nix::sched::sched_getaffinity(me).unwrap(), before);
+        set.disable().unwrap();
+        assert_eq!(nix::sched::sched_getaffinity(me).unwrap(), before);
+    }
+
     /// Counts this process's own context switches through a real perf event (needs perf_event_open
     /// for self, allowed at perf_event_paranoid <= 2 for software events).
     #[test]
