@@ -603,6 +603,116 @@ fn throttling_of_a_cpu_bound_container_is_reported() {
     assert!((0.1..0.35).contains(&used_s), "used {used_s} s of CPU in 1 s at a 0.2 CPU limit: {cpu}");
 }
 
+// --- g2. separated values as perf prints them ---------------------------------------------------------
+
+/// `perf stat -x, <args> -- sleep <secs>`: its lines (perf writes them to stderr), comments dropped.
+fn perf_separated(args: &[&str], secs: &str) -> Vec<String> {
+    let out = support::run(
+        std::process::Command::new("perf").args(["stat", "-x,"]).args(args).args(["--", "sleep", secs]),
+    );
+    assert!(out.status.success(), "perf stat {args:?}: {}", support::describe(&out));
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Compares cperf's `-x,` lines with perf's for the same events, column by column: same number of
+/// columns, the same units, event names, percentages, metric units, and interval times formatted alike.
+fn assert_same_columns(ours: &[String], theirs: &[String], interval: bool) {
+    assert!(
+        !ours.is_empty() && ours.len() == theirs.len(),
+        "cperf:\n{}\nperf:\n{}",
+        ours.join("\n"),
+        theirs.join("\n")
+    );
+    let time = |f: &str| {
+        f.len() == 16
+            && f.trim_start().split_once('.').is_some_and(|(s, ns)| s.parse::<u64>().is_ok() && ns.len() == 9)
+    };
+    for (o, t) in ours.iter().zip(theirs) {
+        let (of, tf): (Vec<&str>, Vec<&str>) = (o.split(',').collect(), t.split(',').collect());
+        assert_eq!(of.len(), tf.len(), "columns of\n cperf {o}\n perf  {t}");
+        let skip = usize::from(interval);
+        if interval {
+            assert!(time(of[0]) && time(tf[0]), "interval times of\n cperf {o}\n perf  {t}");
+        }
+        // count: a number (with 2 decimals for msec) or <not counted> in both.
+        let kind = |count: &str, unit: &str| match count {
+            "<not counted>" => "not counted",
+            c if unit == "msec" && c.split_once('.').is_some_and(|(_, d)| d.len() == 2) => "msec",
+            c if c.parse::<u64>().is_ok() => "integer",
+            _ => "other",
+        };
+        assert_eq!(
+            kind(of[skip], of[skip + 1]),
+            kind(tf[skip], tf[skip + 1]),
+            "counts of\n cperf {o}\n perf  {t}"
+        );
+        assert_eq!(
+            of[skip + 1..skip + 3],
+            tf[skip + 1..skip + 3],
+            "unit and event of\n cperf {o}\n perf  {t}"
+        );
+        let n = of.len();
+        if n == skip + 8 {
+            assert_eq!(
+                of[skip + 3].trim_start_matches('/'),
+                tf[skip + 3],
+                "cgroup of\n cperf {o}\n perf  {t}"
+            );
+        }
+        assert!(of[n - 4].parse::<u64>().is_ok(), "running_ns of {o}");
+        assert_eq!(of[n - 3], tf[n - 3], "percent running of\n cperf {o}\n perf  {t}");
+        let per = |u: &str| u.trim_start_matches(['K', 'M', 'G']).to_owned();
+        assert_eq!(per(of[n - 1]), per(tf[n - 1]), "metric unit of\n cperf {o}\n perf  {t}");
+    }
+}
+
+/// `-x` prints perf's columns for a container (`-G`: with the cgroup column), with and without `-I`.
+#[test]
+fn separated_values_have_perf_columns() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let c = Bundle::new().args(&["sh", "-c", "while :; do sleep 0.01; done"]).run_detached("csv");
+    let events = "task-clock,context-switches,syscalls:sys_enter_getppid";
+    let cgroups = [c.cgroup().trim_start_matches('/'); 3].join(",");
+    let cperf = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["-G", c.id(), "-e", events, "-x", ","];
+        args.extend(extra);
+        let out = cperf_stat(&args);
+        assert!(out.status.success(), "{}", support::describe(&out));
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    };
+    let ours = cperf(&["--duration", "0.5"]);
+    let theirs = perf_separated(&["-e", events, "-G", &cgroups, "-a"], "0.5");
+    assert_same_columns(&ours, &theirs, false);
+    // With -I: two whole intervals and the last, partial one (perf prints the same three).
+    let ours = cperf(&["-I", "200", "--duration", "0.5"]);
+    let theirs = perf_separated(&["-e", events, "-G", &cgroups, "-a", "-I", "200"], "0.5");
+    assert_same_columns(&ours, &theirs, true);
+}
+
+/// Without `-G` (a process) there is no cgroup column, as in perf.
+#[test]
+fn separated_values_for_a_process_have_perf_columns() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let mut sleeper = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    let events = "task-clock,context-switches";
+    let out = cperf_stat(&["-p", &pid, "-e", events, "-x", ",", "--duration", "0.3"]);
+    let ours: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    let theirs = perf_separated(&["-e", events, "-p", &pid], "0.3");
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert!(out.status.success(), "{}", support::describe(&out));
+    assert_same_columns(&ours, &theirs, false);
+}
+
 // --- h. interval mode -----------------------------------------------------------------------------------
 
 #[test]
