@@ -833,3 +833,73 @@ fn pid_target_follows_children_created_later() {
         assert_eq!(count(&json, &format!("pid:{pid}"), ENTER), 700, "{events}");
     }
 }
+
+/// Runs `cperf stat <args>` but gives up after `limit`: the run is killed and `None` returned.
+/// Its output goes through threads, so a long report never blocks it on a full pipe.
+fn cperf_stat_within(args: &[&str], limit: std::time::Duration) -> Option<Output> {
+    let mut child = support::cperf()
+        .arg("stat")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).unwrap();
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Some(Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() })
+}
+
+/// `-p` without `--duration` ends when the process exits (as perf stat -p does), prints its counts
+/// with a note, and exits 0; on both counting paths. The process is this test's child: it stays a
+/// zombie until reaped, which must count as exited.
+#[test]
+fn pid_target_ends_when_the_process_exits() {
+    if !support::privileged() {
+        return;
+    }
+    let fixture = support::fixture("getppid");
+    let script = format!("sleep 0.5; {} 300", fixture.display());
+    for (events, bpf) in [("syscalls:*", true), (ENTER, false)] {
+        let mut shell = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+        let pid = shell.id().to_string();
+        let out =
+            cperf_stat_within(&["-p", &pid, "-e", events, "--json"], std::time::Duration::from_secs(20));
+        shell.wait().unwrap();
+        let out = out.unwrap_or_else(|| {
+            panic!("{events}: cperf stat -p was still counting 20 s after the process exited")
+        });
+        assert!(out.status.success(), "{}", support::describe(&out));
+        let json = parse_json(&out);
+        assert_eq!(json["bpf_events"].as_u64().unwrap() > 0, bpf, "{events}: {:?}", json["notes"]);
+        let target = format!("pid:{pid}");
+        assert_eq!(count(&json, &target, ENTER), 300, "{events}");
+        let notes = super_notes(&json, &target);
+        assert!(notes.contains("the process exited during the window"), "{events}: {notes}");
+        let window_s = json["duration_ns"].as_u64().unwrap() as f64 / 1e9;
+        assert!(window_s < 5.0, "{events}: a {window_s} s window for a process that lived 0.5 s");
+    }
+}
+
+/// The notes of the whole run and of one target, as one string.
+fn super_notes(json: &Value, tgt: &str) -> String {
+    format!("{} {}", json["notes"], target(json, tgt)["notes"])
+}

@@ -12,7 +12,7 @@ mod cgroups;
 mod jit;
 mod modules;
 mod output;
-mod procfs;
+pub(crate) mod procfs;
 mod session;
 
 use std::os::fd::AsFd;
