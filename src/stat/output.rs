@@ -112,7 +112,7 @@ fn write_human(out: &mut dyn Write, report: &StatReport, show_zero: bool) -> io:
     if report.bpf_events > 0 {
         writeln!(
             out,
-            " ({} syscall events counted in-kernel by one BPF program on raw_syscalls)",
+            " ({} syscall tracepoints counted in-kernel by one BPF program on raw_syscalls)",
             report.bpf_events
         )?;
     }
@@ -408,6 +408,21 @@ mod tests {
         assert_eq!(v["targets"][0]["events"][0]["count"], 5);
         assert_eq!(v["targets"][0]["events"][0]["enabled_ns"], 10);
         assert_eq!(v["targets"][0]["events"][0]["running_ns"], 10);
+    }
+
+    /// The BPF line counts kinds of event (tracepoints), not syscalls: it must not read as a count.
+    #[test]
+    fn bpf_line_counts_tracepoints() {
+        let mut r = report(vec![reading("syscalls:sys_enter_getppid", 12345)]);
+        r.bpf_events = 722;
+        let mut buf = Vec::new();
+        write(&mut buf, &r, &OutputFormat::Human, false).unwrap();
+        let s = String::from_utf8(buf).unwrap();
+        let line = s.lines().find(|l| l.contains("BPF")).expect(&s);
+        assert_eq!(
+            line.trim(),
+            "(722 syscall tracepoints counted in-kernel by one BPF program on raw_syscalls)"
+        );
     }
 
     fn separated(r: &StatReport) -> String {
