@@ -903,3 +903,34 @@ fn pid_target_ends_when_the_process_exits() {
 fn super_notes(json: &Value, tgt: &str) -> String {
     format!("{} {}", json["notes"], target(json, tgt)["notes"])
 }
+
+/// `stat -- cmd` and `record -- cmd` both return the command's exit status (128 + the signal when a
+/// signal killed it), as a shell reports it; before, record always returned 0.
+#[test]
+fn stat_and_record_return_the_commands_exit_status() {
+    if !support::privileged() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(support::unique_id("exit-status"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (script, expected) in [("exit 3", 3), ("kill -KILL $$", 128 + 9), ("true", 0)] {
+        let recording = dir.join(format!("{expected}.cperf"));
+        let recording = recording.to_str().unwrap();
+        let stat = cperf_stat(&["-e", "cs", "--", "sh", "-c", script]);
+        assert_eq!(
+            stat.status.code(),
+            Some(expected),
+            "stat -- sh -c '{script}': {}",
+            support::describe(&stat)
+        );
+        let record =
+            support::run(support::cperf().args(["record", "-o", recording, "--", "sh", "-c", script]));
+        assert_eq!(
+            record.status.code(),
+            Some(expected),
+            "record -- sh -c '{script}': {}",
+            support::describe(&record)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

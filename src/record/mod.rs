@@ -366,7 +366,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             notes: &notes,
         },
     )?;
-    Ok(0)
+    Ok(if let Stop::Command(exit) = stop { crate::stat::exit_status(exit) } else { 0 })
 }
 
 /// Drains every ring, then hands the records over in time order.

@@ -372,8 +372,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         print_interval(&counting, &backends, window)?;
     }
     let exit_code = match stop {
-        Stop::Command(Exit::Code(code)) => code,
-        Stop::Command(Exit::Signal(sig)) => 128 + sig,
+        Stop::Command(exit) => exit_status(exit),
         Stop::ProcessesGone => 0,
         Stop::Duration | Stop::Signal(_) => {
             if let Some(w) = workload.as_mut() {
@@ -431,6 +430,15 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
     output::write(out, &report, &opts.format, opts.show_zero)?;
     Ok(exit_code)
+}
+
+/// The exit status cperf returns for a command it ran: the command's own, or 128 + the signal that
+/// killed it (as a shell reports it). `record` returns the same.
+pub fn exit_status(exit: Exit) -> i32 {
+    match exit {
+        Exit::Code(code) => code,
+        Exit::Signal(sig) => 128 + sig,
+    }
 }
 
 /// Splits the events between the BPF syscall counter and perf events. BPF serves wide syscall lists
