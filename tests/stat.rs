@@ -336,6 +336,12 @@ fn cperf_agrees_with_perf() {
     assert_eq!(count(&json, c.id(), ENTER), N, "cperf");
 }
 
+/// The most enabled or running time an event can have over a window of `window_ns` on `ncpus` CPUs:
+/// the window on each, give or take the two clocks' drift (1 ms and 0.1% per CPU, as cperf allows).
+fn possible_limit(window_ns: u64, ncpus: u64) -> u64 {
+    (window_ns + window_ns / 1000 + 1_000_000) * ncpus
+}
+
 /// Enabled and running times are possible: no more than the window on every CPU, the same for every
 /// event of one window, and of perf's order of magnitude. A container keeps both CPUs busy so that,
 /// when cperf enables its first cgroup event on a CPU, a container task is almost always the one
@@ -357,7 +363,7 @@ fn running_and_enabled_times_fit_the_window() {
         std::thread::sleep(std::time::Duration::from_secs(1));
         let json = cperf_stat_json(&["-G", c.id(), "-e", &events.join(","), "--json", "--duration", "0.3"]);
         let window = json["duration_ns"].as_u64().unwrap();
-        let limit = window * ncpus + 10_000_000;
+        let limit = possible_limit(window, ncpus);
         let entries = target(&json, c.id())["events"].as_array().unwrap().clone();
         assert_eq!(entries.len(), events.len(), "{json}");
         for e in &entries {
@@ -387,6 +393,51 @@ fn running_and_enabled_times_fit_the_window() {
         longest_running <= perf_running * 10 && perf_running <= longest_running * 10,
         "cperf's longest running time {longest_running} ns, perf's {perf_running} ns"
     );
+}
+
+/// cperf counting the cgroup it runs in: the kernel's time error remains there (cperf's own task is
+/// the one in the cgroup when the first event starts), so cperf holds each CPU's times to the window
+/// and says so. Three runs, each after a pause longer than the window on every CPU.
+#[test]
+fn counting_its_own_cgroup_gives_possible_times() {
+    if !support::privileged() {
+        return;
+    }
+    let name = support::unique_id("own-cgroup");
+    let dir = support::cgroup2_root().join(&name);
+    std::fs::create_dir(&dir).unwrap();
+    let ncpus = std::thread::available_parallelism().unwrap().get() as u64;
+    let script = format!(
+        "echo $$ > '{}/cgroup.procs' && exec '{}' stat -G '{}' -e {ENTER},cs --json --duration 0.3",
+        dir.display(),
+        support::cperf_path(),
+        dir.display()
+    );
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        results.push(support::run(std::process::Command::new("sh").args(["-c", &script])));
+    }
+    std::fs::remove_dir(&dir).unwrap();
+    for out in results {
+        assert!(out.status.success(), "{}", support::describe(&out));
+        let json = parse_json(&out);
+        let window = json["duration_ns"].as_u64().unwrap();
+        let t = &json["targets"][0];
+        for e in t["events"].as_array().unwrap() {
+            let (enabled, running) = (e["enabled_ns"].as_u64().unwrap(), e["running_ns"].as_u64().unwrap());
+            let limit = possible_limit(window, ncpus);
+            assert!(
+                enabled <= limit && running <= limit,
+                "more than {window} ns on each of {ncpus} CPUs: {e}"
+            );
+        }
+        let capped = t["events"].as_array().unwrap().iter().filter(|e| e["times_capped"] == true).count();
+        if capped > 0 {
+            let notes = t["notes"].to_string();
+            assert!(notes.contains(&format!("whole window for {capped} event(s)")), "{notes}");
+        }
+    }
 }
 
 // --- d. isolation ---------------------------------------------------------------------------------------

@@ -183,6 +183,7 @@ impl Backends {
                     enabled_ns: ns,
                     running_ns: ns,
                     errors,
+                    times_capped: false,
                 });
             }
         }
@@ -312,6 +313,9 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     for c in &mut counting {
         c.cpu_start = c.cpu.as_ref().and_then(|src| src.read().ok());
     }
+    // The window encloses every counter's enabled time: no event can have counted longer than it on
+    // any CPU.
+    let start = Instant::now();
     if let Some(bpf) = backends.bpf.as_mut() {
         bpf.counter.enable()?;
         bpf.enabled_at = Some(Instant::now());
@@ -319,7 +323,6 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     for c in &counting {
         c.counters.enable()?;
     }
-    let start = Instant::now();
     if let Some(w) = workload.as_mut() {
         w.start()?;
     }
@@ -422,6 +425,14 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         }
         if c.process.is_some_and(|pid| !crate::record::procfs::alive(pid)) {
             t.notes.push("the process exited during the window; its counts cover it until it exited".into());
+        }
+        let capped = t.readings.iter().filter(|r| r.times_capped).count();
+        if capped > 0 {
+            t.notes.push(format!(
+                "the kernel reported more enabled or running time on one CPU than the whole window for \
+                 {capped} event(s) (a kernel accounting error, seen when the counted cgroup holds cperf \
+                 itself); those times are capped at the window"
+            ));
         }
         if t.readings.iter().any(Reading::multiplexed) {
             t.notes.push("some events were multiplexed: their counts are scaled estimates (percent of time counted shown)".into());

@@ -297,6 +297,9 @@ fn to_json(report: &StatReport) -> Value {
                     if let Some(errors) = r.errors {
                         e["errors"] = json!(errors);
                     }
+                    if r.times_capped {
+                        e["times_capped"] = json!(true);
+                    }
                     e
                 })
                 .collect();
@@ -340,7 +343,15 @@ mod tests {
     use super::*;
 
     fn reading(event: &str, count: u64) -> Reading {
-        Reading { event: event.into(), count, raw_count: count, enabled_ns: 10, running_ns: 10, errors: None }
+        Reading {
+            event: event.into(),
+            count,
+            raw_count: count,
+            enabled_ns: 10,
+            running_ns: 10,
+            errors: None,
+            times_capped: false,
+        }
     }
 
     fn report(readings: Vec<Reading>) -> StatReport {
