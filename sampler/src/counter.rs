@@ -2,14 +2,14 @@
 //! [`Scope`], enabled and disabled together, read as scaled totals.
 //!
 //! Per-CPU events are enabled and disabled from their own CPU (this thread is moved there for the
-//! call), as perf stat does. Enabled from another CPU, the kernel runs the change on the target CPU
-//! in whatever task is running there; when that task belongs to the counted cgroup and the event is
-//! the first cgroup event on that CPU, the kernel adopts the cgroup's clock without restarting it, and
-//! the event's enabled and running times jump by the time since the cgroup last ran under perf (its
-//! whole life, for a new container): seconds to minutes for a window of one.
+//! call, where its cpuset allows), as perf stat does. Enabled from another CPU, the kernel runs the
+//! change on the target CPU in whatever task is running there; when that task belongs to the counted
+//! cgroup and the event is the first cgroup event on that CPU, the kernel adopts the cgroup's clock
+//! without restarting it, and the event's enabled and running times jump by the time since the cgroup
+//! last ran under perf (its whole life, for a new container): seconds to minutes for a window of one.
 //!
 //! The same kernel error remains when cperf itself runs inside the counted cgroup (its own task is
-//! then the one in the cgroup). So every per-CPU reading is also held to what is possible: no more
+//! then the one in the cgroup), or where its cpuset keeps it off a CPU. So every per-CPU reading is also held to what is possible: no more
 //! time than the wall time since counting was enabled; a reading beyond it is capped there and
 //! marked ([`Reading::times_capped`]), for the caller to say so.
 
@@ -81,13 +81,6 @@ pub enum CounterError {
     Unresolved {
         /// The event.
         event: String,
-    },
-    /// This thread could not be moved to a CPU it counts on (a cpuset that excludes it).
-    #[error("cannot run on every CPU counted ({source}): run cperf outside any cpuset that excludes some CPUs (e.g. taskset -c 0-N, or from a shell not limited by a cgroup cpuset)")]
-    Affinity {
-        /// The call that failed.
-        #[source]
-        source: SyscallError,
     },
     /// Any other failing system call.
     #[error("'{event}': {source}")]
@@ -283,9 +276,13 @@ impl CounterSet {
         if self.cpus.iter().all(|&cpu| cpu < 0) {
             return (0..self.cpus.len()).try_for_each(apply);
         }
-        let pinned = Pinned::save()?;
+        // Best effort: a CPU this thread may not run on (a cpuset without it) is reached from here, as
+        // before; the time bound in `read` catches what the kernel may then get wrong.
+        let pinned = Pinned::save();
         for (i, &cpu) in self.cpus.iter().enumerate() {
-            pinned.move_to(cpu)?;
+            if let Some(p) = &pinned {
+                p.move_to(cpu);
+            }
             apply(i)?;
         }
         Ok(())
@@ -334,18 +331,18 @@ struct Pinned {
 }
 
 impl Pinned {
-    fn save() -> Result<Self, CounterError> {
-        let saved = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
-            .map_err(|e| affinity_error("sched_getaffinity", e))?;
-        Ok(Pinned { saved })
+    fn save() -> Option<Self> {
+        let saved = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+        Some(Pinned { saved })
     }
 
-    /// Moves this thread to `cpu`; the kernel migrates it before the call returns.
-    fn move_to(&self, cpu: i32) -> Result<(), CounterError> {
+    /// Moves this thread to `cpu` (the kernel migrates it before the call returns); stays where it
+    /// is if it may not run there.
+    fn move_to(&self, cpu: i32) {
         let mut set = nix::sched::CpuSet::new();
-        set.set(cpu as usize).map_err(|e| affinity_error("sched_setaffinity", e))?;
-        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-            .map_err(|e| affinity_error("sched_setaffinity", e))
+        if set.set(cpu as usize).is_ok() {
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+        }
     }
 }
 
@@ -354,10 +351,6 @@ impl Drop for Pinned {
         // Best effort: the mask was this thread's own a moment ago.
         let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &self.saved);
     }
-}
-
-fn affinity_error(call: &'static str, e: nix::errno::Errno) -> CounterError {
-    CounterError::Affinity { source: SyscallError { call, source: e.into() } }
 }
 
 /// The total of `fds`, each held to `bound_ns` when given (see [`capped`]); true if one was capped.
