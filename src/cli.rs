@@ -483,7 +483,8 @@ pub struct StatArgs {
     #[arg(short = 'a', long = "all-cpus")]
     pub all_cpus: bool,
 
-    /// Count in these processes (all their threads), comma-separated.
+    /// Count in these processes (all their threads, and the tasks they create), comma-separated.
+    /// Alone (without -G, -a or a command), counting ends when they have all exited.
     #[arg(short = 'p', long = "pid", value_name = "PID", value_delimiter = ',')]
     pub pids: Vec<u32>,
 
@@ -495,7 +496,9 @@ pub struct StatArgs {
     #[arg(short = 'I', long = "interval-print", value_name = "MS")]
     pub interval: Option<u64>,
 
-    /// CSV-like output with this field separator.
+    /// perf stat -x output with this field separator, one line per event:
+    /// [time,]count,unit,event,[cgroup,]running_ns,percent-running,metric-value,metric-unit (time with
+    /// -I; cgroup with -G or several targets).
     #[arg(short = 'x', long = "field-separator", value_name = "SEP", conflicts_with = "json")]
     pub separator: Option<String>,
 
@@ -536,6 +539,9 @@ impl StatArgs {
         };
         let format = match (self.json, self.separator) {
             (true, _) => OutputFormat::Json,
+            (false, Some(sep)) if sep.is_empty() => {
+                anyhow::bail!("-x needs a field separator, for example: -x ,")
+            }
             (false, Some(sep)) => OutputFormat::Separated(sep),
             (false, None) => OutputFormat::Human,
         };
@@ -605,6 +611,7 @@ mod tests {
         assert!(parse(&["cperf", "stat", "--duration", "0", "-a"]).is_err());
         assert!(parse(&["cperf", "stat", "--duration=-1", "-a"]).is_err());
         assert!(parse(&["cperf", "stat", "-I", "0", "-a"]).is_err());
+        assert!(parse(&["cperf", "stat", "-x", "", "-a"]).is_err());
     }
 
     fn report(args: &[&str]) -> anyhow::Result<ReportOptions> {

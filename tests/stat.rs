@@ -336,6 +336,110 @@ fn cperf_agrees_with_perf() {
     assert_eq!(count(&json, c.id(), ENTER), N, "cperf");
 }
 
+/// The most enabled or running time an event can have over a window of `window_ns` on `ncpus` CPUs:
+/// the window on each, give or take the two clocks' drift (1 ms and 0.1% per CPU, as cperf allows).
+fn possible_limit(window_ns: u64, ncpus: u64) -> u64 {
+    (window_ns + window_ns / 1000 + 1_000_000) * ncpus
+}
+
+/// Enabled and running times are possible: no more than the window on every CPU, the same for every
+/// event of one window, and of perf's order of magnitude. A container keeps both CPUs busy so that,
+/// when cperf enables its first cgroup event on a CPU, a container task is almost always the one
+/// running there; cperf used to enable from another CPU, and the kernel then charged the first event
+/// with the time since the container last ran under perf (the uptime for a new container, the pause
+/// between runs after that). Each run follows a pause of 1 s, longer than a window on every CPU.
+#[test]
+fn running_and_enabled_times_fit_the_window() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let c = Bundle::new()
+        .args(&["sh", "-c", "spin() { while :; do :; done; }; spin & spin & spin"])
+        .run_detached("times");
+    let ncpus = std::thread::available_parallelism().unwrap().get() as u64;
+    let events = [ENTER, "syscalls:sys_exit_pause", "cs"];
+    let mut longest_running = 0;
+    for run in 0..4 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let json = cperf_stat_json(&["-G", c.id(), "-e", &events.join(","), "--json", "--duration", "0.3"]);
+        let window = json["duration_ns"].as_u64().unwrap();
+        let limit = possible_limit(window, ncpus);
+        let entries = target(&json, c.id())["events"].as_array().unwrap().clone();
+        assert_eq!(entries.len(), events.len(), "{json}");
+        for e in &entries {
+            let (enabled, running) = (e["enabled_ns"].as_u64().unwrap(), e["running_ns"].as_u64().unwrap());
+            assert!(
+                enabled <= limit && running <= limit,
+                "run {run}: more than {window} ns on each of {ncpus} CPUs: {e}"
+            );
+            longest_running = longest_running.max(running);
+        }
+        // One window for all: the events were enabled and disabled together.
+        let first = entries[0]["enabled_ns"].as_u64().unwrap();
+        for e in &entries[1..] {
+            let enabled = e["enabled_ns"].as_u64().unwrap();
+            assert!(first.abs_diff(enabled) <= window / 10, "run {run}: events disagree: {entries:?}");
+        }
+    }
+    // perf's running time for the same kind of window (its 4th CSV field after the count).
+    let perf = support::perf_stat_cgroup(&events, c.cgroup(), &["sleep", "0.3"]);
+    let perf_running: u64 = perf
+        .csv
+        .lines()
+        .filter_map(|l| l.split(',').nth(4)?.parse().ok())
+        .max()
+        .unwrap_or_else(|| panic!("no running time in perf's output: {}", perf.csv));
+    assert!(
+        longest_running <= perf_running * 10 && perf_running <= longest_running * 10,
+        "cperf's longest running time {longest_running} ns, perf's {perf_running} ns"
+    );
+}
+
+/// cperf counting the cgroup it runs in: the kernel's time error remains there (cperf's own task is
+/// the one in the cgroup when the first event starts), so cperf holds each CPU's times to the window
+/// and says so. Three runs, each after a pause longer than the window on every CPU.
+#[test]
+fn counting_its_own_cgroup_gives_possible_times() {
+    if !support::privileged() {
+        return;
+    }
+    let name = support::unique_id("own-cgroup");
+    let dir = support::cgroup2_root().join(&name);
+    std::fs::create_dir(&dir).unwrap();
+    let ncpus = std::thread::available_parallelism().unwrap().get() as u64;
+    let script = format!(
+        "echo $$ > '{}/cgroup.procs' && exec '{}' stat -G '{}' -e {ENTER},cs --json --duration 0.3",
+        dir.display(),
+        support::cperf_path(),
+        dir.display()
+    );
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        results.push(support::run(std::process::Command::new("sh").args(["-c", &script])));
+    }
+    std::fs::remove_dir(&dir).unwrap();
+    for out in results {
+        assert!(out.status.success(), "{}", support::describe(&out));
+        let json = parse_json(&out);
+        let window = json["duration_ns"].as_u64().unwrap();
+        let t = &json["targets"][0];
+        for e in t["events"].as_array().unwrap() {
+            let (enabled, running) = (e["enabled_ns"].as_u64().unwrap(), e["running_ns"].as_u64().unwrap());
+            let limit = possible_limit(window, ncpus);
+            assert!(
+                enabled <= limit && running <= limit,
+                "more than {window} ns on each of {ncpus} CPUs: {e}"
+            );
+        }
+        let capped = t["events"].as_array().unwrap().iter().filter(|e| e["times_capped"] == true).count();
+        if capped > 0 {
+            let notes = t["notes"].to_string();
+            assert!(notes.contains(&format!("whole window for {capped} event(s)")), "{notes}");
+        }
+    }
+}
+
 // --- d. isolation ---------------------------------------------------------------------------------------
 
 #[test]
@@ -550,6 +654,121 @@ fn throttling_of_a_cpu_bound_container_is_reported() {
     assert!((0.1..0.35).contains(&used_s), "used {used_s} s of CPU in 1 s at a 0.2 CPU limit: {cpu}");
 }
 
+// --- g2. separated values as perf prints them ---------------------------------------------------------
+
+/// `perf stat -x, <args> -- sleep <secs>`: its lines (perf writes them to stderr), comments dropped.
+fn perf_separated(args: &[&str], secs: &str) -> Vec<String> {
+    let out = support::run(
+        std::process::Command::new("perf").args(["stat", "-x,"]).args(args).args(["--", "sleep", secs]),
+    );
+    assert!(out.status.success(), "perf stat {args:?}: {}", support::describe(&out));
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Compares cperf's `-x,` lines with perf's for the same events, column by column: same number of
+/// columns, the same units, event names, percentages, metric units, and interval times formatted alike.
+fn assert_same_columns(ours: &[String], theirs: &[String], interval: bool) {
+    let skip = usize::from(interval);
+    let event = |line: &str| line.split(',').nth(skip + 2).unwrap_or_default().to_owned();
+    let events = |lines: &[String]| lines.iter().map(|l| event(l)).collect::<std::collections::BTreeSet<_>>();
+    assert!(
+        !ours.is_empty() && events(ours) == events(theirs),
+        "cperf:\n{}\nperf:\n{}",
+        ours.join("\n"),
+        theirs.join("\n")
+    );
+    let time = |f: &str| {
+        f.len() == 16
+            && f.trim_start().split_once('.').is_some_and(|(s, ns)| s.parse::<u64>().is_ok() && ns.len() == 9)
+    };
+    // Each of our lines against perf's first line for the same event (how many intervals each
+    // printed depends on timing).
+    for o in ours {
+        let t = theirs.iter().find(|t| event(t) == event(o)).unwrap();
+        let (of, tf): (Vec<&str>, Vec<&str>) = (o.split(',').collect(), t.split(',').collect());
+        assert_eq!(of.len(), tf.len(), "columns of\n cperf {o}\n perf  {t}");
+        if interval {
+            assert!(time(of[0]) && time(tf[0]), "interval times of\n cperf {o}\n perf  {t}");
+        }
+        // count: a number (with 2 decimals for msec) or <not counted> in both.
+        let kind = |count: &str, unit: &str| match count {
+            "<not counted>" => "not counted",
+            c if unit == "msec" && c.split_once('.').is_some_and(|(_, d)| d.len() == 2) => "msec",
+            c if c.parse::<u64>().is_ok() => "integer",
+            _ => "other",
+        };
+        assert_eq!(
+            kind(of[skip], of[skip + 1]),
+            kind(tf[skip], tf[skip + 1]),
+            "counts of\n cperf {o}\n perf  {t}"
+        );
+        assert_eq!(
+            of[skip + 1..skip + 3],
+            tf[skip + 1..skip + 3],
+            "unit and event of\n cperf {o}\n perf  {t}"
+        );
+        let n = of.len();
+        if n == skip + 8 {
+            assert_eq!(
+                of[skip + 3].trim_start_matches('/'),
+                tf[skip + 3],
+                "cgroup of\n cperf {o}\n perf  {t}"
+            );
+        }
+        assert!(of[n - 4].parse::<u64>().is_ok(), "running_ns of {o}");
+        assert_eq!(of[n - 3], tf[n - 3], "percent running of\n cperf {o}\n perf  {t}");
+        let per = |u: &str| u.trim_start_matches(['K', 'M', 'G']).to_owned();
+        assert_eq!(per(of[n - 1]), per(tf[n - 1]), "metric unit of\n cperf {o}\n perf  {t}");
+    }
+}
+
+/// `-x` prints perf's columns for a container (`-G`: with the cgroup column), with and without `-I`.
+#[test]
+fn separated_values_have_perf_columns() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let c = Bundle::new().args(&["sh", "-c", "while :; do sleep 0.01; done"]).run_detached("csv");
+    let events = "task-clock,context-switches,syscalls:sys_enter_getppid";
+    let cgroups = [c.cgroup().trim_start_matches('/'); 3].join(",");
+    let cperf = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["-G", c.id(), "-e", events, "-x", ","];
+        args.extend(extra);
+        let out = cperf_stat(&args);
+        assert!(out.status.success(), "{}", support::describe(&out));
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    };
+    let ours = cperf(&["--duration", "0.5"]);
+    let theirs = perf_separated(&["-e", events, "-G", &cgroups, "-a"], "0.5");
+    assert_same_columns(&ours, &theirs, false);
+    // With -I: whole intervals and the last, partial one, each line shaped as perf shapes it.
+    let ours = cperf(&["-I", "200", "--duration", "0.5"]);
+    let theirs = perf_separated(&["-e", events, "-G", &cgroups, "-a", "-I", "200"], "0.5");
+    assert_same_columns(&ours, &theirs, true);
+}
+
+/// Without `-G` (a process) there is no cgroup column, as in perf.
+#[test]
+fn separated_values_for_a_process_have_perf_columns() {
+    if !support::privileged() || !support::perf_available() {
+        return;
+    }
+    let mut sleeper = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    let events = "task-clock,context-switches";
+    let out = cperf_stat(&["-p", &pid, "-e", events, "-x", ",", "--duration", "0.3"]);
+    let ours: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    let theirs = perf_separated(&["-e", events, "-p", &pid], "0.3");
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert!(out.status.success(), "{}", support::describe(&out));
+    assert_same_columns(&ours, &theirs, false);
+}
+
 // --- h. interval mode -----------------------------------------------------------------------------------
 
 #[test]
@@ -669,4 +888,105 @@ fn pid_target_follows_children_created_later() {
         assert_eq!(json["bpf_events"].as_u64().unwrap() > 0, bpf, "{events}: {:?}", json["notes"]);
         assert_eq!(count(&json, &format!("pid:{pid}"), ENTER), 700, "{events}");
     }
+}
+
+/// Runs `cperf stat <args>` but gives up after `limit`: the run is killed and `None` returned.
+/// Its output goes through threads, so a long report never blocks it on a full pipe.
+fn cperf_stat_within(args: &[&str], limit: std::time::Duration) -> Option<Output> {
+    let mut child = support::cperf()
+        .arg("stat")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).unwrap();
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Some(Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() })
+}
+
+/// `-p` without `--duration` ends when the process exits (as perf stat -p does), prints its counts
+/// with a note, and exits 0; on both counting paths. The process is this test's child: it stays a
+/// zombie until reaped, which must count as exited.
+#[test]
+fn pid_target_ends_when_the_process_exits() {
+    if !support::privileged() {
+        return;
+    }
+    let fixture = support::fixture("getppid");
+    let script = format!("sleep 0.5; {} 300", fixture.display());
+    for (events, bpf) in [("syscalls:*", true), (ENTER, false)] {
+        let mut shell = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+        let pid = shell.id().to_string();
+        let out =
+            cperf_stat_within(&["-p", &pid, "-e", events, "--json"], std::time::Duration::from_secs(20));
+        shell.wait().unwrap();
+        let out = out.unwrap_or_else(|| {
+            panic!("{events}: cperf stat -p was still counting 20 s after the process exited")
+        });
+        assert!(out.status.success(), "{}", support::describe(&out));
+        let json = parse_json(&out);
+        assert_eq!(json["bpf_events"].as_u64().unwrap() > 0, bpf, "{events}: {:?}", json["notes"]);
+        let target = format!("pid:{pid}");
+        assert_eq!(count(&json, &target, ENTER), 300, "{events}");
+        let notes = super_notes(&json, &target);
+        assert!(notes.contains("the process exited during the window"), "{events}: {notes}");
+        let window_s = json["duration_ns"].as_u64().unwrap() as f64 / 1e9;
+        assert!(window_s < 5.0, "{events}: a {window_s} s window for a process that lived 0.5 s");
+    }
+}
+
+/// The notes of the whole run and of one target, as one string.
+fn super_notes(json: &Value, tgt: &str) -> String {
+    format!("{} {}", json["notes"], target(json, tgt)["notes"])
+}
+
+/// `stat -- cmd` and `record -- cmd` both return the command's exit status (128 + the signal when a
+/// signal killed it), as a shell reports it; before, record always returned 0.
+#[test]
+fn stat_and_record_return_the_commands_exit_status() {
+    if !support::privileged() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(support::unique_id("exit-status"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (script, expected) in [("exit 3", 3), ("kill -KILL $$", 128 + 9), ("true", 0)] {
+        let recording = dir.join(format!("{expected}.cperf"));
+        let recording = recording.to_str().unwrap();
+        let stat = cperf_stat(&["-e", "cs", "--", "sh", "-c", script]);
+        assert_eq!(
+            stat.status.code(),
+            Some(expected),
+            "stat -- sh -c '{script}': {}",
+            support::describe(&stat)
+        );
+        let record =
+            support::run(support::cperf().args(["record", "-o", recording, "--", "sh", "-c", script]));
+        assert_eq!(
+            record.status.code(),
+            Some(expected),
+            "record -- sh -c '{script}': {}",
+            support::describe(&record)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,9 +1,23 @@
 //! Counting events: one perf event per CPU (or per thread) for each event of a list, opened for a
 //! [`Scope`], enabled and disabled together, read as scaled totals.
+//!
+//! Per-CPU events are enabled and disabled from their own CPU (this thread is moved there for the
+//! call, where its cpuset allows), as perf stat does. Enabled from another CPU, the kernel runs the
+//! change on the target CPU in whatever task is running there; when that task belongs to the counted
+//! cgroup and the event is the first cgroup event on that CPU, the kernel adopts the cgroup's clock
+//! without restarting it, and the event's enabled and running times jump by the time since the cgroup
+//! last ran under perf (its whole life, for a new container): seconds to minutes for a window of one.
+//!
+//! The same kernel error remains when cperf itself runs inside the counted cgroup (its own task is
+//! then the one in the cgroup), or where its cpuset keeps it off a CPU. So every per-CPU reading is also held to what is possible: no more
+//! time than the wall time since counting was enabled; a reading beyond it is capped there and
+//! marked ([`Reading::times_capped`]), for the caller to say so.
 
+use std::cell::Cell;
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::event::{Event, EventKind, EventList};
 use crate::sys::{self, perf, RawCount, SyscallError, Target};
@@ -94,6 +108,9 @@ pub struct Reading {
     pub running_ns: u64,
     /// For `syscalls:sys_exit_*` events: how many of those returns were errors (`ret < 0`).
     pub errors: Option<u64>,
+    /// The kernel gave more time on some CPU than the wall time counting was enabled; those times
+    /// were capped at the wall time (see the module documentation).
+    pub times_capped: bool,
 }
 
 impl Reading {
@@ -119,6 +136,7 @@ impl Reading {
                 (Some(a), Some(b)) => Some(a.saturating_sub(b)),
                 (a, _) => a,
             },
+            times_capped: self.times_capped,
         }
     }
 }
@@ -145,6 +163,11 @@ struct Opened {
 pub struct CounterSet {
     opened: Vec<Opened>,
     scope: Scope,
+    /// The CPU of each event's `fds[i]` (and `error_fds[i]`); -1 for per-thread events.
+    cpus: Vec<i32>,
+    /// When counting was first enabled and last disabled: the most time a per-CPU event can have.
+    enabled_at: Cell<Option<Instant>>,
+    disabled_at: Cell<Option<Instant>>,
 }
 
 /// Options for [`CounterSet::open_with`].
@@ -195,7 +218,14 @@ impl CounterSet {
             }
             opened.push(Opened { event: event.clone(), fds, error_fds });
         }
-        Ok(CounterSet { opened, scope: scope.clone() })
+        let cpus = placements.iter().map(|&(_, cpu)| cpu).collect();
+        Ok(CounterSet {
+            opened,
+            scope: scope.clone(),
+            cpus,
+            enabled_at: Cell::new(None),
+            disabled_at: Cell::new(None),
+        })
     }
 
     /// Starts counting. For [`Scope::Command`] counting starts by itself at the command's `exec`, so
@@ -204,23 +234,56 @@ impl CounterSet {
         if matches!(self.scope, Scope::Command(_)) {
             return Ok(());
         }
+        if self.enabled_at.get().is_none() {
+            self.enabled_at.set(Some(Instant::now()));
+        }
+        self.disabled_at.set(None);
         self.for_each_fd(sys::perf_enable)
     }
 
     /// Stops counting; readings after this are final.
     pub fn disable(&self) -> Result<(), CounterError> {
-        self.for_each_fd(sys::perf_disable)
+        self.for_each_fd(sys::perf_disable)?;
+        self.disabled_at.set(Some(Instant::now()));
+        Ok(())
     }
 
+    /// The most time a per-CPU event of this set can have counted so far; `None` for per-task
+    /// events, whose inherited children add their own times.
+    fn time_bound_ns(&self) -> Option<u64> {
+        if self.cpus.iter().all(|&cpu| cpu < 0) {
+            return None;
+        }
+        let Some(start) = self.enabled_at.get() else { return Some(0) };
+        let end = self.disabled_at.get().unwrap_or_else(Instant::now);
+        Some(end.saturating_duration_since(start).as_nanos() as u64)
+    }
+
+    /// Applies `f` to every event, CPU by CPU, from that CPU (see the module documentation).
     fn for_each_fd(
         &self,
         f: fn(std::os::fd::BorrowedFd<'_>) -> Result<(), SyscallError>,
     ) -> Result<(), CounterError> {
-        for o in &self.opened {
-            for fd in o.fds.iter().chain(&o.error_fds) {
-                f(fd.as_fd())
-                    .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?;
+        let apply = |i: usize| -> Result<(), CounterError> {
+            for o in &self.opened {
+                for fd in o.fds.get(i).into_iter().chain(o.error_fds.get(i)) {
+                    f(fd.as_fd())
+                        .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?;
+                }
             }
+            Ok(())
+        };
+        if self.cpus.iter().all(|&cpu| cpu < 0) {
+            return (0..self.cpus.len()).try_for_each(apply);
+        }
+        // Best effort: a CPU this thread may not run on (a cpuset without it) is reached from here, as
+        // before; the time bound in `read` catches what the kernel may then get wrong.
+        let pinned = Pinned::save();
+        for (i, &cpu) in self.cpus.iter().enumerate() {
+            if let Some(p) = &pinned {
+                p.move_to(cpu);
+            }
+            apply(i)?;
         }
         Ok(())
     }
@@ -228,15 +291,18 @@ impl CounterSet {
     /// The current totals, one per event, in the order the events were given.
     pub fn read(&self) -> Result<Vec<Reading>, CounterError> {
         let mut out = Vec::with_capacity(self.opened.len());
+        // Read after the bound is taken, so that every time read is within it.
+        let bound = self.time_bound_ns();
         for o in &self.opened {
-            let total = sum(&o.fds)
+            let (total, times_capped) = sum(&o.fds, bound)
                 .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?;
             let errors = if o.error_fds.is_empty() {
                 None
             } else {
                 Some(
-                    sum(&o.error_fds)
+                    sum(&o.error_fds, bound)
                         .map_err(|source| CounterError::Syscall { event: o.event.name.clone(), source })?
+                        .0
                         .value,
                 )
             };
@@ -247,6 +313,7 @@ impl CounterSet {
                 enabled_ns: total.enabled_ns,
                 running_ns: total.running_ns,
                 errors,
+                times_capped,
             });
         }
         Ok(out)
@@ -258,15 +325,65 @@ impl CounterSet {
     }
 }
 
-fn sum(fds: &[OwnedFd]) -> Result<RawCount, SyscallError> {
+/// This thread's CPU affinity, saved so it can be moved CPU by CPU and put back when dropped.
+struct Pinned {
+    saved: nix::sched::CpuSet,
+}
+
+impl Pinned {
+    fn save() -> Option<Self> {
+        let saved = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+        Some(Pinned { saved })
+    }
+
+    /// Moves this thread to `cpu` (the kernel migrates it before the call returns); stays where it
+    /// is if it may not run there.
+    fn move_to(&self, cpu: i32) {
+        let mut set = nix::sched::CpuSet::new();
+        if set.set(cpu as usize).is_ok() {
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // Best effort: the mask was this thread's own a moment ago.
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &self.saved);
+    }
+}
+
+/// The total of `fds`, each held to `bound_ns` when given (see [`capped`]); true if one was capped.
+fn sum(fds: &[OwnedFd], bound_ns: Option<u64>) -> Result<(RawCount, bool), SyscallError> {
     let mut total = RawCount::default();
+    let mut any_capped = false;
     for fd in fds {
-        let c = sys::perf_read_count(fd.as_fd())?;
+        let mut c = sys::perf_read_count(fd.as_fd())?;
+        if let Some(bound) = bound_ns {
+            let (held, was_capped) = capped(c, bound);
+            c = held;
+            any_capped |= was_capped;
+        }
         total.value += c.value;
         total.enabled_ns += c.enabled_ns;
         total.running_ns += c.running_ns;
     }
-    Ok(total)
+    Ok((total, any_capped))
+}
+
+/// Slack for the two clocks (the kernel's perf clock, this process's monotonic clock) drifting apart:
+/// 1 ms, plus 0.1% of the window (NTP slews the monotonic clock by at most 0.05%).
+const CLOCK_SLACK_NS: u64 = 1_000_000;
+
+/// One CPU's reading held to what is possible: enabled no longer than `bound_ns` (the wall time
+/// since counting was enabled), running no longer than enabled. True when the kernel's was more.
+fn capped(c: RawCount, bound_ns: u64) -> (RawCount, bool) {
+    let limit = bound_ns + bound_ns / 1000 + CLOCK_SLACK_NS;
+    if c.enabled_ns <= limit && c.running_ns <= limit {
+        return (c, false);
+    }
+    let enabled_ns = c.enabled_ns.min(bound_ns);
+    (RawCount { value: c.value, enabled_ns, running_ns: c.running_ns.min(enabled_ns) }, true)
 }
 
 pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, CounterError> {
@@ -420,6 +537,27 @@ mod tests {
         assert_eq!(scale(RawCount { value: 0, enabled_ns: 0, running_ns: 0 }), 0);
     }
 
+    /// The arithmetic of issue 13's impossible figures: 15.8 s on one CPU for a 1.5 s window is
+    /// capped at the window; times within it (and within the clocks' slack) are kept as read.
+    #[test]
+    fn per_cpu_times_are_held_to_the_window() {
+        let window = 1_500_000_000;
+        let jumped = RawCount { value: 7, enabled_ns: 15_800_000_000, running_ns: 15_800_000_000 };
+        assert_eq!(
+            capped(jumped, window),
+            (RawCount { value: 7, enabled_ns: window, running_ns: window }, true)
+        );
+        let half = RawCount { value: 7, enabled_ns: 20_000_000_000, running_ns: 750_000_000 };
+        assert_eq!(
+            capped(half, window),
+            (RawCount { value: 7, enabled_ns: window, running_ns: 750_000_000 }, true)
+        );
+        let fine = RawCount { value: 7, enabled_ns: window + 900_000, running_ns: 750_000_000 };
+        assert_eq!(capped(fine, window), (fine, false));
+        let idle = RawCount::default();
+        assert_eq!(capped(idle, window), (idle, false));
+    }
+
     #[test]
     fn interval_delta() {
         let a = Reading {
@@ -429,6 +567,7 @@ mod tests {
             enabled_ns: 5,
             running_ns: 5,
             errors: Some(1),
+            times_capped: false,
         };
         let b = Reading {
             event: "e".into(),
@@ -437,9 +576,33 @@ mod tests {
             enabled_ns: 9,
             running_ns: 9,
             errors: Some(3),
+            times_capped: false,
         };
         let d = b.since(&a);
         assert_eq!((d.count, d.enabled_ns, d.errors), (15, 4, Some(2)));
+    }
+
+    /// Enabling and disabling per-CPU events moves this thread to each CPU and back: its affinity
+    /// afterwards is the one it had before.
+    #[test]
+    fn per_cpu_enable_leaves_affinity_as_it_was() {
+        let events = EventList::parse(&["cs"], None).unwrap();
+        let set = match CounterSet::open(&events, &Scope::System) {
+            Ok(s) => s,
+            Err(CounterError::Permission { .. })
+                if std::env::var("CPERF_REQUIRE_PRIVILEGED").as_deref() != Ok("1") =>
+            {
+                eprintln!("skipped: system-wide perf_event_open not permitted");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let me = nix::unistd::Pid::from_raw(0);
+        let before = nix::sched::sched_getaffinity(me).unwrap();
+        set.enable().unwrap();
+        assert_eq!(nix::sched::sched_getaffinity(me).unwrap(), before);
+        set.disable().unwrap();
+        assert_eq!(nix::sched::sched_getaffinity(me).unwrap(), before);
     }
 
     /// Counts this process's own context switches through a real perf event (needs perf_event_open

@@ -12,7 +12,7 @@ mod cgroups;
 mod jit;
 mod modules;
 mod output;
-mod procfs;
+pub(crate) mod procfs;
 mod session;
 
 use std::collections::HashSet;
@@ -405,7 +405,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             notes: &notes,
         },
     )?;
-    Ok(0)
+    Ok(if let Stop::Command(exit) = stop { crate::stat::exit_status(exit) } else { 0 })
 }
 
 /// Rounds of draining per drain when samples wait for the records written after a `/proc` read.

@@ -107,6 +107,8 @@ struct Planned {
     program: Option<std::path::PathBuf>,
     /// The command, counted through a cgroup of its own.
     in_command_cgroup: bool,
+    /// The process given with `-p`.
+    process: Option<u32>,
 }
 
 impl Planned {
@@ -120,6 +122,7 @@ impl Planned {
             pids: Vec::new(),
             program: None,
             in_command_cgroup: false,
+            process: None,
         }
     }
 }
@@ -136,6 +139,8 @@ struct Counting {
     had_processes: bool,
     cpu: Option<CpuSource>,
     cpu_start: Option<CpuStat>,
+    /// The process given with `-p`, watched for its exit.
+    process: Option<u32>,
 }
 
 /// The BPF syscall counter and which events it took.
@@ -178,6 +183,7 @@ impl Backends {
                     enabled_ns: ns,
                     running_ns: ns,
                     errors,
+                    times_capped: false,
                 });
             }
         }
@@ -219,6 +225,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                 pids: c.pids.clone(),
                 program: None,
                 in_command_cgroup: false,
+                process: None,
             });
         }
     }
@@ -228,6 +235,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
             Planned::new(simple_target(format!("pid:{pid}"), format!("process {pid}")), Scope::Threads(tids));
         planned.root = crate::uprobes::Root::Of(pid);
         planned.pids = vec![pid];
+        planned.process = Some(pid);
         targets.push(planned);
     }
     if opts.system_wide && opts.containers.is_empty() {
@@ -262,7 +270,16 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     let counter_options = CounterOptions { syscall_errors: true };
     let mut counting = Vec::with_capacity(targets.len());
     let mut next_slot = 0;
-    for Planned { mut report, scope, cpu, had_processes, root, pids, program, in_command_cgroup } in targets {
+    // Processes given with -p end the window when they all exit, if they are all there is to count
+    // (as perf stat -p does); a command, containers or -a keep it open.
+    let watched: Vec<u32> = if workload.is_none() && targets.iter().all(|t| t.process.is_some()) {
+        opts.pids.clone()
+    } else {
+        Vec::new()
+    };
+    for Planned { mut report, scope, cpu, had_processes, root, pids, program, in_command_cgroup, process } in
+        targets
+    {
         if crate::uprobes::any(&perf_events) && matches!(scope, Scope::Cgroup(_)) && !had_processes {
             bail!("{} has no process to find the probed file through; start it first", report.description);
         }
@@ -289,12 +306,16 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
             had_processes,
             cpu,
             cpu_start: None,
+            process,
         });
     }
 
     for c in &mut counting {
         c.cpu_start = c.cpu.as_ref().and_then(|src| src.read().ok());
     }
+    // The window encloses every counter's enabled time: no event can have counted longer than it on
+    // any CPU.
+    let start = Instant::now();
     if let Some(bpf) = backends.bpf.as_mut() {
         bpf.counter.enable()?;
         bpf.enabled_at = Some(Instant::now());
@@ -302,7 +323,6 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     for c in &counting {
         c.counters.enable()?;
     }
-    let start = Instant::now();
     if let Some(w) = workload.as_mut() {
         w.start()?;
     }
@@ -339,7 +359,7 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
             last_tick = elapsed;
             Ok(())
         };
-    let stop = signals.run(workload.as_mut(), opts.duration, opts.interval, |_| {
+    let stop = signals.run(workload.as_mut(), &watched, opts.duration, opts.interval, |_| {
         print_interval(&counting, &backends, start.elapsed())
     })?;
     for c in &counting {
@@ -355,8 +375,8 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         print_interval(&counting, &backends, window)?;
     }
     let exit_code = match stop {
-        Stop::Command(Exit::Code(code)) => code,
-        Stop::Command(Exit::Signal(sig)) => 128 + sig,
+        Stop::Command(exit) => exit_status(exit),
+        Stop::ProcessesGone => 0,
         Stop::Duration | Stop::Signal(_) => {
             if let Some(w) = workload.as_mut() {
                 // perf stat ends the timer command too when it stops early.
@@ -377,6 +397,9 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
         notes,
         bpf_events: backends.bpf_events(),
     };
+    if stop == Stop::ProcessesGone {
+        report.notes.push("the window ended when the counted processes exited, as perf stat -p does".into());
+    }
     for c in counting {
         let readings = backends.read(&c)?;
         let mut t = c.report;
@@ -400,6 +423,17 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
                 }
             }
         }
+        if c.process.is_some_and(|pid| !crate::record::procfs::alive(pid)) {
+            t.notes.push("the process exited during the window; its counts cover it until it exited".into());
+        }
+        let capped = t.readings.iter().filter(|r| r.times_capped).count();
+        if capped > 0 {
+            t.notes.push(format!(
+                "the kernel reported more enabled or running time on one CPU than the whole window for \
+                 {capped} event(s) (a kernel accounting error, seen when the counted cgroup holds cperf \
+                 itself); those times are capped at the window"
+            ));
+        }
         if t.readings.iter().any(Reading::multiplexed) {
             t.notes.push("some events were multiplexed: their counts are scaled estimates (percent of time counted shown)".into());
         }
@@ -407,6 +441,15 @@ pub fn run(opts: StatOptions, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
     output::write(out, &report, &opts.format, opts.show_zero)?;
     Ok(exit_code)
+}
+
+/// The exit status cperf returns for a command it ran: the command's own, or 128 + the signal that
+/// killed it (as a shell reports it). `record` returns the same.
+pub fn exit_status(exit: Exit) -> i32 {
+    match exit {
+        Exit::Code(code) => code,
+        Exit::Signal(sig) => 128 + sig,
+    }
 }
 
 /// Splits the events between the BPF syscall counter and perf events. BPF serves wide syscall lists

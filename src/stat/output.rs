@@ -113,7 +113,7 @@ fn write_human(out: &mut dyn Write, report: &StatReport, show_zero: bool) -> io:
     if report.bpf_events > 0 {
         writeln!(
             out,
-            " ({} syscall events counted in-kernel by one BPF program on raw_syscalls)",
+            " ({} syscall tracepoints counted in-kernel by one BPF program on raw_syscalls)",
             report.bpf_events
         )?;
     }
@@ -221,26 +221,60 @@ fn target_suffix(t: &TargetReport, many: bool) -> String {
     }
 }
 
+/// Lines as `perf stat -x SEP` prints them (perf 6.x):
+/// `[time,]count,unit,event,[cgroup,]running_ns,percent-running,metric,metric-unit`. The time
+/// comes first with `-I`; the cgroup column appears with `-G` or when several targets are counted.
+/// Clock events count milliseconds; an event that never ran is `<not counted>`.
 fn write_separated(out: &mut dyn Write, report: &StatReport, sep: &str) -> io::Result<()> {
+    let target_column = report.targets.len() > 1 || report.targets.iter().any(|t| t.cgroup.is_some());
     for t in &report.targets {
+        // perf's rates divide by the clock event counted for the same target, when there is one.
+        let clock_ns = t.readings.iter().find(|r| is_clock(&r.event) && r.running_ns > 0).map(|r| r.count);
         for r in &t.readings {
+            if let Some(end) = report.interval_end {
+                write!(out, "{:>6}.{:09}{sep}", end.as_secs(), end.subsec_nanos())?;
+            }
+            let clock = is_clock(&r.event);
+            let count = match (r.running_ns, clock) {
+                (0, _) => "<not counted>".to_string(),
+                (_, true) => format!("{:.2}", r.count as f64 / 1e6),
+                (_, false) => r.count.to_string(),
+            };
+            write!(out, "{count}{sep}{}{sep}{}{sep}", if clock { "msec" } else { "" }, r.event)?;
+            if target_column {
+                write!(out, "{}{sep}", esc(t.cgroup.as_deref().unwrap_or(&t.target)))?;
+            }
             let pct =
                 if r.enabled_ns > 0 { r.running_ns as f64 * 100.0 / r.enabled_ns as f64 } else { 100.0 };
-            let unit = if is_clock(&r.event) { "ns" } else { "" };
-            if let Some(end) = report.interval_end {
-                write!(out, "{:.9}{sep}", end.as_secs_f64())?;
-            }
-            writeln!(
-                out,
-                "{count}{sep}{unit}{sep}{event}{sep}{target}{sep}{running}{sep}{pct:.2}",
-                count = r.count,
-                event = r.event,
-                target = esc(t.cgroup.as_deref().unwrap_or(&t.target)),
-                running = r.running_ns,
-            )?;
+            let (metric, metric_unit) = perf_metric(r, clock_ns, report.duration_ns);
+            writeln!(out, "{}{sep}{pct:.2}{sep}{metric}{sep}{metric_unit}", r.running_ns)?;
         }
     }
     Ok(())
+}
+
+/// perf's derived metric for a reading: CPUs utilized for a clock event, the rate per second of the
+/// target's clock for other events (with K, M, G for thousands), nothing when neither applies.
+fn perf_metric(r: &Reading, clock_ns: Option<u64>, window_ns: u64) -> (String, String) {
+    if r.running_ns == 0 {
+        return (String::new(), String::new());
+    }
+    if is_clock(&r.event) {
+        if window_ns == 0 {
+            return (String::new(), String::new());
+        }
+        return (format!("{:.3}", r.count as f64 / window_ns as f64), "CPUs utilized".into());
+    }
+    let Some(clock_ns) = clock_ns.filter(|&ns| ns > 0) else { return (String::new(), String::new()) };
+    let mut rate = r.count as f64 * 1e9 / clock_ns as f64;
+    let mut prefix = "";
+    for p in ["K", "M", "G"] {
+        if rate > 1000.0 {
+            rate /= 1000.0;
+            prefix = p;
+        }
+    }
+    (format!("{rate:.3}"), format!("{prefix}/sec"))
 }
 
 fn to_json(report: &StatReport) -> Value {
@@ -263,6 +297,9 @@ fn to_json(report: &StatReport) -> Value {
                     }
                     if let Some(errors) = r.errors {
                         e["errors"] = json!(errors);
+                    }
+                    if r.times_capped {
+                        e["times_capped"] = json!(true);
                     }
                     e
                 })
@@ -307,7 +344,15 @@ mod tests {
     use super::*;
 
     fn reading(event: &str, count: u64) -> Reading {
-        Reading { event: event.into(), count, raw_count: count, enabled_ns: 10, running_ns: 10, errors: None }
+        Reading {
+            event: event.into(),
+            count,
+            raw_count: count,
+            enabled_ns: 10,
+            running_ns: 10,
+            errors: None,
+            times_capped: false,
+        }
     }
 
     fn report(readings: Vec<Reading>) -> StatReport {
@@ -377,11 +422,62 @@ mod tests {
         assert_eq!(v["targets"][0]["events"][0]["running_ns"], 10);
     }
 
+    /// The BPF line counts kinds of event (tracepoints), not syscalls: it must not read as a count.
     #[test]
-    fn separated_values() {
-        let r = report(vec![reading("task-clock", 1500)]);
+    fn bpf_line_counts_tracepoints() {
+        let mut r = report(vec![reading("syscalls:sys_enter_getppid", 12345)]);
+        r.bpf_events = 722;
         let mut buf = Vec::new();
-        write(&mut buf, &r, &OutputFormat::Separated(";".into()), false).unwrap();
-        assert_eq!(String::from_utf8(buf).unwrap(), "1500;ns;task-clock;/x;10;100.00\n");
+        write(&mut buf, &r, &OutputFormat::Human, false).unwrap();
+        let s = String::from_utf8(buf).unwrap();
+        let line = s.lines().find(|l| l.contains("BPF")).expect(&s);
+        assert_eq!(
+            line.trim(),
+            "(722 syscall tracepoints counted in-kernel by one BPF program on raw_syscalls)"
+        );
+    }
+
+    fn separated(r: &StatReport) -> String {
+        let mut buf = Vec::new();
+        write(&mut buf, r, &OutputFormat::Separated(",".into()), false).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    /// The lines perf 6.1 printed for the same figures (`perf stat -x, -e task-clock,cs -G x -a`).
+    #[test]
+    fn separated_values_as_perf_prints_them() {
+        let mut clock = reading("task-clock", 403_170_000);
+        clock.running_ns = 6_150_558_417;
+        clock.enabled_ns = 6_150_558_417;
+        let mut cs = reading("context-switches", 236);
+        cs.running_ns = 1_421_609_816;
+        cs.enabled_ns = 1_421_609_816;
+        let mut r = report(vec![clock, cs]);
+        r.duration_ns = 201_585_000;
+        assert_eq!(
+            separated(&r),
+            "403.17,msec,task-clock,/x,6150558417,100.00,2.000,CPUs utilized\n\
+             236,,context-switches,/x,1421609816,100.00,585.361,/sec\n"
+        );
+    }
+
+    /// Without a cgroup (one `-p`, a command, `-a`) there is no cgroup column; with `-I` the time comes
+    /// first, padded as perf pads it; rates take K, M, G; an event that never ran is `<not counted>`.
+    #[test]
+    fn separated_values_without_cgroup_with_interval() {
+        let mut r = report(vec![
+            reading("task-clock", 943_873),
+            reading("context-switches", 1),
+            Reading { running_ns: 0, enabled_ns: 0, ..reading("syscalls:sys_enter_getppid", 0) },
+        ]);
+        r.targets[0].cgroup = None;
+        r.duration_ns = 500_000_000;
+        r.interval_end = Some(std::time::Duration::from_nanos(1_001_055_940));
+        assert_eq!(
+            separated(&r),
+            "     1.001055940,0.94,msec,task-clock,10,100.00,0.002,CPUs utilized\n\
+             \x20    1.001055940,1,,context-switches,10,100.00,1.059,K/sec\n\
+             \x20    1.001055940,<not counted>,,syscalls:sys_enter_getppid,0,100.00,,\n"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The counting window: waits for the end of the command, `--duration`, Ctrl-C or SIGTERM, waking up
-//! for each `-I` interval on the way.
+//! The counting window: waits for the end of the command, `--duration`, Ctrl-C, SIGTERM or the exit of
+//! every process counted by `-p` (when they are all there is to count), waking up for each `-I`
+//! interval on the way.
 //!
 //! Signals come from [`Signals`]' signalfd, so none is lost between two checks, and the timer is
 //! exact to the poll's millisecond.
@@ -23,14 +24,21 @@ pub enum Stop {
     Command(Exit),
     /// SIGINT or SIGTERM.
     Signal(Signal),
+    /// Every watched process exited.
+    ProcessesGone,
 }
+
+/// How often the watched processes are looked at: the longest a window outlives them.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 impl Signals {
     /// Runs the window until it stops, calling `tick` at each interval boundary (with the time since
-    /// the start). Returns why it stopped and when.
+    /// the start). With `watched` processes, it also stops once none of them is alive (zombies count
+    /// as exited). Returns why it stopped.
     pub fn run(
         &mut self,
         mut workload: Option<&mut Workload>,
+        watched: &[u32],
         duration: Option<Duration>,
         interval: Option<Duration>,
         mut tick: impl FnMut(Duration) -> anyhow::Result<()>,
@@ -44,6 +52,9 @@ impl Signals {
                     return Ok(Stop::Command(exit));
                 }
             }
+            if !watched.is_empty() && !watched.iter().any(|&pid| crate::record::procfs::alive(pid)) {
+                return Ok(Stop::ProcessesGone);
+            }
             let now = Instant::now();
             if let Some(t) = next_tick {
                 if now >= t {
@@ -55,7 +66,8 @@ impl Signals {
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(Stop::Duration);
             }
-            let wake = [next_tick, deadline].into_iter().flatten().min();
+            let watch = (!watched.is_empty()).then(|| now + WATCH_EVERY);
+            let wake = [next_tick, deadline, watch].into_iter().flatten().min();
             let timeout = match wake {
                 Some(w) => {
                     let ms = w.saturating_duration_since(now).as_micros().div_ceil(1000);
