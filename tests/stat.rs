@@ -757,7 +757,9 @@ fn separated_values_for_a_process_have_perf_columns() {
     if !support::privileged() || !support::perf_available() {
         return;
     }
-    let mut sleeper = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+    // A process that runs all along: a sleeping one may not run at all in a window, and then perf
+    // prints `<not counted>` for it or not depending on a wakeup, which made this test flaky.
+    let mut sleeper = std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
     let pid = sleeper.id().to_string();
     let events = "task-clock,context-switches";
     let out = cperf_stat(&["-p", &pid, "-e", events, "-x", ",", "--duration", "0.3"]);
