@@ -8,36 +8,15 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::docker::{docker_ready, DockerContainer, Image};
-use support::{cperf, describe, profile, run, Bundle};
+use support::{cperf, describe, profile, run, Bundle, Scratch};
 
 fn ready() -> bool {
     support::privileged() && docker_ready()
-}
-
-/// A scratch directory for one test's files, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = support::target_dir().join("docker-tests").join(support::unique_id(test));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A `getppid N` container waiting for `/tmp/go`; `stat -G <given>` with a timer that releases it.

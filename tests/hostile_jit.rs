@@ -14,27 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{cperf, describe, profile, Bundle, Container};
-
-/// A scratch directory for one test's recordings, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = support::target_dir().join("hostile-jit-tests").join(support::unique_id(test));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{cperf, describe, profile, Bundle, Container, Scratch};
 
 /// `cperf record -G <container> -e cpu-clock -F 499 -g -o <out> --duration <secs>`; panics unless
 /// it succeeds. Returns its stderr (the summary) and how long it ran.

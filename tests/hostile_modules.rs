@@ -10,27 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{cperf, describe, profile, Bundle};
-
-/// A scratch directory for one test's files, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = support::target_dir().join("hostile-tests").join(support::unique_id(test));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{cperf, describe, profile, Bundle, Scratch};
 
 /// The build-id of an ELF file, in hex.
 fn build_id(path: &Path) -> String {

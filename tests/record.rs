@@ -15,27 +15,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{cperf, describe, profile, Bundle};
-
-/// A scratch directory for one test's recordings, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = support::target_dir().join("record-tests").join(support::unique_id(test));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{cperf, describe, profile, Bundle, Scratch};
 
 /// `cperf record` with these arguments; panics unless it succeeds. Returns its stderr (the summary).
 fn record(args: &[&str]) -> String {

@@ -754,3 +754,32 @@ pub fn parse_perf_csv(text: &str) -> BTreeMap<String, Option<u64>> {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Scratch directories
+// ---------------------------------------------------------------------------------------------------------
+
+/// A scratch directory for one test's files (recordings, traces, built binaries) under
+/// `<target>/test-scratch/`, removed when dropped.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A new, empty directory named after `test` (see [`unique_id`]).
+    pub fn new(test: &str) -> Scratch {
+        let dir = target_dir().join("test-scratch").join(unique_id(test));
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        Scratch(dir)
+    }
+
+    /// `name` inside it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
