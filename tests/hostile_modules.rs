@@ -208,17 +208,21 @@ fn record_measured(scratch: &Scratch, args: &[&str]) -> (std::process::Output, s
     (out, wall, kib)
 }
 
-/// The most wall time `cperf record --duration 2` may take, start-up and the end's naming included
-/// (2.5 s alone; slower while other tests and builds share the CPUs).
-const MAX_WALL_SECS: f64 = 4.0;
+/// A backstop on the whole run of `cperf record --duration 2`, start-up included (about 2.5 s alone;
+/// today's code took 21 s and 39.5 s on these files). Start-up grows with the load of the machine, so
+/// the duration itself is checked on the recording's own clock, below.
+const MAX_WALL_SECS: f64 = 10.0;
 
-/// Asserts that `cperf record --duration 2` kept to its duration: at most [`MAX_WALL_SECS`] in
-/// all, and at most a second from the last sample to the summary (naming what was left included).
+/// Asserts that `cperf record --duration 2` kept to its duration: on the recording's clock, at most a
+/// second more from the start of sampling to the summary, and at most a second from the last sample to
+/// the summary (naming what was left included); in all, at most [`MAX_WALL_SECS`].
 fn assert_on_time(p: &profile::Profile, wall: std::time::Duration, summary: &str) {
     assert!(wall.as_secs_f64() < MAX_WALL_SECS, "--duration 2 took {wall:?}\n{summary}");
     let end = p.summary.as_ref().expect("a summary").end_time;
+    let span = end.saturating_sub(p.start_time) as f64 / 1e9;
+    assert!(span < 3.0, "{span:.3} s from the start of sampling to the summary for --duration 2\n{summary}");
     let after = end.saturating_sub(p.last_sample_time) as f64 / 1e9;
-    eprintln!("{after:.3} s from the last sample to the summary");
+    eprintln!("{span:.3} s of recording, {after:.3} s from the last sample to the summary, {wall:?} in all");
     assert!(after < 1.0, "{after:.3} s from the last sample to the summary\n{summary}");
 }
 

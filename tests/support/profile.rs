@@ -39,6 +39,8 @@ pub struct Profile {
     pub unnamed_frames_first_seen: Vec<u64>,
     /// The time of the last sample.
     pub last_sample_time: u64,
+    /// When sampling began (META `start_time`, the records' clock).
+    pub start_time: u64,
 }
 
 struct Frame {
@@ -61,7 +63,7 @@ pub fn read(path: &Path) -> Profile {
     let mut first_seen: HashMap<u32, u64> = HashMap::new();
     let mut symbolized: std::collections::HashSet<u32> = Default::default();
     let mut sample_stacks: Vec<(u64, u32)> = Vec::new();
-    let mut p = Profile::default();
+    let mut p = Profile { start_time: r.meta().start_time, ..Profile::default() };
     while let Some(e) = r.next_entry().unwrap() {
         match e {
             Entry::Str { id, text } => {
