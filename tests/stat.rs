@@ -874,27 +874,78 @@ fn counted_command_all_syscalls_with_bpf_equals_perf() {
 }
 
 /// `-p` follows the threads of the process and every task it creates after counting starts, on the
-/// BPF path (`syscalls:*`) and on the perf-event path (one tracepoint, inherited counters).
+/// BPF path (`syscalls:*`) and on the perf-event path (one tracepoint, inherited counters). The shell
+/// forks its work only once the timer command (started once counting is on) creates a file: a fixed
+/// head start for cperf made this test fail when a loaded host started cperf slowly.
 #[test]
 fn pid_target_follows_children_created_later() {
     if !support::privileged() {
         return;
     }
     let fixture = support::fixture("getppid");
-    let script = format!("sleep 0.5; {f} 300; {f} 400", f = fixture.display());
+    let scratch = support::Scratch::new("pid-children");
     for (events, bpf) in [("syscalls:*", true), (ENTER, false)] {
-        let mut shell = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+        let (go, done) = (scratch.path(&format!("go-{bpf}")), scratch.path(&format!("done-{bpf}")));
+        let script = format!(
+            "while [ ! -e '{go}' ]; do sleep 0.02; done; {f} 300; {f} 400 --done '{done}'",
+            f = fixture.display(),
+            go = go.display(),
+            done = done.display()
+        );
+        let mut shell = started_shell(&scratch, &format!("children-{bpf}"), &script);
         let pid = shell.id().to_string();
-        let json = cperf_stat_json(&["-p", &pid, "-e", events, "--json", "--duration", "1.5"]);
+        let timer = format!(
+            "touch '{}'; i=0; while [ ! -e '{}' ]; do i=$((i+1)); [ $i -gt 3000 ] && exit 1; sleep 0.02; done",
+            go.display(),
+            done.display()
+        );
+        let json = cperf_stat_json(&["-p", &pid, "-e", events, "--json", "--", "sh", "-c", &timer]);
         shell.wait().unwrap();
         assert_eq!(json["bpf_events"].as_u64().unwrap() > 0, bpf, "{events}: {:?}", json["notes"]);
         assert_eq!(count(&json, &format!("pid:{pid}"), ENTER), 700, "{events}");
     }
 }
 
+/// Starts `sh -c script` and returns once the shell runs the script: the shell's own start-up (dash
+/// calls getppid once) is over before anything counts it.
+fn started_shell(scratch: &support::Scratch, name: &str, script: &str) -> std::process::Child {
+    let ready = scratch.path(&format!("{name}-ready"));
+    let script = format!("touch '{}'; {script}", ready.display());
+    let shell = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(std::time::Instant::now() < deadline, "the shell did not start within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    shell
+}
+
+/// Waits until the cperf process `pid` counts: its BPF programs are attached (a raw-tracepoint link
+/// among its descriptors) or, on the perf-event path, its counters are open (they are enabled right
+/// after), then 200 ms more. The work it counts starts only then, whatever the load of the host.
+fn wait_until_counting(pid: u32, bpf: bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let counting = || {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+        fds.flatten().any(|fd| {
+            if bpf {
+                let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+                std::fs::read_to_string(info).is_ok_and(|i| i.contains("raw_tracepoint"))
+            } else {
+                std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:[perf_event]")
+            }
+        })
+    };
+    while !counting() {
+        assert!(std::time::Instant::now() < deadline, "cperf {pid} did not start counting within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+}
+
 /// Runs `cperf stat <args>` but gives up after `limit`: the run is killed and `None` returned.
 /// Its output goes through threads, so a long report never blocks it on a full pipe.
-fn cperf_stat_within(args: &[&str], limit: std::time::Duration) -> Option<Output> {
+fn cperf_stat_within(args: &[&str], limit: std::time::Duration, started: impl FnOnce(u32)) -> Option<Output> {
     let mut child = support::cperf()
         .arg("stat")
         .args(args)
@@ -902,6 +953,7 @@ fn cperf_stat_within(args: &[&str], limit: std::time::Duration) -> Option<Output
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    started(child.id());
     let drain = |mut r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -935,12 +987,22 @@ fn pid_target_ends_when_the_process_exits() {
         return;
     }
     let fixture = support::fixture("getppid");
-    let script = format!("sleep 0.5; {} 300", fixture.display());
+    let scratch = support::Scratch::new("pid-ends");
     for (events, bpf) in [("syscalls:*", true), (ENTER, false)] {
-        let mut shell = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+        let go = scratch.path(&format!("go-{bpf}"));
+        // The shell waits, then forks the work: -p counts the tasks created after counting starts.
+        let script =
+            format!("while [ ! -e '{}' ]; do sleep 0.02; done; {} 300", go.display(), fixture.display());
+        let mut shell = started_shell(&scratch, &format!("ends-{bpf}"), &script);
         let pid = shell.id().to_string();
-        let out =
-            cperf_stat_within(&["-p", &pid, "-e", events, "--json"], std::time::Duration::from_secs(20));
+        let out = cperf_stat_within(
+            &["-p", &pid, "-e", events, "--json"],
+            std::time::Duration::from_secs(20),
+            |cperf| {
+                wait_until_counting(cperf, bpf);
+                std::fs::write(&go, "").unwrap();
+            },
+        );
         shell.wait().unwrap();
         let out = out.unwrap_or_else(|| {
             panic!("{events}: cperf stat -p was still counting 20 s after the process exited")
