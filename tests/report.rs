@@ -61,6 +61,8 @@ struct Two {
     hot_pid: u32,
     /// The threads of the hot process.
     hot_tids: Vec<u32>,
+    /// CPU time the two containers had while recording.
+    cpu: std::time::Duration,
 }
 
 /// Records the `hot` and `spin` fixtures in two containers for 2 s, then deletes the containers.
@@ -68,13 +70,16 @@ fn two_containers(scratch: &Scratch) -> Two {
     let hot = Bundle::new().with_fixture("hot").args(&["hot", "30"]).run_detached("report-hot");
     let spin = Bundle::new().with_fixture("spin").args(&["spin", "30"]).run_detached("report-spin");
     let out = scratch.path("two.cperf");
+    let before = hot.cpu_usage() + spin.cpu_usage();
     record_containers(&[hot.id(), spin.id()], "499", "2", &out);
+    let cpu = hot.cpu_usage() + spin.cpu_usage() - before;
     let hot_pid = hot.init_pid();
     let hot_tids = std::fs::read_dir(format!("/proc/{hot_pid}/task"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
-    let two = Two { input: out, hot: hot.id().to_owned(), spin: spin.id().to_owned(), hot_pid, hot_tids };
+    let two =
+        Two { input: out, hot: hot.id().to_owned(), spin: spin.id().to_owned(), hot_pid, hot_tids, cpu };
     drop(hot);
     drop(spin);
     two
@@ -88,11 +93,18 @@ fn every_format_from_a_recording_of_two_containers_that_are_gone() {
         return;
     }
     let scratch = Scratch::new("report-formats");
-    let Two { input, hot, spin, .. } = two_containers(&scratch);
+    let Two { input, hot, spin, cpu, .. } = two_containers(&scratch);
 
     let doc = json(&input, &[]);
     let samples = doc["samples"].as_u64().unwrap();
-    assert!(samples >= 500, "{samples} samples of two busy containers in 2 s at 499 Hz");
+    // cpu-clock at 499 Hz samples each task every ~2 ms of its CPU time; how much CPU the containers
+    // get depends on what else the host runs (a fixed 500 failed in CI with 444 on a loaded host). The
+    // CPU time also covers cperf's start-up and end, outside the 2 s of sampling: hence 0.4.
+    let expected = cpu.as_secs_f64() * 499.0;
+    assert!(
+        samples >= 100 && samples as f64 >= 0.4 * expected,
+        "{samples} samples of two busy containers that had {cpu:?} of CPU in 2 s at 499 Hz (~{expected:.0})"
+    );
     assert!(doc["warnings"].as_array().unwrap().is_empty(), "{}", doc["warnings"]);
     let targets = doc["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 2, "{}", doc["targets"]);

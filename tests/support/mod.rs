@@ -626,6 +626,16 @@ impl Container {
         run_ok(runc().args(["delete", "-f", &self.id]));
     }
 
+    /// CPU time the container's tasks have had so far (`usage_usec` of its cgroup's `cpu.stat`).
+    pub fn cpu_usage(&self) -> Duration {
+        let stat = fs::read_to_string(self.cgroup_dir().join("cpu.stat")).unwrap_or_default();
+        let usec = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no usage_usec in the cpu.stat of {}: {stat}", self.id));
+        Duration::from_micros(usec)
+    }
+
     /// Waits until `path` (inside the container's rootfs, e.g. `/tmp/done`) exists.
     pub fn wait_for_file(&self, path: &str, timeout: Duration) {
         let host = self.rootfs().join(path.trim_start_matches('/'));
