@@ -222,7 +222,10 @@ pub fn check(
 /// offset, with the function it is in when one is known (`0x1105 (func+0x5)`).
 fn label(offset: u64, vaddr: Option<u64>, symbol: Option<&Symbol>, named: bool) -> String {
     let relative = match (vaddr, symbol) {
-        (Some(vaddr), Some(s)) if !s.name.is_empty() => Some(format!("{}+{:#x}", s.name, vaddr - s.address)),
+        // A hostile file's overlapping segments can put `vaddr` below the symbol: no relative name then.
+        (Some(vaddr), Some(s)) if !s.name.is_empty() => {
+            vaddr.checked_sub(s.address).map(|rel| format!("{}+{rel:#x}", s.name))
+        }
         _ => None,
     };
     match (named, relative) {
@@ -338,6 +341,15 @@ mod tests {
     /// `movabs $0x1122334455667788, %rax` (10 bytes), `lea 0x1(%rdi), %eax` (3), `ret` (1).
     const X86: [u8; 14] =
         [0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x8d, 0x47, 0x01, 0xc3];
+
+    /// A hostile file's overlapping segments can map an offset below the symbol said to hold it: the
+    /// label falls back to the plain offset instead of underflowing.
+    #[test]
+    fn a_label_below_its_symbol_is_the_plain_offset() {
+        let s = Symbol { address: 0x2000, size: 0x10, name: "f".into() };
+        assert_eq!(label(0x1234, Some(0x1000), Some(&s), false), "file offset 0x1234");
+        assert_eq!(label(0x1234, Some(0x2004), Some(&s), true), "f+0x4");
+    }
 
     #[test]
     fn x86_boundaries_are_found_from_the_start() {

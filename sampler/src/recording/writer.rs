@@ -48,8 +48,8 @@ pub struct RecordingWriter {
 }
 
 impl RecordingWriter {
-    /// Creates `path` with mode 0600 (or truncates the regular file already there and makes it
-    /// 0600) and writes the header and metadata.
+    /// Creates `path` with mode 0600 (or truncates the regular file already there, keeping its mode)
+    /// and writes the header and metadata.
     ///
     /// Only a regular file is ever opened for writing: a symlink in the last component is not
     /// followed, and anything else there (a device, a FIFO, a directory) is refused untouched.
@@ -208,7 +208,7 @@ mod tests {
     }
 
     /// Neither a FIFO nor a symlink to one is written to or has its mode changed; a regular file is
-    /// overwritten (and made private), a new one created 0600. (Device nodes are checked by the
+    /// overwritten (keeping its mode), a new one created 0600. (Device nodes are checked by the
     /// integration tests, which run as root.)
     #[test]
     fn only_regular_files_are_written() {
