@@ -7,8 +7,14 @@
 
 use std::path::PathBuf;
 
+use crate::budget::Limits;
 use crate::symbolize::batch::{BatchBuilder, BatchFrame};
 use crate::{Batch, Reason, Symbolize};
+
+/// What perf maps may make cperf read (and so hold or copy): 32 MiB per map over all its versions
+/// (and per process), 128 MiB for all processes together. A map is the container's file, of any
+/// size it likes: what is over these limits is cut at a line boundary, with a note.
+pub const LIMITS: Limits = Limits { per_file: 32 << 20, per_process: 32 << 20, total: 128 << 20 };
 
 /// One JIT symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
