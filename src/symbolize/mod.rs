@@ -10,7 +10,8 @@
 //! What a process's files make `--pid` read is bounded as `cperf record` bounds it: mapped ELF
 //! files and their debug files by [`symbolizer::debug_files::LIMITS`] (256 MiB per file, what its
 //! compressed sections inflate to included), the JIT perf map by [`symbolizer::perfmap::LIMITS`]
-//! (32 MiB, cut at the last whole line). A file over its bound is not read (its addresses are `??`)
+//! (32 MiB, cut at the last whole line; held as that text and searched for each batch's addresses,
+//! not parsed into ten times its size). A file over its bound is not read (its addresses are `??`)
 //! or is cut; either way one note on stderr says so, never an unbounded read.
 //!
 //! Addresses come from the command line (hex, `0x` optional), else from stdin, one per line as
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use symbolizer::budget::Budget;
 use symbolizer::kallsyms::Kallsyms;
-use symbolizer::perfmap::PerfMap;
+use symbolizer::perfmap::PerfMapText;
 use symbolizer::root::ContainerRoot;
 use symbolizer::{debug_file_for, Answer, Batch, DebugFiles, ElfModule, HostFiles, Reason, Symbolize};
 
@@ -196,7 +197,7 @@ struct Process {
     /// ELF modules by the mapped file (`None`: not readable).
     modules: HashMap<FileKey, Option<Arc<ElfModule>>>,
     /// The JIT perf map, once looked for (`None`: the process has none).
-    perf_map: Option<Option<PerfMap>>,
+    perf_map: Option<Option<PerfMapText>>,
     /// Kernel symbols, once read.
     kallsyms: Option<Option<Kallsyms>>,
     /// What mapped ELF files and their debug files may make this process read and inflate.
@@ -431,7 +432,7 @@ impl Process {
                     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
                     let ns_pid = symbolizer::perfmap::innermost_pid(&status)?;
                     let text = read_perf_map(root, &symbolizer::perfmap::perf_map_path(ns_pid), budget, pid)?;
-                    Some(PerfMap::parse(&text))
+                    Some(PerfMapText::new(text))
                 });
                 map.as_ref().map(|m| m as &dyn Symbolize).ok_or(Reason::NotInPerfMap)
             }

@@ -134,6 +134,38 @@ where
     names
 }
 
+/// A perf map kept as its text and searched for each batch's addresses ([`name_addresses`]) rather
+/// than parsed: it names addresses as [`PerfMap`] does, in memory that is its text (parsed, a map
+/// of many small lines takes about ten times its size), at the cost of a scan of the text per batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerfMapText(Vec<u8>);
+
+impl PerfMapText {
+    /// The map `text` (the file's bytes).
+    pub fn new(text: Vec<u8>) -> PerfMapText {
+        PerfMapText(text)
+    }
+}
+
+impl Symbolize for PerfMapText {
+    /// As [`PerfMap`]'s.
+    fn symbolize(&self, addrs: &[u64]) -> Batch {
+        let names = name_addresses([self.0.as_slice()], addrs);
+        let mut batch = BatchBuilder::new(addrs.len());
+        for addr in addrs {
+            match names.get(addr) {
+                Some(name) => {
+                    let function = Some(batch.intern(name));
+                    batch.push(BatchFrame { function, file: None, line: None, column: None, inlined: false });
+                    batch.finish_frames();
+                }
+                None => batch.unknown(Reason::NotInPerfMap),
+            }
+        }
+        batch.finish()
+    }
+}
+
 /// The addresses a valid perf-map line covers, without copying its name.
 fn line_range(line: &[u8]) -> Option<(u64, u64)> {
     let mut parts = line.splitn(3, |&b| b == b' ');
@@ -253,6 +285,12 @@ mod tests {
         assert_eq!(names[&0x1001], "rewritten");
         assert_eq!(names[&0x1050], "OLD_OUTER");
         assert_eq!(names[&0x3001], "ONLY_OLD");
+        // Kept as text, one version names addresses as its parse does.
+        let text = PerfMapText::new(versions[1].to_vec());
+        let (a, b) = (text.symbolize(&addrs), maps[1].symbolize(&addrs));
+        for (i, addr) in addrs.iter().enumerate() {
+            assert_eq!(a.symbolized(i), b.symbolized(i), "{addr:#x}");
+        }
     }
 
     #[test]
