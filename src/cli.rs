@@ -1,5 +1,9 @@
 //! The command line (clap derive). Nothing here runs anything: arguments become the plain option
 //! structs of each command before any logic sees them.
+//!
+//! Doc comments on the option structs are clap's help text, printed as written: `[time,]` and
+//! `pid:<N>` there are help syntax, not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::time::Duration;
 

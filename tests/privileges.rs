@@ -106,6 +106,16 @@ fn a_user_with_perfmon_and_bpf_is_told_the_real_cause() {
         &["no container, pod or cgroup matches"],
     );
 
+    // `containers` cannot list what it cannot read: it says so (and still lists what it can).
+    let out = user.run_plain(&["containers"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    for w in ["warning: permission was denied reading /run/runc", "not listed", "run cperf as root"] {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ID "), "{}", describe(&out));
+
     // The container's files (/proc/<pid>/root) need root or CAP_SYS_PTRACE; its processes run.
     let probe = "uprobe:/bin/busybox:main";
     let out = user.run(&["stat", "-G", &cgroup, "-e", probe, "--", "true"]);

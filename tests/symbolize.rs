@@ -278,6 +278,94 @@ fn jit_and_kernel_addresses_of_a_container_process() {
     assert_eq!(lines, ["cperf_jit_spin", "??:?", kernel_name, "??:?", "??", "??:0"], "{text}");
 }
 
+/// `--pid` reads a container's perf map no further than `cperf record` does (32 MiB): a map grown
+/// past that is cut after its last whole line, with a note on stderr. The line past the cut would
+/// rename the JIT function (the last line covering an address wins), so the name shows where it was
+/// cut.
+#[test]
+fn a_perf_map_over_its_bound_is_cut_with_a_note() {
+    if !support::privileged() || std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let container = Bundle::new().with_fixture("jit").args(&["jit", "30"]).run_detached("symbolize-big-map");
+    container.wait_for_file("/tmp/perf-1.map", std::time::Duration::from_secs(5));
+    let map = container.rootfs().join("tmp/perf-1.map");
+    let first = std::fs::read_to_string(&map).unwrap();
+    let (jit, size) = first
+        .lines()
+        .find(|l| l.ends_with(" cperf_jit_spin"))
+        .and_then(|l| {
+            let mut f = l.split_whitespace();
+            Some((u64::from_str_radix(f.next()?, 16).ok()?, u64::from_str_radix(f.next()?, 16).ok()?))
+        })
+        .expect("cperf_jit_spin in the container's perf map");
+    // 33 MiB of lines naming other code, then one renaming the JIT function.
+    let mut text = first.into_bytes();
+    let filler = b"10 1 filler\n";
+    text.reserve(34 << 20);
+    while text.len() < 33 << 20 {
+        text.extend_from_slice(filler);
+    }
+    text.extend_from_slice(format!("{jit:x} {size:x} past_the_cut\n").as_bytes());
+    std::fs::write(&map, &text).unwrap();
+
+    let out = cperf()
+        .args(["symbolize", "--pid", &container.init_pid().to_string(), &format!("{:#x}", jit + 2)])
+        .output()
+        .unwrap();
+    drop(container);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().next(), Some("cperf_jit_spin"), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("note: perf maps: /tmp/perf-1.map of process")
+            && stderr.contains("cut at the per-file limit of 32 MiB ("),
+        "{stderr}"
+    );
+}
+
+/// `--pid` reads a mapped ELF file no larger than `cperf record` does (256 MiB per file): a larger
+/// one (a sparse tail makes it cheap to build) is not read; its addresses are `??`, and a note on
+/// stderr, with the container's file name escaped, says why.
+#[test]
+fn a_mapped_file_over_its_bound_is_not_read_and_noted() {
+    if !support::privileged() {
+        return;
+    }
+    let bundle = Bundle::new();
+    // A name with an escape character: the note must not pass it to the terminal.
+    let name = "/bin/hot\u{1b}[2J";
+    let binary = bundle.rootfs().join(&name[1..]);
+    std::fs::copy(support::fixture("hot"), &binary).unwrap();
+    std::fs::File::options().write(true).open(&binary).unwrap().set_len(300 << 20).unwrap();
+    let container = bundle.args(&[name, "30"]).run_detached("symbolize-big-elf");
+
+    let nm = support::run_ok(Command::new("nm").arg(support::fixture("hot")));
+    let heavy = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .find(|l| l.ends_with(" cperf_hot_heavy"))
+        .and_then(|l| u64::from_str_radix(l.split_whitespace().next()?, 16).ok())
+        .expect("cperf_hot_heavy in nm");
+    let out = cperf()
+        .args(["symbolize", "--pid", &container.init_pid().to_string(), &format!("{:#x}", heavy + 4)])
+        .output()
+        .unwrap();
+    drop(container);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().next(), Some("??"), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        stderr.contains("note: ELF and debug files: /bin/hot\\e[2J of process")
+            && stderr.contains("cut at the per-file limit of 256 MiB (300 MiB not taken)"),
+        "{stderr}"
+    );
+}
+
 /// `--json` gives one object per address; an address outside the file is unknown with a reason.
 #[test]
 fn json_output() {

@@ -246,7 +246,7 @@ fn v1_cpu_dir_of(pid: u32, mounts: &[crate::mountinfo::Mount]) -> Option<PathBuf
     v1_cpu_dir_from(&text, mounts).filter(|d| d.join("cpu.stat").is_file())
 }
 
-/// Pure part of [`v1_cpu_dir_of`]: the `N:…cpu…:/path` line joined to the v1 mount holding `cpu`.
+/// Pure part of `v1_cpu_dir_of`: the `N:…cpu…:/path` line joined to the v1 mount holding `cpu`.
 pub fn v1_cpu_dir_from(proc_cgroup: &str, mounts: &[crate::mountinfo::Mount]) -> Option<PathBuf> {
     let has_cpu = |list: &str| list.split(',').any(|c| c == "cpu");
     let path = proc_cgroup.lines().find_map(|line| {

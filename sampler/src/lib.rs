@@ -11,7 +11,7 @@
 //!   scaled totals;
 //! - [`runqlat`] measures how long tasks of containers wait for a CPU, with a BPF program.
 //!
-//! All raw system calls and `unsafe` live in [`sys`](crate::sys); everything above it is safe Rust.
+//! All raw system calls and `unsafe` live in the private `sys` module; everything above it is safe Rust.
 //!
 //! ```no_run
 //! use sampler::{counter::{CounterSet, Scope}, event::EventList, tracefs::Tracefs};

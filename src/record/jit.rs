@@ -21,8 +21,9 @@ use symbolizer::budget::{Account, Budget, Limits};
 use symbolizer::root::ContainerRoot;
 
 /// What perf maps may make the recorder read (and so copy): 32 MiB per map over all its versions
-/// (and per process), 128 MiB for all processes together.
-pub const LIMITS: Limits = Limits { per_file: 32 << 20, per_process: 32 << 20, total: 128 << 20 };
+/// (and per process), 128 MiB for all processes together ([`symbolizer::perfmap::LIMITS`], which
+/// `cperf symbolize` keeps too).
+pub const LIMITS: Limits = symbolizer::perfmap::LIMITS;
 
 /// The longest line copied: a symbol's start, size and name. Longer ones are skipped.
 pub const MAX_LINE: usize = 64 << 10;

@@ -1,14 +1,15 @@
 //! A recording read into a [`Profile`]: samples are counted by (target, process, thread, thread name,
 //! stack) as they stream by, so memory grows with the number of distinct stacks, never with the
 //! number of samples; frames are named at the end, from the recording alone (its SYMBOLS entries,
-//! and the perf maps it copied for JIT code).
+//! and the perf maps it copied for JIT code, searched for the sampled JIT addresses only: memory
+//! for perf maps is their text, not ten times it as when every version was parsed).
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use sampler::recording::{Entry, Meta, ModuleKind, RecordingReader, Summary};
-use symbolizer::perfmap::PerfMap;
+use symbolizer::perfmap::name_addresses;
 
 /// The most distinct values kept per process for `--retval`; calls returning further new values
 /// are only counted.
@@ -350,10 +351,21 @@ impl Profile {
 
     /// Names every frame from the recording's SYMBOLS entries and perf maps.
     fn name_frames(&mut self, raw: Raw) {
-        let maps: HashMap<u32, Vec<PerfMap>> = raw
-            .perf_maps
+        // Perf maps are read for the addresses frames need, not parsed whole (a map of many small
+        // lines would take about ten times its size).
+        let mut wanted: HashMap<u32, Vec<u64>> = HashMap::new();
+        for &(module, offset, caller) in raw.frames.values() {
+            if self.modules.get(&module).is_some_and(|m| m.kind == ModuleKind::Anonymous) {
+                let owner = raw.module_pids.get(&module).copied().unwrap_or(0);
+                wanted.entry(owner).or_default().push(offset.saturating_sub(u64::from(caller)));
+            }
+        }
+        let jit_names: HashMap<u32, HashMap<u64, String>> = wanted
             .iter()
-            .map(|(&pid, versions)| (pid, versions.iter().map(|text| PerfMap::parse(text)).collect()))
+            .filter_map(|(pid, addrs)| {
+                let versions = raw.perf_maps.get(pid)?;
+                Some((*pid, name_addresses(versions.iter().map(Vec::as_slice), addrs)))
+            })
             .collect();
         let string = |id: u32| raw.strings.get(&id).cloned().filter(|s| !s.is_empty());
         for (&id, &(module, offset, caller)) in &raw.frames {
@@ -369,12 +381,12 @@ impl Profile {
                     // The newest version of the process's map that names the address (for a return
                     // address, the call before it: the call may be the function's last instruction).
                     let at = offset.saturating_sub(u64::from(caller));
-                    let named = maps.get(&owner).and_then(|v| v.iter().rev().find_map(|m| m.lookup(at)));
+                    let named = jit_names.get(&owner).and_then(|names| names.get(&at));
                     match named {
-                        Some(sym) => {
-                            (vec![SourceLine { function: sym.name.clone(), file: None, line: 0 }], None)
+                        Some(name) => {
+                            (vec![SourceLine { function: name.clone(), file: None, line: 0 }], None)
                         }
-                        None if maps.contains_key(&owner) => {
+                        None if raw.perf_maps.contains_key(&owner) => {
                             (Vec::new(), Some("not in the JIT's perf map".into()))
                         }
                         None => (Vec::new(), Some("JIT code without a perf map".into())),

@@ -7,6 +7,13 @@
 //! becomes a file offset; addresses in anonymous executable memory are named by the JIT perf map the
 //! process writes in its own `/tmp`, and kernel addresses by `/proc/kallsyms`.
 //!
+//! What a process's files make `--pid` read is bounded as `cperf record` bounds it: mapped ELF
+//! files and their debug files by [`symbolizer::debug_files::LIMITS`] (256 MiB per file, what its
+//! compressed sections inflate to included), the JIT perf map by [`symbolizer::perfmap::LIMITS`]
+//! (32 MiB, cut at the last whole line; held as that text and searched for each batch's addresses,
+//! not parsed into ten times its size). A file over its bound is not read (its addresses are `??`)
+//! or is cut; either way one note on stderr says so, never an unbounded read.
+//!
 //! Addresses come from the command line (hex, `0x` optional), else from stdin, one per line as
 //! addr2line reads them ([`input`]), and are resolved in batches of as many as are ready: large
 //! batches for files and pipes, which the symbolizer resolves sorted, and an answer per line for a
@@ -17,26 +24,25 @@ mod output;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use symbolizer::budget::Budget;
 use symbolizer::kallsyms::Kallsyms;
-use symbolizer::perfmap::PerfMap;
+use symbolizer::perfmap::PerfMapText;
 use symbolizer::root::ContainerRoot;
-use symbolizer::{Answer, Batch, DebugFiles, ElfModule, HostFiles, Reason, Symbolize};
+use symbolizer::{debug_file_for, Answer, Batch, DebugFiles, ElfModule, HostFiles, Reason, Symbolize};
 
 pub use output::{Format, TextStyle};
 
 use input::AddressReader;
 use output::Printer;
 
-/// The largest file read.
+/// The largest file read with `-e` (the operator's own choice of file, on the host).
 const MAX_FILE: u64 = 1 << 30;
-/// The largest perf map read.
-const MAX_PERF_MAP: u64 = 256 << 20;
 /// The most addresses resolved in one batch: large enough that a batch's sorted addresses fall
 /// many to a function (for the caches), small enough to bound memory (~70 MB at most).
 const BATCH: usize = 1 << 20;
@@ -92,6 +98,7 @@ pub fn run(
     if !addresses.is_empty() {
         resolver.print(&addresses, &mut printer, threads)?;
         printer.flush()?;
+        resolver.write_notes(&mut std::io::stderr().lock())?;
         return Ok(0);
     }
     loop {
@@ -103,6 +110,7 @@ pub fn run(
         }
         resolver.print(&batch, &mut printer, threads)?;
         printer.flush()?;
+        resolver.write_notes(&mut std::io::stderr().lock())?;
         batch.clear();
     }
     // The process is about to exit: freeing a large module's DWARF caches piece by piece takes
@@ -122,6 +130,50 @@ fn load(data: Vec<u8>, path: &Path, files: &dyn DebugFiles) -> anyhow::Result<El
         }
     }
     Ok(module)
+}
+
+/// A process's mapped ELF file (`file`, `len` bytes when opened; `path` as the process sees it),
+/// with the split debug file found in its `root`: read, held and inflated only as far as `budget`
+/// grants, charged to process `pid`. `None` when it cannot be read or parsed, or the budget
+/// refused it (the budget keeps the cut, for a note).
+fn load_within(
+    file: std::fs::File,
+    len: u64,
+    path: &Path,
+    root: &ContainerRoot,
+    budget: &Budget,
+    pid: u32,
+) -> Option<ElfModule> {
+    let mut account = budget.account(pid, path);
+    if !account.try_charge(len) {
+        return None;
+    }
+    let mut data = Vec::new();
+    data.try_reserve_exact(usize::try_from(len).ok()?).ok()?;
+    // No further than what was charged, should the file grow meanwhile.
+    file.take(len).read_to_end(&mut data).ok()?;
+    let debug = debug_file_for(&data, path, root, budget, pid);
+    let mut module = ElfModule::parse_within(data, &mut account).ok()?;
+    if let Some(mut debug) = debug {
+        // A debug file that does not match is ignored, as gdb and addr2line do.
+        let _ = module.attach_debug_within(debug.data, &mut debug.account);
+    }
+    Some(module)
+}
+
+/// The perf map at `path` in `root`, as much of it as `budget` grants process `pid`, cut after its
+/// last whole line (the budget keeps the cut, for a note). `None` when there is none to read.
+fn read_perf_map(root: &ContainerRoot, path: &Path, budget: &Budget, pid: u32) -> Option<Vec<u8>> {
+    let (file, len) = root.open(path, u64::MAX).ok()?;
+    let mut account = budget.account(pid, path);
+    let granted = account.charge(len);
+    let mut text = Vec::new();
+    text.try_reserve_exact(usize::try_from(granted).ok()?).ok()?;
+    file.take(granted).read_to_end(&mut text).ok()?;
+    if granted < len {
+        text.truncate(text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1));
+    }
+    Some(text)
 }
 
 /// Where addresses are looked up.
@@ -145,9 +197,15 @@ struct Process {
     /// ELF modules by the mapped file (`None`: not readable).
     modules: HashMap<FileKey, Option<Arc<ElfModule>>>,
     /// The JIT perf map, once looked for (`None`: the process has none).
-    perf_map: Option<Option<PerfMap>>,
+    perf_map: Option<Option<PerfMapText>>,
     /// Kernel symbols, once read.
     kallsyms: Option<Option<Kallsyms>>,
+    /// What mapped ELF files and their debug files may make this process read and inflate.
+    elf_budget: Budget,
+    /// What its perf map may make it read.
+    perf_map_budget: Budget,
+    /// How many cuts of each budget were written to stderr already.
+    cuts_noted: (usize, usize),
 }
 
 /// A mapped file: its path as the process sees it (with ` (deleted)` when it was since deleted or
@@ -234,7 +292,28 @@ impl Resolver {
             modules: HashMap::new(),
             perf_map: None,
             kallsyms: None,
+            elf_budget: Budget::new("ELF and debug files", symbolizer::debug_files::LIMITS),
+            perf_map_budget: Budget::new("perf maps", symbolizer::perfmap::LIMITS),
+            cuts_noted: (0, 0),
         })))
+    }
+
+    /// Writes a note for each file cut or refused by a bound since the last call (escaped: the
+    /// paths are the container's).
+    fn write_notes(&mut self, err: &mut dyn Write) -> std::io::Result<()> {
+        let Resolver::Process(process) = self else { return Ok(()) };
+        let (elf, maps) = process.cuts_noted;
+        let elf_cuts = process.elf_budget.cuts();
+        let map_cuts = process.perf_map_budget.cuts();
+        let new = elf_cuts[elf.min(elf_cuts.len())..]
+            .iter()
+            .map(|c| process.elf_budget.note(c))
+            .chain(map_cuts[maps.min(map_cuts.len())..].iter().map(|c| process.perf_map_budget.note(c)));
+        for note in new {
+            writeln!(err, "cperf symbolize: note: {}", crate::escape::esc(&note))?;
+        }
+        process.cuts_noted = (elf_cuts.len(), map_cuts.len());
+        Ok(())
     }
 
     /// Resolves `addrs` on up to `threads` threads and prints their answers, in order.
@@ -320,19 +399,20 @@ impl Process {
         }
         let key = FileKey { path: m.path.clone(), dev: (m.maj, m.min), inode: m.inode };
         let (start, end, offset, deleted) = (m.start, m.end, m.offset, live.is_some());
+        let (pid, root, budget) = (self.pid, &self.root, &self.elf_budget);
         let module = self.modules.entry(key.clone()).or_insert_with(|| {
             let p = Path::new(OsStr::from_bytes(path));
             // The mapped file itself; else the file at its path in the process's root — unless it
             // was deleted since, when that path holds another file, or none.
-            let mapped = PathBuf::from(format!("/proc/{}/map_files/{start:x}-{end:x}", self.pid));
-            let data = symbolizer::root::read_host_regular(&mapped, MAX_FILE).ok().or_else(|| {
+            let mapped = PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
+            let (file, len) = symbolizer::root::open_host_regular(&mapped, u64::MAX).ok().or_else(|| {
                 if deleted {
                     None
                 } else {
-                    self.root.read(p, MAX_FILE).ok()
+                    root.open(p, u64::MAX).ok()
                 }
             })?;
-            load(data, p, &self.root).ok().map(Arc::new)
+            load_within(file, len, p, root, budget, pid).map(Arc::new)
         });
         let module = module.as_ref().ok_or(Reason::Unreadable)?;
         let vaddr = module.file_offset_to_vaddr(addr - start + offset).ok_or(Reason::OutsideText)?;
@@ -347,12 +427,12 @@ impl Process {
                 _ => Err(Reason::Unreadable),
             },
             Owner::PerfMap => {
-                let (pid, root) = (self.pid, &self.root);
+                let (pid, root, budget) = (self.pid, &self.root, &self.perf_map_budget);
                 let map = self.perf_map.get_or_insert_with(|| {
                     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
                     let ns_pid = symbolizer::perfmap::innermost_pid(&status)?;
-                    let text = root.read(&symbolizer::perfmap::perf_map_path(ns_pid), MAX_PERF_MAP).ok()?;
-                    Some(PerfMap::parse(&text))
+                    let text = read_perf_map(root, &symbolizer::perfmap::perf_map_path(ns_pid), budget, pid)?;
+                    Some(PerfMapText::new(text))
                 });
                 map.as_ref().map(|m| m as &dyn Symbolize).ok_or(Reason::NotInPerfMap)
             }

@@ -146,20 +146,7 @@ impl Budget {
     pub fn notes(&self) -> Vec<String> {
         let cuts = self.cuts();
         let what = self.what();
-        let mut notes: Vec<String> = cuts
-            .iter()
-            .take(NOTES_LISTED)
-            .map(|c| {
-                format!(
-                    "{what}: {} of process {} was cut at the {} limit of {} ({} not taken)",
-                    c.file.display(),
-                    c.pid,
-                    c.bound,
-                    bytes(c.limit),
-                    bytes(c.refused)
-                )
-            })
-            .collect();
+        let mut notes: Vec<String> = cuts.iter().take(NOTES_LISTED).map(|c| self.note(c)).collect();
         if cuts.len() > NOTES_LISTED {
             let refused: u64 = cuts[NOTES_LISTED..].iter().map(|c| c.refused).sum();
             notes.push(format!(
@@ -169,6 +156,20 @@ impl Budget {
             ));
         }
         notes
+    }
+
+    /// The note for one cut, as [`Budget::notes`] words it: for a caller that reports cuts as
+    /// they happen rather than in a summary.
+    pub fn note(&self, cut: &Cut) -> String {
+        format!(
+            "{}: {} of process {} was cut at the {} limit of {} ({} not taken)",
+            self.what(),
+            cut.file.display(),
+            cut.pid,
+            cut.bound,
+            bytes(cut.limit),
+            bytes(cut.refused)
+        )
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -5,10 +5,17 @@
 //! file is `/tmp/perf-<NSpid>.map` inside the container's root, where `NSpid` is the innermost pid of
 //! the process (last field of `NSpid:` in `/proc/<host pid>/status`).
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
+use crate::budget::Limits;
 use crate::symbolize::batch::{BatchBuilder, BatchFrame};
 use crate::{Batch, Reason, Symbolize};
+
+/// What perf maps may make cperf read (and so hold or copy): 32 MiB per map over all its versions
+/// (and per process), 128 MiB for all processes together. A map is the container's file, of any
+/// size it likes: what is over these limits is cut at a line boundary, with a note.
+pub const LIMITS: Limits = Limits { per_file: 32 << 20, per_process: 32 << 20, total: 128 << 20 };
 
 /// One JIT symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +99,79 @@ impl PerfMap {
     pub fn symbols(&self) -> &[PerfMapSymbol] {
         &self.symbols
     }
+}
+
+/// The names that `versions` of one process's perf map (oldest first, as the recorder copied them)
+/// give `addrs`, as [`PerfMap::parse`] and [`PerfMap::lookup`] would: the newest version that
+/// covers an address names it, and within a version the last line covering it. Nothing else is
+/// kept: memory is `O(addrs)` plus the names found, whatever the size of the maps (a container
+/// chose it), and time `O(lines × log addrs)`. Addresses no version names are left out.
+pub fn name_addresses<'a, V>(versions: V, addrs: &[u64]) -> HashMap<u64, String>
+where
+    V: IntoIterator<Item = &'a [u8]>,
+    V::IntoIter: DoubleEndedIterator,
+{
+    let mut unnamed: BTreeSet<u64> = addrs.iter().copied().collect();
+    let mut names = HashMap::new();
+    for text in versions.into_iter().rev() {
+        // Lines last to first: the first line seen covering an address is the one that names it.
+        for line in text.rsplit(|&b| b == b'\n') {
+            if unnamed.is_empty() {
+                return names;
+            }
+            let Some((start, end)) = line_range(line) else { continue };
+            let covered: Vec<u64> = unnamed.range(start..end).copied().collect();
+            if covered.is_empty() {
+                continue;
+            }
+            let Some(sym) = parse_line(line) else { continue };
+            for addr in covered {
+                unnamed.remove(&addr);
+                names.insert(addr, sym.name.clone());
+            }
+        }
+    }
+    names
+}
+
+/// A perf map kept as its text and searched for each batch's addresses ([`name_addresses`]) rather
+/// than parsed: it names addresses as [`PerfMap`] does, in memory that is its text (parsed, a map
+/// of many small lines takes about ten times its size), at the cost of a scan of the text per batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerfMapText(Vec<u8>);
+
+impl PerfMapText {
+    /// The map `text` (the file's bytes).
+    pub fn new(text: Vec<u8>) -> PerfMapText {
+        PerfMapText(text)
+    }
+}
+
+impl Symbolize for PerfMapText {
+    /// As [`PerfMap`]'s.
+    fn symbolize(&self, addrs: &[u64]) -> Batch {
+        let names = name_addresses([self.0.as_slice()], addrs);
+        let mut batch = BatchBuilder::new(addrs.len());
+        for addr in addrs {
+            match names.get(addr) {
+                Some(name) => {
+                    let function = Some(batch.intern(name));
+                    batch.push(BatchFrame { function, file: None, line: None, column: None, inlined: false });
+                    batch.finish_frames();
+                }
+                None => batch.unknown(Reason::NotInPerfMap),
+            }
+        }
+        batch.finish()
+    }
+}
+
+/// The addresses a valid perf-map line covers, without copying its name.
+fn line_range(line: &[u8]) -> Option<(u64, u64)> {
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let start = parse_hex(std::str::from_utf8(parts.next()?).ok()?)?;
+    let size = parse_hex(std::str::from_utf8(parts.next()?).ok()?)?;
+    Some((start, start.checked_add(size)?))
 }
 
 impl Symbolize for PerfMap {
@@ -183,6 +263,35 @@ pub fn perf_map_path(ns_pid: u32) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`name_addresses`] names every address as the parsed maps do, newest version first, on
+    /// overlapping, nested, rewritten and malformed lines.
+    #[test]
+    fn name_addresses_agrees_with_parse_and_lookup() {
+        let versions: [&[u8]; 3] = [
+            b"1000 100 OLD_OUTER\n1010 10 OLD_INNER\n3000 10 ONLY_OLD\n",
+            b"1000 40 outer\n1010 8 inner\nzz 1 bad\n1000 8 rewritten\r\n2000 0 empty\n\n1020 4 \n",
+            b"1030 8 newest\nffffffffffffffff 2 overflows\n",
+        ];
+        let addrs: Vec<u64> = (0xff0..0x1120).chain(0x2ff8..0x3018).chain([u64::MAX - 1]).collect();
+        let maps: Vec<PerfMap> = versions.iter().map(|v| PerfMap::parse(v)).collect();
+        let names = name_addresses(versions, &addrs);
+        for &a in &addrs {
+            let want = maps.iter().rev().find_map(|m| m.lookup(a)).map(|s| s.name.as_str());
+            assert_eq!(names.get(&a).map(String::as_str), want, "{a:#x}");
+        }
+        assert_eq!(names[&0x1031], "newest");
+        assert_eq!(names[&0x1012], "inner");
+        assert_eq!(names[&0x1001], "rewritten");
+        assert_eq!(names[&0x1050], "OLD_OUTER");
+        assert_eq!(names[&0x3001], "ONLY_OLD");
+        // Kept as text, one version names addresses as its parse does.
+        let text = PerfMapText::new(versions[1].to_vec());
+        let (a, b) = (text.symbolize(&addrs), maps[1].symbolize(&addrs));
+        for (i, addr) in addrs.iter().enumerate() {
+            assert_eq!(a.symbolized(i), b.symbolized(i), "{addr:#x}");
+        }
+    }
 
     #[test]
     fn parses_and_looks_up() {

@@ -118,7 +118,8 @@ impl ContainerRoot {
 
     /// Opens `path` (as the container sees it) for reading: a regular file of at most `max_len` bytes.
     /// Anything else (a device node, a FIFO, a socket, a directory) is refused without ever being
-    /// opened for reading: see [`open_regular`].
+    /// opened for reading: the path is opened with `O_PATH`, checked, and only then reopened for
+    /// reading (as [`open_host_regular`] does for host paths).
     pub fn open(&self, path: &Path, max_len: u64) -> Result<(File, u64), RootError> {
         let handle = self.open_inside(path, OFlag::O_PATH)?;
         open_regular(handle, max_len).map_err(|e| e.at(path, &self.name))

@@ -452,8 +452,8 @@ impl Resolver {
     }
 
     /// The runtime state directories this user is not allowed to read (each with whose it is):
-    /// a container known only there cannot be found.
-    fn unreadable(&self) -> Vec<String> {
+    /// a container known only there can be neither found nor listed.
+    pub fn unreadable(&self) -> Vec<String> {
         let loc = &self.loc;
         [
             (loc.runc_state.clone(), "runc's state"),

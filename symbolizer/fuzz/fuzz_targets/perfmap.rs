@@ -1,6 +1,7 @@
 //! Fuzz target: any bytes as a JIT perf map (written by a process in a container: untrusted).
 //! Parsing and looking up addresses must never panic, lookups and `symbolize` must agree, and
-//! overlapping lines must follow the rule: the last line covering an address names it.
+//! overlapping lines must follow the rule: the last line covering an address names it, also when the
+//! text is searched for given addresses (`name_addresses`) rather than parsed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -34,4 +35,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert!(map.symbols().windows(2).all(|w| w[0].start <= w[1].start));
+    // Searched for these addresses only (as the report searches the maps it copied), the map names
+    // them as the parsed map does.
+    let names = symbolizer::perfmap::name_addresses([data], &addrs);
+    for &addr in &addrs {
+        let parsed = map.lookup(addr).map(|s| s.name.as_str());
+        assert_eq!(names.get(&addr).map(String::as_str), parsed, "address {addr:#x}");
+    }
 });
