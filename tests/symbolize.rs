@@ -405,3 +405,39 @@ fn bad_input_is_a_one_line_error() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+/// Function names come from the files of the process being symbolized (a container's): a name with
+/// a newline, ESC and a C1 control is printed escaped, one answer still two lines, and JSON keeps it
+/// exact with every control character escaped.
+#[test]
+fn hostile_function_names_are_escaped() {
+    let scratch = support::Scratch::new("symbolize-hostile");
+    let src = scratch.path("evil.c");
+    std::fs::write(
+        &src,
+        "int cperf_evil(int x) { return x * 3 + 1; }\nint main(void) { return cperf_evil(2); }\n",
+    )
+    .unwrap();
+    let bin = scratch.path("evil");
+    support::run_ok(Command::new("cc").args(["-O1", "-g0", "-o"]).arg(&bin).arg(&src));
+    let evil = "evil\n\x1b[2J\u{9b}name";
+    support::run_ok(Command::new("objcopy").arg(format!("--redefine-sym=cperf_evil={evil}")).arg(&bin));
+    let nm = support::run_ok(Command::new("nm").arg(&bin));
+    let nm = String::from_utf8_lossy(&nm.stdout);
+    // nm prints the name as it is: its newline ends the line that holds the address.
+    let at = nm.find(evil).unwrap_or_else(|| panic!("objcopy did not rename the function: {nm}"));
+    let addr = nm[..at].rsplit('\n').next().and_then(|l| l.split(' ').next()).unwrap();
+
+    let out = support::run_ok(cperf().args(["symbolize", "-f", "-e"]).arg(&bin).arg(addr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\x1b') && !text.contains('\u{9b}'), "a raw control character: {text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "one answer is a function line and a location line: {text:?}");
+    assert_eq!(lines[0], "evil\\n\\e[2J\\u{9b}name");
+
+    let out = support::run_ok(cperf().args(["symbolize", "--json", "-e"]).arg(&bin).arg(addr));
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert!(!json.contains('\x1b') && !json.contains('\u{9b}'), "a raw control character: {json:?}");
+    let doc: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+    assert_eq!(doc["frames"][0]["function"], evil, "JSON keeps the name exact");
+}

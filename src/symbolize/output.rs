@@ -150,7 +150,8 @@ fn addr2line(buf: &mut Vec<u8>, style: TextStyle, addr: u64, answer: Answer<'_>,
         if k > 0 {
             buf.extend_from_slice(inlined_by);
         }
-        buf.extend_from_slice(f.function.map_or("??", |s| batch.str(s)).as_bytes());
+        // Names and paths come from the process's files: a newline in one would split an answer.
+        crate::escape::extend_escaped(buf, f.function.map_or("??", |s| batch.str(s)));
         buf.extend_from_slice(if f.function.is_none() && f.file.is_none() && style.pretty {
             b" "
         } else {
@@ -160,7 +161,7 @@ fn addr2line(buf: &mut Vec<u8>, style: TextStyle, addr: u64, answer: Answer<'_>,
             (Some(file), line) => {
                 let file = batch.str(file);
                 let file = if style.basenames { file.rsplit('/').next().unwrap_or(file) } else { file };
-                buf.extend_from_slice(file.as_bytes());
+                crate::escape::extend_escaped(buf, file);
                 buf.push(b':');
                 match line {
                     Some(line) => push_decimal(buf, line.get()),
@@ -206,8 +207,8 @@ fn json(buf: &mut Vec<u8>, addr: u64, answer: Answer<'_>, batch: &Batch) {
             "unknown": reason.to_string(),
         }),
     };
-    // Serializing a `Value` into memory cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, &value);
+    // Serializing a `Value` into memory cannot fail. Control characters are escaped (names stay exact).
+    let _ = crate::escape::write_json(&mut *buf, &value, false);
     buf.push(b'\n');
 }
 
