@@ -52,8 +52,12 @@ pub struct Stats {
     /// no COMM or FORK record of theirs reached the recorder.
     pub unnamed_processes: u64,
     /// Samples taken before an exec in an image cperf never saw (the process was first seen after
-    /// it had exec'd); their user frames are left unnamed rather than named from the new image.
+    /// it had exec'd) or no longer keeps (older than its [`MAX_IMAGES`] newest); their user frames
+    /// are left unnamed rather than named from a later image.
     pub before_exec_unseen: u64,
+    /// Processes whose `/proc/<pid>/maps` was longer than [`procfs::MAX_MAPS_TEXT`] and read only
+    /// that far.
+    pub maps_cut: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,24 +75,30 @@ struct Range {
 #[derive(Debug, Clone, Default)]
 struct Image {
     /// When the exec that loaded it happened (monotonic ns); 0 for the image the process ran
-    /// when cperf first saw it.
+    /// when cperf first saw it. Never rewritten: images older than the oldest kept are forgotten
+    /// (see [`Process::trimmed_before`]), not merged into it.
     since: u64,
     maps: BTreeMap<u64, Range>,
 }
 
 /// Images kept per process (the newest ones): a sample arrives at most a few drains late.
-const MAX_IMAGES: usize = 4;
+pub const MAX_IMAGES: usize = 4;
 
 #[derive(Debug)]
 struct Process {
     /// Oldest first; never empty.
     images: Vec<Image>,
+    /// The images that ran before this time (monotonic ns) were dropped: a sample taken before it
+    /// is not named (its image is gone), an exec before it is not taken in again.
+    trimmed_before: u64,
     /// When `/proc/<pid>/maps` was last read (monotonic ns).
     proc_read_at: Option<u64>,
     root: Option<Rc<ContainerRoot>>,
     ns_pid: Option<u32>,
-    /// The drain in which `/proc/<pid>/maps` was last read.
+    /// The drain period in which `/proc/<pid>/maps` was last read.
     maps_read: Option<u64>,
+    /// True once its maps text was cut at [`procfs::MAX_MAPS_TEXT`] (counted once).
+    maps_cut: bool,
     /// The drain in which the process exited.
     exited: Option<u64>,
     jit: Option<PerfMapFile>,
@@ -130,6 +140,9 @@ pub struct Session {
     pending: Vec<PendingFrame>,
     callchain: bool,
     drain: u64,
+    /// The drain period (see [`Session::next_period`]): `/proc/<pid>/maps` is read again at most
+    /// once per period and process, however many drains the period has.
+    period: u64,
     /// What the processes' perf maps may make the recorder read and copy.
     perf_maps: Budget,
     /// When the rings of the current drain began to be read (monotonic ns).
@@ -161,6 +174,7 @@ impl Session {
             pending: Vec::new(),
             callchain,
             drain: 0,
+            period: 0,
             perf_maps: super::jit::budget(),
             drain_start: 0,
             deferred: Vec::new(),
@@ -233,6 +247,12 @@ impl Session {
         self.read_maps(pid)
     }
 
+    /// Starts a drain period: the records of one or more drains (see [`Session::next_drain`]),
+    /// during which each process's `/proc/<pid>/maps` is read again at most once.
+    pub fn next_period(&mut self) {
+        self.period += 1;
+    }
+
     /// Starts a drain whose rings began to be read at `start` (monotonic ns; records of one drain
     /// come sorted by time); returns its number.
     pub fn next_drain(&mut self, start: u64) -> u64 {
@@ -246,7 +266,8 @@ impl Session {
     /// Mappings read from `/proc` at or after `time` belong to the new image.
     pub fn note_exec(&mut self, pid: u32, time: u64) {
         let Some(p) = self.processes.get_mut(&pid) else { return };
-        if p.images.iter().any(|i| i.since == time) {
+        if time < p.trimmed_before || p.images.iter().any(|i| i.since == time) {
+            // An exec of an image already dropped (its samples are not named), or one known.
             return;
         }
         let at = p.images.partition_point(|i| i.since < time);
@@ -271,7 +292,7 @@ impl Session {
         }
         if p.images.len() > MAX_IMAGES {
             p.images.remove(0);
-            p.images[0].since = 0;
+            p.trimmed_before = p.images[0].since;
         }
     }
 
@@ -336,7 +357,10 @@ impl Session {
         if !self.replaying {
             // `/proc` read during this drain describes the process as it is now, perhaps after
             // an exec whose record is still in a ring: the sample waits for the next drain.
-            if self.user_addresses(&s).into_iter().any(|a| self.locate(s.pid, s.time, a).is_none()) {
+            let in_kept_image = self.image_at(s.pid, s.time).is_some();
+            if in_kept_image
+                && self.user_addresses(&s).into_iter().any(|a| self.locate(s.pid, s.time, a).is_none())
+            {
                 self.reread_maps(s.pid)?;
             }
             let read_late = self.processes.get(&s.pid).and_then(|p| p.proc_read_at);
@@ -348,10 +372,12 @@ impl Session {
         if !self.named_tids.contains(&s.tid) && self.unnamed.insert(s.pid) {
             self.stats.unnamed_processes += 1;
         }
-        if !self.user_addresses(&s).is_empty()
-            && self.processes.get(&s.pid).is_some_and(|p| p.images.len() > 1 && p.images[0].maps.is_empty())
-            && self.image_at(s.pid, s.time) == Some(0)
-        {
+        let image = self.image_at(s.pid, s.time);
+        let unseen = self.processes.get(&s.pid).is_some_and(|p| {
+            // Dropped, or the image cperf never saw (the process was first seen after its exec).
+            image.is_none() || (p.images.len() > 1 && p.images[0].maps.is_empty() && image == Some(0))
+        });
+        if unseen && !self.user_addresses(&s).is_empty() {
             self.stats.before_exec_unseen += 1;
         }
         let mut kernel = Vec::new();
@@ -461,10 +487,10 @@ impl Session {
         user
     }
 
-    /// Reads `/proc/<pid>/maps` again for an address in no known mapping, once per drain.
+    /// Reads `/proc/<pid>/maps` again for an address in no known mapping, once per drain period.
     fn reread_maps(&mut self, pid: u32) -> Result<(), WriteError> {
         let p = self.processes.get(&pid);
-        if p.is_some_and(|p| p.maps_read != Some(self.drain) && p.exited.is_none()) {
+        if p.is_some_and(|p| p.maps_read != Some(self.period) && p.exited.is_none()) {
             self.read_maps(pid)?;
         }
         Ok(())
@@ -472,7 +498,7 @@ impl Session {
 
     fn user_frame(&mut self, pid: u32, time: u64, addr: u64, caller: bool) -> Result<u32, WriteError> {
         let mut found = self.locate(pid, time, addr);
-        if found.is_none() && !self.replaying {
+        if found.is_none() && !self.replaying && self.image_at(pid, time).is_some() {
             self.reread_maps(pid)?;
             found = self.locate(pid, time, addr);
         }
@@ -501,9 +527,12 @@ impl Session {
         self.frame(module, offset, caller)
     }
 
-    /// The image `pid` ran at `time`: its index.
+    /// The image `pid` ran at `time`: its index; `None` when that image was dropped.
     fn image_at(&self, pid: u32, time: u64) -> Option<usize> {
         let p = self.processes.get(&pid)?;
+        if time < p.trimmed_before {
+            return None;
+        }
         Some(p.images.partition_point(|i| i.since <= time).saturating_sub(1))
     }
 
@@ -542,6 +571,7 @@ impl Session {
         self.new_process(pid, target, parent_root)?;
         if let Some(p) = self.processes.get_mut(&pid) {
             p.images = vec![Image { since: 0, maps }];
+            p.trimmed_before = 0;
             p.has_jit_memory = jit;
         }
         Ok(())
@@ -569,10 +599,12 @@ impl Session {
             pid,
             Process {
                 images: vec![Image::default()],
+                trimmed_before: 0,
                 proc_read_at: None,
                 root,
                 ns_pid,
                 maps_read: None,
+                maps_cut: false,
                 exited: None,
                 jit: None,
                 has_jit_memory: false,
@@ -583,27 +615,30 @@ impl Session {
         self.w.push(&Entry::Process { pid, target, ns_pid: ns_pid.unwrap_or(0), exe })
     }
 
+    /// The root of `pid`, shared with the processes of the same root. The root is opened first
+    /// and keyed by the identity of the descriptor held: a stat of `/proc/<pid>/root` before or
+    /// after the open may see another directory (the process may chroot in between).
     fn root_of(&mut self, pid: u32) -> Option<Rc<ContainerRoot>> {
-        let id = procfs::root_identity(pid)?;
-        if let Some(r) = self.roots.get(&id) {
-            return Some(r.clone());
-        }
-        let root = Rc::new(ContainerRoot::of_process(pid).ok()?);
-        self.roots.insert(id, root.clone());
-        Some(root)
+        let root = ContainerRoot::of_process(pid).ok()?;
+        let id = root.identity()?;
+        Some(self.roots.entry(id).or_insert_with(|| Rc::new(root)).clone())
     }
 
     /// Reads `/proc/<pid>/maps` and takes in its executable mappings.
     /// Its mappings are those of the image in force when it is read.
     fn read_maps(&mut self, pid: u32) -> Result<(), WriteError> {
-        let drain = self.drain;
+        let period = self.period;
         let now = monotonic_ns();
         if let Some(p) = self.processes.get_mut(&pid) {
-            p.maps_read = Some(drain);
+            p.maps_read = Some(period);
             p.proc_read_at = Some(now);
         }
         let Some(maps) = procfs::maps(pid) else { return Ok(()) };
-        for m in maps.iter().filter(|m| m.executable()) {
+        if let Some(p) = self.processes.get_mut(&pid).filter(|p| maps.cut && !p.maps_cut) {
+            p.maps_cut = true;
+            self.stats.maps_cut += 1;
+        }
+        for m in &maps.entries {
             self.map_entry(pid, m, now)?;
         }
         Ok(())
@@ -680,7 +715,11 @@ impl Session {
         } else if path.starts_with(b"/") {
             let key = match &build_id {
                 Some(b) if !b.is_empty() => ModuleKey::build_id(b.clone(), root.as_deref(), pid),
-                _ => ModuleKey::File { root: procfs::root_identity(pid), path: path.to_vec(), dev_ino },
+                _ => ModuleKey::File {
+                    root: root.as_deref().and_then(ContainerRoot::identity),
+                    path: path.to_vec(),
+                    dev_ino,
+                },
             };
             (key, ModuleKind::Elf)
         } else {
@@ -846,7 +885,7 @@ fn monotonic_ns() -> u64 {
 fn open_own_vdso() -> Result<Opened, String> {
     use std::io::{Seek, SeekFrom};
     let maps = procfs::maps(std::process::id()).unwrap_or_default();
-    let vdso = maps.iter().find(|m| m.path == b"[vdso]").ok_or("this process has no vDSO")?;
+    let vdso = maps.entries.iter().find(|m| m.path == b"[vdso]").ok_or("this process has no vDSO")?;
     let mut mem = std::fs::File::open("/proc/self/mem").map_err(|e| e.to_string())?;
     mem.seek(SeekFrom::Start(vdso.start)).map_err(|e| e.to_string())?;
     let len = vdso.end - vdso.start;
@@ -1017,6 +1056,7 @@ mod tests {
         let text = loop {
             let text = procfs::maps(pid)
                 .unwrap_or_default()
+                .entries
                 .into_iter()
                 .find(|m| m.executable() && m.path.ends_with(b"/sleep"));
             if let Some(text) = text {
