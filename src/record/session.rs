@@ -1084,6 +1084,83 @@ mod tests {
         assert_eq!(got, [(before, "[unknown]".into()), (after, sleep)]);
     }
 
+    /// Review of finding 9: once more execs came than images are kept, a late sample taken in a
+    /// dropped image is left unnamed and counted (not named from the oldest image kept), and a late
+    /// exec record of a dropped image is not taken in again (it went in out of order before).
+    #[test]
+    fn samples_and_execs_older_than_the_images_kept_are_not_named_from_a_later_program() {
+        let (mut s, scratch) = session("trimmed");
+        let pid = NO_SUCH_PID;
+        s.next_period();
+        s.next_drain(1_000);
+        let fork = TaskEvent { pid, ppid: 1, tid: pid, ptid: 1, time: 10, sample_id: id(pid, 10) };
+        s.handle(Record::Fork(fork), 0).unwrap();
+        s.handle(mmap(pid, "/p0", 0x40_0000, 0x10_0000, 20), 0).unwrap();
+        for n in 1..=MAX_IMAGES as u64 + 1 {
+            s.handle(exec(pid, "p", n * 100), 0).unwrap();
+            s.handle(mmap(pid, &format!("/p{n}"), 0x40_0000, 0x10_0000, n * 100 + 5), 0).unwrap();
+        }
+        // Handed over late: a sample taken while /p1 ran (its image is dropped), the exec record
+        // of an image older still, then samples of images kept.
+        s.handle(sample(pid, 0x40_1000, 150), 0).unwrap();
+        s.handle(exec(pid, "p", 50), 0).unwrap();
+        s.handle(sample(pid, 0x40_1000, 250), 0).unwrap();
+        s.handle(sample(pid, 0x40_1000, 550), 0).unwrap();
+        assert_eq!(s.stats.before_exec_unseen, 1, "{:?}", s.stats);
+        let got = samples_and_modules(s, &scratch.0);
+        assert_eq!(got, [(150, "[unknown]".into()), (250, "/p2".into()), (550, "/p5".into())]);
+    }
+
+    /// Review of finding 7: `/proc/<pid>/maps` is read again for addresses in no known mapping
+    /// at most once per drain period, not once per round of draining.
+    #[test]
+    fn maps_are_read_again_at_most_once_per_drain_period() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let (mut s, _scratch) = session("period");
+        s.next_period();
+        s.next_drain(monotonic_ns());
+        s.add_existing(pid, 0).unwrap();
+        let read_at = |s: &Session| s.processes[&pid].proc_read_at;
+        let first = read_at(&s);
+        assert!(first.is_some());
+        for _ in 0..3 {
+            // A round of the same period, with a sample at an address in no mapping.
+            s.next_drain(monotonic_ns());
+            s.replay_deferred().unwrap();
+            s.handle(sample(pid, 0x10, monotonic_ns()), 0).unwrap();
+            assert_eq!(read_at(&s), first, "maps read again within a drain period");
+        }
+        s.next_period();
+        s.next_drain(monotonic_ns());
+        s.handle(sample(pid, 0x10, monotonic_ns()), 0).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(read_at(&s) > first, "maps not read again in the next period");
+    }
+
+    /// Review of finding 8: a file mapped in two roots is two modules, also once the processes
+    /// are gone (their roots held): a module is keyed by the root descriptor held, not by a fresh
+    /// stat of `/proc/<pid>/root` (which fails once the process is gone, and may see another
+    /// directory than the one held after a chroot).
+    #[test]
+    fn a_path_in_two_roots_is_two_modules() {
+        let dir = std::env::temp_dir().join(format!("cperf-session-root-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut s, _scratch) = session("roots");
+        let root = |p: &std::path::Path| Some(Rc::new(ContainerRoot::at(p).unwrap()));
+        s.target_roots = vec![root(std::path::Path::new("/")), root(&dir)];
+        s.stats.per_target = vec![0; 2];
+        let _ = std::fs::remove_dir(&dir);
+        s.next_period();
+        s.next_drain(1_000);
+        let (a, b) = (NO_SUCH_PID, NO_SUCH_PID - 1);
+        s.handle(mmap(a, "/lib/x.so", 0x40_0000, 0x1000, 10), 0).unwrap();
+        s.handle(mmap(b, "/lib/x.so", 0x40_0000, 0x1000, 10), 1).unwrap();
+        let module = |pid| s.locate(pid, 20, 0x40_0000).unwrap().0;
+        assert_ne!(module(a), module(b), "one module for files of two roots");
+    }
+
     /// Finding 12: a process cperf meets only through a sample, gone before `/proc` could be read,
     /// is counted as unnamed; one announced by a FORK from a named parent is not, nor the idle task.
     #[test]
