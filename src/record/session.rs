@@ -1139,6 +1139,59 @@ mod tests {
         assert!(read_at(&s) > first, "maps not read again in the next period");
     }
 
+    /// Review of finding 7, on a real process: one with more than 16 MiB of maps text (thousands
+    /// of mappings of a file with a long path, as a container can make) has it read up to the
+    /// bound, once, and counted for the summary's note; what was read still names its program.
+    #[test]
+    fn a_process_with_a_huge_maps_text_is_read_up_to_the_bound() {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("cperf-session-maps-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let deep = (0..18).fold(dir.clone(), |p, i| p.join(format!("{i:02}{}", "d".repeat(200))));
+        std::fs::create_dir_all(&deep).unwrap();
+        let file = deep.join("f");
+        std::fs::write(&file, [0u8; 4096]).unwrap();
+        let program = dir.join("many-maps");
+        let source = dir.join("many-maps.c");
+        std::fs::write(
+            &source,
+            "#include <fcntl.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <sys/mman.h>\n#include <unistd.h>\n\
+             int main(int argc, char **argv) {\n  int fd = open(argv[1], O_RDONLY);\n  if (fd < 0) return 1;\n\
+               for (int i = 0; i < atoi(argv[2]); i++)\n    if (mmap(0, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED) return 2;\n\
+               puts(\"ready\");\n  fflush(stdout);\n  pause();\n}\n",
+        )
+        .unwrap();
+        let cc = std::process::Command::new("cc").arg("-o").arg(&program).arg(&source).status().unwrap();
+        assert!(cc.success());
+        // About 3.7 KB a line: 6,000 lines are some 22 MB.
+        let mut child = std::process::Command::new(&program)
+            .arg(&file)
+            .arg("6000")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        assert_eq!(ready, "ready\n");
+        let pid = child.id();
+        let whole = std::fs::read(format!("/proc/{pid}/maps")).unwrap().len() as u64;
+        let (mut s, _scratch) = session("huge-maps");
+        s.next_period();
+        s.next_drain(monotonic_ns());
+        s.add_existing(pid, 0).unwrap();
+        s.next_period();
+        s.refresh_maps(pid).unwrap();
+        let maps = procfs::maps(pid).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(whole > procfs::MAX_MAPS_TEXT, "the maps text is only {whole} bytes");
+        assert!(maps.cut);
+        assert!(maps.entries.iter().all(MapEntry::executable));
+        assert!(maps.entries.iter().any(|m| m.path.ends_with(b"/many-maps")), "{:?}", maps.entries);
+        assert_eq!(s.stats.maps_cut, 1, "{:?}", s.stats);
+    }
+
     /// Review of finding 8: a file mapped in two roots is two modules, also once the processes
     /// are gone (their roots held): a module is keyed by the root descriptor held, not by a fresh
     /// stat of `/proc/<pid>/root` (which fails once the process is gone, and may see another
