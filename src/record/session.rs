@@ -4,7 +4,8 @@
 //!
 //! Records arrive per CPU ring; the caller hands them over sorted by time within each drain, so a
 //! mapping is known before the samples that hit it. An address in no known mapping makes the
-//! process's `/proc/<pid>/maps` be read again (once per drain) before it is kept as a raw address.
+//! process's `/proc/<pid>/maps` be read again (once per drain period, up to
+//! [`procfs::MAX_MAPS_TEXT`]) before it is kept as a raw address.
 //!
 //! A sample is named by the image its process ran when it was taken: every exec (a COMM record
 //! with the exec flag) starts a new image, and older images are kept for samples that arrive late.
