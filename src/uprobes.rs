@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use sampler::event::EventList;
 use sampler::recording::{ProbeMeta, ValueType};
 use sampler::uprobe::Uprobe;
-use symbolizer::root::ContainerRoot;
+use symbolizer::root::{ContainerRoot, RootError};
 use symbolizer::{ElfModule, LookupError, ValueKind};
 
 /// The largest file read to find a function in.
@@ -87,17 +87,17 @@ fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
     // A root this user may not open (a process of another user, without CAP_SYS_PTRACE).
     let mut denied = None;
     for pid in order {
-        let dir = PathBuf::from(format!("/proc/{pid}/root"));
-        let meta = match std::fs::metadata(&dir) {
-            Ok(meta) => meta,
-            Err(e) => {
-                if crate::process_access::is_denied(&e) {
-                    denied.get_or_insert(pid);
-                }
+        // Opened first, then told apart by the descriptor held: a stat of the path before or after
+        // the open may see another directory (the process may chroot in between).
+        let fs = match ContainerRoot::of_process(pid) {
+            Ok(fs) => fs,
+            Err(RootError::Root { source, .. }) if crate::process_access::is_denied(&source) => {
+                denied.get_or_insert(pid);
                 continue;
             }
+            Err(_) => continue,
         };
-        let id = (meta.dev(), meta.ino());
+        let Some(id) = fs.identity() else { continue };
         if let Some((_, _, root)) = roots.iter_mut().find(|(dev, ino, _)| (*dev, *ino) == id) {
             root.pids.push(pid);
             continue;
@@ -105,7 +105,6 @@ fn roots(files: &Files<'_>, what: &str) -> anyhow::Result<Vec<RootFs>> {
         if roots.len() == MAX_ROOTS {
             continue;
         }
-        let Ok(fs) = ContainerRoot::at(&dir) else { continue };
         roots.push((id.0, id.1, RootFs { fs, pids: vec![pid] }));
     }
     if let (true, Some(pid)) = (roots.is_empty(), denied) {

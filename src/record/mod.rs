@@ -291,6 +291,9 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     }
     let deadline = opts.duration.map(|d| started + d);
     let mut next_flush = started + FLUSH_EVERY;
+    // Rings may wake the loop more often than DRAIN_EVERY: `/proc/<pid>/maps` is read again at
+    // most once per process per period of DRAIN_EVERY, however many drains and rounds it holds.
+    let mut next_period = started;
     let mut notes = probe_notes;
     let mut hung_up = vec![false; sampler.ring_fds().count()];
     let stop = loop {
@@ -325,6 +328,10 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
                 }
             }
         }
+        if Instant::now() >= next_period {
+            session.next_period();
+            next_period = Instant::now() + DRAIN_EVERY;
+        }
         drain(&mut sampler, &mut session, &mut membership, &mut notes)?;
         session.symbolize(Some(Duration::from_millis(50)))?;
         if Instant::now() >= next_flush {
@@ -335,6 +342,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     };
     // Drained before and after disabling: `/proc` read for the first drain is checked against the
     // records of the second (an exec after the events are disabled would leave no record).
+    session.next_period();
     drain(&mut sampler, &mut session, &mut membership, &mut notes)?;
     sampler.disable()?;
     if let (Some(w), Stop::Signal(_) | Stop::Duration) = (workload.as_mut(), stop) {
@@ -364,8 +372,16 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     }
     if stats.before_exec_unseen > 0 {
         notes.push(format!(
-            "{} samples were taken before an exec, in a program whose mappings cperf never saw (the process was first seen after the exec): their user frames are left unnamed, not named from the new program",
-            stats.before_exec_unseen
+            "{} samples were taken before an exec, in a program whose mappings cperf never saw (the process was first seen after the exec) or no longer kept (more than {} execs came after it): their user frames are left unnamed, not named from a later program",
+            stats.before_exec_unseen,
+            session::MAX_IMAGES - 1
+        ));
+    }
+    if stats.maps_cut > 0 {
+        notes.push(format!(
+            "{} processes had more than {} of /proc/<pid>/maps: only that much was read, and user frames in mappings listed after it are unnamed",
+            stats.maps_cut,
+            symbolizer::budget::bytes(procfs::MAX_MAPS_TEXT)
         ));
     }
     notes.extend(session.modules().notes());

@@ -4,14 +4,54 @@
 //! Every read may fail because the process has just exited; callers treat that as "unknown".
 
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 use sampler::procmaps::{self, MapEntry};
 
-/// The mappings of `pid` (`/proc/<pid>/maps`).
-pub fn maps(pid: u32) -> Option<Vec<MapEntry>> {
-    std::fs::read(format!("/proc/{pid}/maps")).ok().map(|t| procmaps::parse(&t))
+/// At most this much of a process's `/proc/<pid>/maps` text is read: a process controls how many
+/// mappings it has (up to `vm.max_map_count`, 65,530 by default) and how long their paths are,
+/// which can make the whole text hundreds of MiB that the kernel generates on every read.
+pub const MAX_MAPS_TEXT: u64 = 16 << 20;
+
+/// The executable mappings of a process, as far as its maps text was read.
+#[derive(Debug, Default)]
+pub struct ExecutableMaps {
+    /// In address order.
+    pub entries: Vec<MapEntry>,
+    /// True when the text was longer than [`MAX_MAPS_TEXT`]: mappings above the last entry read
+    /// are not known.
+    pub cut: bool,
+}
+
+/// The executable mappings of `pid` (`/proc/<pid>/maps`, at most [`MAX_MAPS_TEXT`] of it).
+pub fn maps(pid: u32) -> Option<ExecutableMaps> {
+    let file = File::open(format!("/proc/{pid}/maps")).ok()?;
+    executable_maps(file, MAX_MAPS_TEXT).ok()
+}
+
+/// Streams a maps text, keeping only executable mappings, and stops after `max` bytes (the line
+/// cut there is dropped).
+pub fn executable_maps(text: impl Read, max: u64) -> std::io::Result<ExecutableMaps> {
+    let mut reader = BufReader::new(text.take(max.saturating_add(1)));
+    let (mut maps, mut line, mut read) = (ExecutableMaps::default(), Vec::new(), 0u64);
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)? as u64;
+        if n == 0 {
+            return Ok(maps);
+        }
+        read += n;
+        if read > max {
+            maps.cut = true;
+            return Ok(maps);
+        }
+        // The permissions are the second field: `start-end rwxp ...`.
+        let executable = line.iter().position(|&b| b == b' ').and_then(|i| line.get(i + 3)) == Some(&b'x');
+        if executable {
+            maps.entries.extend(procmaps::parse(&line).into_iter().filter(MapEntry::executable));
+        }
+    }
 }
 
 /// The name of thread `tid` of `pid`.
@@ -38,13 +78,6 @@ pub fn ns_pid(pid: u32) -> Option<u32> {
 /// The executable of `pid`, as the process sees its path.
 pub fn exe(pid: u32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/exe")).ok()
-}
-
-/// The identity (device, inode) of `pid`'s root directory, to share one open root between the
-/// processes of a container.
-pub fn root_identity(pid: u32) -> Option<(u64, u64)> {
-    let m = std::fs::metadata(format!("/proc/{pid}/root")).ok()?;
-    Some((m.dev(), m.ino()))
 }
 
 /// Every process on the host.
@@ -74,4 +107,50 @@ pub fn open_mapped_file(pid: u32, start: u64, end: u64, max_len: u64) -> Option<
 /// The `/proc/<pid>/map_files/` entry of the mapping at `start..end`.
 fn mapped_file_path(pid: u32, start: u64, end: u64) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An endless maps text (as a process with many mappings and long paths makes it), counting
+    /// what is read of it.
+    struct Endless {
+        line: Vec<u8>,
+        at: usize,
+        read: u64,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let mut n = 0;
+            while n < buf.len() {
+                let chunk = (&self.line[self.at..]).read(&mut buf[n..])?;
+                n += chunk;
+                self.at = (self.at + chunk) % self.line.len();
+            }
+            self.read += n as u64;
+            Ok(n)
+        }
+    }
+
+    /// Finding 2 (review): the maps text is read up to its bound, not whole, keeping only
+    /// executable lines, and says it was cut.
+    #[test]
+    fn a_huge_maps_text_is_read_up_to_its_bound() {
+        let path = "/".to_string() + &"d".repeat(250) + "/lib.so";
+        let line = format!("7f0000000000-7f0000001000 r--p 00000000 08:01 42 {path}\n7f0000001000-7f0000002000 r-xp 00001000 08:01 42 {path}\n");
+        let mut text = Endless { line: line.into_bytes(), at: 0, read: 0 };
+        let maps = executable_maps(&mut text, 1 << 20).unwrap();
+        assert!(maps.cut);
+        assert!(text.read <= (1 << 20) + 64 * 1024, "read {} bytes", text.read);
+        assert!(!maps.entries.is_empty());
+        assert!(maps.entries.iter().all(MapEntry::executable));
+
+        let whole =
+            b"00400000-00401000 r-xp 00000000 08:01 1 /bin/x\n00600000-00601000 rw-p 00000000 00:00 0 \n";
+        let maps = executable_maps(&whole[..], whole.len() as u64).unwrap();
+        assert!(!maps.cut);
+        assert_eq!(maps.entries.len(), 1);
+    }
 }

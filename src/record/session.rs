@@ -4,7 +4,8 @@
 //!
 //! Records arrive per CPU ring; the caller hands them over sorted by time within each drain, so a
 //! mapping is known before the samples that hit it. An address in no known mapping makes the
-//! process's `/proc/<pid>/maps` be read again (once per drain) before it is kept as a raw address.
+//! process's `/proc/<pid>/maps` be read again (once per drain period, up to
+//! [`procfs::MAX_MAPS_TEXT`]) before it is kept as a raw address.
 //!
 //! A sample is named by the image its process ran when it was taken: every exec (a COMM record
 //! with the exec flag) starts a new image, and older images are kept for samples that arrive late.
@@ -52,8 +53,12 @@ pub struct Stats {
     /// no COMM or FORK record of theirs reached the recorder.
     pub unnamed_processes: u64,
     /// Samples taken before an exec in an image cperf never saw (the process was first seen after
-    /// it had exec'd); their user frames are left unnamed rather than named from the new image.
+    /// it had exec'd) or no longer keeps (older than its [`MAX_IMAGES`] newest); their user frames
+    /// are left unnamed rather than named from a later image.
     pub before_exec_unseen: u64,
+    /// Processes whose `/proc/<pid>/maps` was longer than [`procfs::MAX_MAPS_TEXT`] and read only
+    /// that far.
+    pub maps_cut: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,24 +76,30 @@ struct Range {
 #[derive(Debug, Clone, Default)]
 struct Image {
     /// When the exec that loaded it happened (monotonic ns); 0 for the image the process ran
-    /// when cperf first saw it.
+    /// when cperf first saw it. Never rewritten: images older than the oldest kept are forgotten
+    /// (see [`Process::trimmed_before`]), not merged into it.
     since: u64,
     maps: BTreeMap<u64, Range>,
 }
 
 /// Images kept per process (the newest ones): a sample arrives at most a few drains late.
-const MAX_IMAGES: usize = 4;
+pub const MAX_IMAGES: usize = 4;
 
 #[derive(Debug)]
 struct Process {
     /// Oldest first; never empty.
     images: Vec<Image>,
+    /// The images that ran before this time (monotonic ns) were dropped: a sample taken before it
+    /// is not named (its image is gone), an exec before it is not taken in again.
+    trimmed_before: u64,
     /// When `/proc/<pid>/maps` was last read (monotonic ns).
     proc_read_at: Option<u64>,
     root: Option<Rc<ContainerRoot>>,
     ns_pid: Option<u32>,
-    /// The drain in which `/proc/<pid>/maps` was last read.
+    /// The drain period in which `/proc/<pid>/maps` was last read.
     maps_read: Option<u64>,
+    /// True once its maps text was cut at [`procfs::MAX_MAPS_TEXT`] (counted once).
+    maps_cut: bool,
     /// The drain in which the process exited.
     exited: Option<u64>,
     jit: Option<PerfMapFile>,
@@ -130,6 +141,9 @@ pub struct Session {
     pending: Vec<PendingFrame>,
     callchain: bool,
     drain: u64,
+    /// The drain period (see [`Session::next_period`]): `/proc/<pid>/maps` is read again at most
+    /// once per period and process, however many drains the period has.
+    period: u64,
     /// What the processes' perf maps may make the recorder read and copy.
     perf_maps: Budget,
     /// When the rings of the current drain began to be read (monotonic ns).
@@ -161,6 +175,7 @@ impl Session {
             pending: Vec::new(),
             callchain,
             drain: 0,
+            period: 0,
             perf_maps: super::jit::budget(),
             drain_start: 0,
             deferred: Vec::new(),
@@ -233,6 +248,12 @@ impl Session {
         self.read_maps(pid)
     }
 
+    /// Starts a drain period: the records of one or more drains (see [`Session::next_drain`]),
+    /// during which each process's `/proc/<pid>/maps` is read again at most once.
+    pub fn next_period(&mut self) {
+        self.period += 1;
+    }
+
     /// Starts a drain whose rings began to be read at `start` (monotonic ns; records of one drain
     /// come sorted by time); returns its number.
     pub fn next_drain(&mut self, start: u64) -> u64 {
@@ -246,7 +267,8 @@ impl Session {
     /// Mappings read from `/proc` at or after `time` belong to the new image.
     pub fn note_exec(&mut self, pid: u32, time: u64) {
         let Some(p) = self.processes.get_mut(&pid) else { return };
-        if p.images.iter().any(|i| i.since == time) {
+        if time < p.trimmed_before || p.images.iter().any(|i| i.since == time) {
+            // An exec of an image already dropped (its samples are not named), or one known.
             return;
         }
         let at = p.images.partition_point(|i| i.since < time);
@@ -271,7 +293,7 @@ impl Session {
         }
         if p.images.len() > MAX_IMAGES {
             p.images.remove(0);
-            p.images[0].since = 0;
+            p.trimmed_before = p.images[0].since;
         }
     }
 
@@ -336,7 +358,10 @@ impl Session {
         if !self.replaying {
             // `/proc` read during this drain describes the process as it is now, perhaps after
             // an exec whose record is still in a ring: the sample waits for the next drain.
-            if self.user_addresses(&s).into_iter().any(|a| self.locate(s.pid, s.time, a).is_none()) {
+            let in_kept_image = self.image_at(s.pid, s.time).is_some();
+            if in_kept_image
+                && self.user_addresses(&s).into_iter().any(|a| self.locate(s.pid, s.time, a).is_none())
+            {
                 self.reread_maps(s.pid)?;
             }
             let read_late = self.processes.get(&s.pid).and_then(|p| p.proc_read_at);
@@ -348,10 +373,12 @@ impl Session {
         if !self.named_tids.contains(&s.tid) && self.unnamed.insert(s.pid) {
             self.stats.unnamed_processes += 1;
         }
-        if !self.user_addresses(&s).is_empty()
-            && self.processes.get(&s.pid).is_some_and(|p| p.images.len() > 1 && p.images[0].maps.is_empty())
-            && self.image_at(s.pid, s.time) == Some(0)
-        {
+        let image = self.image_at(s.pid, s.time);
+        let unseen = self.processes.get(&s.pid).is_some_and(|p| {
+            // Dropped, or the image cperf never saw (the process was first seen after its exec).
+            image.is_none() || (p.images.len() > 1 && p.images[0].maps.is_empty() && image == Some(0))
+        });
+        if unseen && !self.user_addresses(&s).is_empty() {
             self.stats.before_exec_unseen += 1;
         }
         let mut kernel = Vec::new();
@@ -461,10 +488,10 @@ impl Session {
         user
     }
 
-    /// Reads `/proc/<pid>/maps` again for an address in no known mapping, once per drain.
+    /// Reads `/proc/<pid>/maps` again for an address in no known mapping, once per drain period.
     fn reread_maps(&mut self, pid: u32) -> Result<(), WriteError> {
         let p = self.processes.get(&pid);
-        if p.is_some_and(|p| p.maps_read != Some(self.drain) && p.exited.is_none()) {
+        if p.is_some_and(|p| p.maps_read != Some(self.period) && p.exited.is_none()) {
             self.read_maps(pid)?;
         }
         Ok(())
@@ -472,7 +499,7 @@ impl Session {
 
     fn user_frame(&mut self, pid: u32, time: u64, addr: u64, caller: bool) -> Result<u32, WriteError> {
         let mut found = self.locate(pid, time, addr);
-        if found.is_none() && !self.replaying {
+        if found.is_none() && !self.replaying && self.image_at(pid, time).is_some() {
             self.reread_maps(pid)?;
             found = self.locate(pid, time, addr);
         }
@@ -501,9 +528,12 @@ impl Session {
         self.frame(module, offset, caller)
     }
 
-    /// The image `pid` ran at `time`: its index.
+    /// The image `pid` ran at `time`: its index; `None` when that image was dropped.
     fn image_at(&self, pid: u32, time: u64) -> Option<usize> {
         let p = self.processes.get(&pid)?;
+        if time < p.trimmed_before {
+            return None;
+        }
         Some(p.images.partition_point(|i| i.since <= time).saturating_sub(1))
     }
 
@@ -542,6 +572,7 @@ impl Session {
         self.new_process(pid, target, parent_root)?;
         if let Some(p) = self.processes.get_mut(&pid) {
             p.images = vec![Image { since: 0, maps }];
+            p.trimmed_before = 0;
             p.has_jit_memory = jit;
         }
         Ok(())
@@ -569,10 +600,12 @@ impl Session {
             pid,
             Process {
                 images: vec![Image::default()],
+                trimmed_before: 0,
                 proc_read_at: None,
                 root,
                 ns_pid,
                 maps_read: None,
+                maps_cut: false,
                 exited: None,
                 jit: None,
                 has_jit_memory: false,
@@ -583,27 +616,30 @@ impl Session {
         self.w.push(&Entry::Process { pid, target, ns_pid: ns_pid.unwrap_or(0), exe })
     }
 
+    /// The root of `pid`, shared with the processes of the same root. The root is opened first
+    /// and keyed by the identity of the descriptor held: a stat of `/proc/<pid>/root` before or
+    /// after the open may see another directory (the process may chroot in between).
     fn root_of(&mut self, pid: u32) -> Option<Rc<ContainerRoot>> {
-        let id = procfs::root_identity(pid)?;
-        if let Some(r) = self.roots.get(&id) {
-            return Some(r.clone());
-        }
-        let root = Rc::new(ContainerRoot::of_process(pid).ok()?);
-        self.roots.insert(id, root.clone());
-        Some(root)
+        let root = ContainerRoot::of_process(pid).ok()?;
+        let id = root.identity()?;
+        Some(self.roots.entry(id).or_insert_with(|| Rc::new(root)).clone())
     }
 
     /// Reads `/proc/<pid>/maps` and takes in its executable mappings.
     /// Its mappings are those of the image in force when it is read.
     fn read_maps(&mut self, pid: u32) -> Result<(), WriteError> {
-        let drain = self.drain;
+        let period = self.period;
         let now = monotonic_ns();
         if let Some(p) = self.processes.get_mut(&pid) {
-            p.maps_read = Some(drain);
+            p.maps_read = Some(period);
             p.proc_read_at = Some(now);
         }
         let Some(maps) = procfs::maps(pid) else { return Ok(()) };
-        for m in maps.iter().filter(|m| m.executable()) {
+        if let Some(p) = self.processes.get_mut(&pid).filter(|p| maps.cut && !p.maps_cut) {
+            p.maps_cut = true;
+            self.stats.maps_cut += 1;
+        }
+        for m in &maps.entries {
             self.map_entry(pid, m, now)?;
         }
         Ok(())
@@ -680,7 +716,11 @@ impl Session {
         } else if path.starts_with(b"/") {
             let key = match &build_id {
                 Some(b) if !b.is_empty() => ModuleKey::build_id(b.clone(), root.as_deref(), pid),
-                _ => ModuleKey::File { root: procfs::root_identity(pid), path: path.to_vec(), dev_ino },
+                _ => ModuleKey::File {
+                    root: root.as_deref().and_then(ContainerRoot::identity),
+                    path: path.to_vec(),
+                    dev_ino,
+                },
             };
             (key, ModuleKind::Elf)
         } else {
@@ -846,7 +886,7 @@ fn monotonic_ns() -> u64 {
 fn open_own_vdso() -> Result<Opened, String> {
     use std::io::{Seek, SeekFrom};
     let maps = procfs::maps(std::process::id()).unwrap_or_default();
-    let vdso = maps.iter().find(|m| m.path == b"[vdso]").ok_or("this process has no vDSO")?;
+    let vdso = maps.entries.iter().find(|m| m.path == b"[vdso]").ok_or("this process has no vDSO")?;
     let mut mem = std::fs::File::open("/proc/self/mem").map_err(|e| e.to_string())?;
     mem.seek(SeekFrom::Start(vdso.start)).map_err(|e| e.to_string())?;
     let len = vdso.end - vdso.start;
@@ -1017,6 +1057,7 @@ mod tests {
         let text = loop {
             let text = procfs::maps(pid)
                 .unwrap_or_default()
+                .entries
                 .into_iter()
                 .find(|m| m.executable() && m.path.ends_with(b"/sleep"));
             if let Some(text) = text {
@@ -1042,6 +1083,136 @@ mod tests {
         let sleep = String::from_utf8_lossy(&text.path).into_owned();
         let got = samples_and_modules(s, &scratch.0);
         assert_eq!(got, [(before, "[unknown]".into()), (after, sleep)]);
+    }
+
+    /// Review of finding 9: once more execs came than images are kept, a late sample taken in a
+    /// dropped image is left unnamed and counted (not named from the oldest image kept), and a late
+    /// exec record of a dropped image is not taken in again (it went in out of order before).
+    #[test]
+    fn samples_and_execs_older_than_the_images_kept_are_not_named_from_a_later_program() {
+        let (mut s, scratch) = session("trimmed");
+        let pid = NO_SUCH_PID;
+        s.next_period();
+        s.next_drain(1_000);
+        let fork = TaskEvent { pid, ppid: 1, tid: pid, ptid: 1, time: 10, sample_id: id(pid, 10) };
+        s.handle(Record::Fork(fork), 0).unwrap();
+        s.handle(mmap(pid, "/p0", 0x40_0000, 0x10_0000, 20), 0).unwrap();
+        for n in 1..=MAX_IMAGES as u64 + 1 {
+            s.handle(exec(pid, "p", n * 100), 0).unwrap();
+            s.handle(mmap(pid, &format!("/p{n}"), 0x40_0000, 0x10_0000, n * 100 + 5), 0).unwrap();
+        }
+        // Handed over late: a sample taken while /p1 ran (its image is dropped), the exec record
+        // of an image older still, then samples of images kept.
+        s.handle(sample(pid, 0x40_1000, 150), 0).unwrap();
+        s.handle(exec(pid, "p", 50), 0).unwrap();
+        s.handle(sample(pid, 0x40_1000, 250), 0).unwrap();
+        s.handle(sample(pid, 0x40_1000, 550), 0).unwrap();
+        assert_eq!(s.stats.before_exec_unseen, 1, "{:?}", s.stats);
+        let got = samples_and_modules(s, &scratch.0);
+        assert_eq!(got, [(150, "[unknown]".into()), (250, "/p2".into()), (550, "/p5".into())]);
+    }
+
+    /// Review of finding 7: `/proc/<pid>/maps` is read again for addresses in no known mapping
+    /// at most once per drain period, not once per round of draining.
+    #[test]
+    fn maps_are_read_again_at_most_once_per_drain_period() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let (mut s, _scratch) = session("period");
+        s.next_period();
+        s.next_drain(monotonic_ns());
+        s.add_existing(pid, 0).unwrap();
+        let read_at = |s: &Session| s.processes[&pid].proc_read_at;
+        let first = read_at(&s);
+        assert!(first.is_some());
+        for _ in 0..3 {
+            // A round of the same period, with a sample at an address in no mapping.
+            s.next_drain(monotonic_ns());
+            s.replay_deferred().unwrap();
+            s.handle(sample(pid, 0x10, monotonic_ns()), 0).unwrap();
+            assert_eq!(read_at(&s), first, "maps read again within a drain period");
+        }
+        s.next_period();
+        s.next_drain(monotonic_ns());
+        s.handle(sample(pid, 0x10, monotonic_ns()), 0).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(read_at(&s) > first, "maps not read again in the next period");
+    }
+
+    /// Review of finding 7, on a real process: one with more than 16 MiB of maps text (thousands
+    /// of mappings of a file with a long path, as a container can make) has it read up to the
+    /// bound, once, and counted for the summary's note; what was read still names its program.
+    #[test]
+    fn a_process_with_a_huge_maps_text_is_read_up_to_the_bound() {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("cperf-session-maps-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let deep = (0..18).fold(dir.clone(), |p, i| p.join(format!("{i:02}{}", "d".repeat(200))));
+        std::fs::create_dir_all(&deep).unwrap();
+        let file = deep.join("f");
+        std::fs::write(&file, [0u8; 4096]).unwrap();
+        let program = dir.join("many-maps");
+        let source = dir.join("many-maps.c");
+        std::fs::write(
+            &source,
+            "#include <fcntl.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <sys/mman.h>\n#include <unistd.h>\n\
+             int main(int argc, char **argv) {\n  int fd = open(argv[1], O_RDONLY);\n  if (fd < 0) return 1;\n\
+               for (int i = 0; i < atoi(argv[2]); i++)\n    if (mmap(0, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED) return 2;\n\
+               puts(\"ready\");\n  fflush(stdout);\n  pause();\n}\n",
+        )
+        .unwrap();
+        let cc = std::process::Command::new("cc").arg("-o").arg(&program).arg(&source).status().unwrap();
+        assert!(cc.success());
+        // About 3.7 KB a line: 6,000 lines are some 22 MB.
+        let mut child = std::process::Command::new(&program)
+            .arg(&file)
+            .arg("6000")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        assert_eq!(ready, "ready\n");
+        let pid = child.id();
+        let whole = std::fs::read(format!("/proc/{pid}/maps")).unwrap().len() as u64;
+        let (mut s, _scratch) = session("huge-maps");
+        s.next_period();
+        s.next_drain(monotonic_ns());
+        s.add_existing(pid, 0).unwrap();
+        s.next_period();
+        s.refresh_maps(pid).unwrap();
+        let maps = procfs::maps(pid).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(whole > procfs::MAX_MAPS_TEXT, "the maps text is only {whole} bytes");
+        assert!(maps.cut);
+        assert!(maps.entries.iter().all(MapEntry::executable));
+        assert!(maps.entries.iter().any(|m| m.path.ends_with(b"/many-maps")), "{:?}", maps.entries);
+        assert_eq!(s.stats.maps_cut, 1, "{:?}", s.stats);
+    }
+
+    /// Review of finding 8: a file mapped in two roots is two modules, also once the processes
+    /// are gone (their roots held): a module is keyed by the root descriptor held, not by a fresh
+    /// stat of `/proc/<pid>/root` (which fails once the process is gone, and may see another
+    /// directory than the one held after a chroot).
+    #[test]
+    fn a_path_in_two_roots_is_two_modules() {
+        let dir = std::env::temp_dir().join(format!("cperf-session-root-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut s, _scratch) = session("roots");
+        let root = |p: &std::path::Path| Some(Rc::new(ContainerRoot::at(p).unwrap()));
+        s.target_roots = vec![root(std::path::Path::new("/")), root(&dir)];
+        s.stats.per_target = vec![0; 2];
+        let _ = std::fs::remove_dir(&dir);
+        s.next_period();
+        s.next_drain(1_000);
+        let (a, b) = (NO_SUCH_PID, NO_SUCH_PID - 1);
+        s.handle(mmap(a, "/lib/x.so", 0x40_0000, 0x1000, 10), 0).unwrap();
+        s.handle(mmap(b, "/lib/x.so", 0x40_0000, 0x1000, 10), 1).unwrap();
+        let module = |pid| s.locate(pid, 20, 0x40_0000).unwrap().0;
+        assert_ne!(module(a), module(b), "one module for files of two roots");
     }
 
     /// Finding 12: a process cperf meets only through a sample, gone before `/proc` could be read,
