@@ -414,14 +414,15 @@ fn a_process_is_profiled_by_pid_until_it_exits() {
     assert_hot_proportions(&p);
 }
 
-/// Issue 13, finding 10: `-p` samples from the moment its events are opened; a process that exits
+/// Issue 13, finding 10: `-p` samples from the moment its events are enabled; a process that exits
 /// before cperf has read its mappings had every sample `[unknown]` (cperf parsed kallsyms in
-/// between, seconds on a loaded CI host). Here cperf is stopped as soon as it has mapped a sampling
-/// event's ring, and the process runs, then exits, while it is stopped: its samples must still be
-/// named.
+/// between, seconds on a loaded CI host). Here cperf is stopped right after it enables its events
+/// (strace stops it at its second open of the process's maps, which follows the enabling), and the
+/// process runs, then exits, while it is stopped: its samples must still be named. (Stopping cperf
+/// once its ring was mapped, as this test first did, raced with the enabling: 0 samples, sometimes.)
 #[test]
 fn a_process_that_exits_right_after_cperf_attaches_is_named() {
-    if !support::privileged() {
+    if !support::privileged() || !support::tool_available("strace", "stopping cperf at a chosen call") {
         return;
     }
     let scratch = Scratch::new("record-pid-exit");
@@ -433,27 +434,32 @@ fn a_process_that_exits_right_after_cperf_attaches_is_named() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let out = scratch.path("pid-exit.cperf");
-    let recorder = cperf()
+    let trace = scratch.path("strace.log");
+    let recorder = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .args(["-P", &format!("/proc/{pid}/maps"), "-e", "trace=openat"])
+        .args(["-e", "inject=openat:signal=SIGSTOP:when=2", support::cperf_path()])
         .args(["record", "-p", &pid.to_string(), "-e", "cpu-clock", "-F", "999", "-g", "-o"])
         .arg(&out)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let recorder_pid = nix::unistd::Pid::from_raw(recorder.id() as i32);
-    // A sampling event's ring is mapped as soon as the event is opened (other perf events cperf
-    // opens to probe the host are not mapped).
-    let maps = PathBuf::from(format!("/proc/{}/maps", recorder.id()));
+    // strace logs the stop (a traced process is `t` at every traced call too, so its state says
+    // nothing); the log's lines start with the pid of the stopped process, cperf's.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let has_ring = || std::fs::read_to_string(&maps).is_ok_and(|m| m.contains("[perf_event]"));
-    while !has_ring() {
-        assert!(std::time::Instant::now() < deadline, "cperf mapped no sampling ring in 60 s");
+    let cperf_pid = loop {
+        let log = std::fs::read_to_string(&trace).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| l.ends_with("--- stopped by SIGSTOP ---")) {
+            break nix::unistd::Pid::from_raw(line.split_whitespace().next().unwrap().parse().unwrap());
+        }
+        assert!(std::time::Instant::now() < deadline, "cperf was not stopped after enabling in 60 s:\n{log}");
         std::thread::sleep(Duration::from_millis(1));
-    }
-    nix::sys::signal::kill(recorder_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    };
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
-    nix::sys::signal::kill(recorder_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    nix::sys::signal::kill(cperf_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
     let result = recorder.wait_with_output().unwrap();
     assert!(result.status.success(), "{}", describe(&result));
     let named = read_named(&out);
