@@ -772,6 +772,13 @@ impl Session {
         let drain = self.drain;
         let mut gone = Vec::new();
         for (&pid, p) in &mut self.processes {
+            if p.exited.is_some_and(|d| d + 1 < drain) {
+                gone.push(pid);
+            }
+            // Past the deadline nothing more is opened or read (the next poll goes on from here).
+            if Instant::now() >= deadline {
+                continue;
+            }
             if p.has_jit_memory && p.jit.is_none() && p.exited.is_none() {
                 if let (Some(root), Some(ns_pid)) = (&p.root, p.ns_pid) {
                     p.jit = PerfMapFile::open(root, pid, ns_pid, &self.perf_maps);
@@ -783,12 +790,10 @@ impl Session {
                 }
                 jit.update(deadline, |u| self.w.push(&Entry::PerfMap { pid, reset: u.reset, data: u.data }))?;
             }
-            if p.exited.is_some_and(|d| d + 1 < drain) {
-                gone.push(pid);
-            }
         }
         for pid in gone {
             self.processes.remove(&pid);
+            self.perf_maps.forget(pid);
         }
         Ok(())
     }
