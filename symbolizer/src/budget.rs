@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// How much one kind of input may cost, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +123,8 @@ pub struct Account {
     used: u64,
     /// Where this account's cut by each bound (in [`Bound`] order) is recorded, once it has one.
     cuts: [Option<CutSlot>; 3],
+    /// Past this, the work charged to this account that can be done without is skipped.
+    deadline: Option<Instant>,
 }
 
 /// The most cuts a [`Budget`] keeps (and [`Budget::notes`] lists) one by one before summing up
@@ -147,7 +150,7 @@ impl Budget {
     /// The account of `file` of process `pid`. Make one per file and keep it while the file is
     /// followed: the per-file limit counts what was charged to this account.
     pub fn account(&self, pid: u32, file: impl Into<PathBuf>) -> Account {
-        Account { budget: self.clone(), pid, file: file.into(), used: 0, cuts: [None; 3] }
+        Account { budget: self.clone(), pid, file: file.into(), used: 0, cuts: [None; 3], deadline: None }
     }
 
     /// Forgets what process `pid` was charged (when it has exited: a process reusing its pid
@@ -227,6 +230,17 @@ impl Account {
                 state.processes.remove(&self.pid);
             }
         }
+    }
+
+    /// Sets the time past which the work charged to this account that can be done without is
+    /// skipped (a parser leaves out DWARF then: see [`Account::past_deadline`]).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// True once the deadline set by [`Account::set_deadline`] has passed.
+    pub fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Bytes charged to this file and not released.

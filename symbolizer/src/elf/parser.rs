@@ -323,12 +323,16 @@ fn mini_symbols<Elf: FileHeader<Endian = Endianness>>(
 
 /// The DWARF sections: where each lies in the file, or its bytes when it is compressed
 /// (`SHF_COMPRESSED` zlib or zstd, and GNU `.zdebug_*`). `None` without `.debug_info`, when a
-/// section is unreadable, or when `account` refuses what they claim to decompress to — all of it,
-/// charged before any section is inflated.
+/// section is unreadable, when `account` refuses what they claim to decompress to — all of it,
+/// charged before any section is inflated — or once the account's deadline has passed (the symbol
+/// tables name the frames then).
 fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(
     file: &ObjectElf<'_, Elf>,
     account: &mut Account,
 ) -> Option<DwarfSections> {
+    if account.past_deadline() {
+        return None;
+    }
     let info = file.section_by_name(".debug_info")?;
     if info.kind() == object::SectionKind::UninitializedData {
         return None; // NOBITS: stripped into a separate debug file
