@@ -56,7 +56,7 @@ pub const NAMING_TIME: Duration = Duration::from_millis(400);
 
 /// How long reading one module may take while recording before its debug file and DWARF are left
 /// out (its symbol tables name its frames), so that one module cannot stall the recorder.
-pub const LOAD_TIME: Duration = Duration::from_millis(50);
+pub const LOAD_TIME: Duration = Duration::from_millis(400);
 
 /// Why a module left unread at the end has no names.
 const TOO_LATE: &str = "not read: the recording had ended";
