@@ -14,7 +14,7 @@
 //! many containers of one image is still parsed once.
 //!
 //! What a container's files make the recorder read, hold and inflate is charged to one [`Budget`]
-//! ([`LIMITS`], per file, per process and in total) before it happens: the binary's bytes, its debug
+//! ([`symbolizer::debug_files::LIMITS`], per file, per process and in total) before it happens: the binary's bytes, its debug
 //! file's (whose build-id is checked from its notes first), and what their compressed DWARF and
 //! MiniDebugInfo claim to decompress to. A binary refused is not read (its frames say why); DWARF
 //! refused is left out and the symbol tables name the frames; the summary notes every cut. Once
@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sampler::recording::{Entry, Line, ModuleKind};
-use symbolizer::budget::{Budget, Limits};
+use symbolizer::budget::Budget;
 use symbolizer::kallsyms::Kallsyms;
 use symbolizer::root::ContainerRoot;
 use symbolizer::{
@@ -43,13 +43,8 @@ use symbolizer::{
 };
 
 /// The largest binary opened for its symbols: any size, since opening costs nothing; the budget
-/// ([`LIMITS`]) decides whether it is read, and notes it when not.
+/// ([`symbolizer::debug_files::LIMITS`]) decides whether it is read, and notes it when not.
 pub const MAX_BINARY: u64 = u64::MAX;
-
-/// What ELF files and their debug files may make the recorder read, hold and decompress: 256 MiB
-/// per file (a binary or debug file, and what its sections inflate to), 512 MiB per process, 1 GiB
-/// in all.
-pub const LIMITS: Limits = symbolizer::debug_files::LIMITS;
 
 /// How long modules may still be read once recording has ended.
 pub const NAMING_TIME: Duration = Duration::from_millis(400);
@@ -191,7 +186,7 @@ impl Modules {
             list: Vec::new(),
             kallsyms,
             parsed: Symbolizer::new(),
-            budget: Budget::new("ELF and debug files", LIMITS),
+            budget: symbolizer::debug_files::budget(),
             notes: Vec::new(),
             stop_loading: None,
             too_late: 0,
@@ -568,7 +563,7 @@ mod tests {
             symbols: Symbols::Other(None),
         };
         let parsed = Symbolizer::new();
-        let budget = Budget::new("ELF and debug files", LIMITS);
+        let budget = symbolizer::debug_files::budget();
         let opened = || Opened { source: Source::Bytes(data.clone()), root: None };
         let (late, in_time) = load_elf(opened(), &module, &parsed, &budget, Instant::now()).unwrap();
         assert!(!in_time);

@@ -14,7 +14,7 @@ use object::{Endianness, FileKind, Object, ObjectSection, SectionIndex};
 use super::inflate::inflate;
 use super::minidebuginfo;
 use super::symbols::{RawSymbol, SymbolTable};
-use crate::budget::{Account, Budget, Limits};
+use crate::budget::Account;
 use crate::dwarf::{DwarfSections, Section};
 
 /// Why an ELF file could not be used.
@@ -89,11 +89,10 @@ pub(crate) struct ElfFile {
     pub is_64: bool,
 }
 
-/// An account for a file parsed without a budget of its own: the per-file limit of
-/// [`crate::debug_files::LIMITS`] bounds it.
+/// The account of a file parsed without a budget of its own: one of a fresh
+/// [`crate::debug_files::budget`], so its per-file limit bounds it.
 pub(crate) fn unbudgeted() -> Account {
-    let per_file = crate::debug_files::LIMITS.per_file;
-    Budget::new("debug data", Limits { per_file, per_process: u64::MAX, total: u64::MAX }).account(0, "")
+    crate::debug_files::budget().account(0, "")
 }
 
 /// The sections `addr2line` reads (location lists are for variables, which it does not resolve).
