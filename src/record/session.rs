@@ -775,17 +775,15 @@ impl Session {
             if p.exited.is_some_and(|d| d + 1 < drain) {
                 gone.push(pid);
             }
-            // Past the deadline nothing more is opened or read (the next poll goes on from here).
-            if Instant::now() >= deadline {
-                continue;
-            }
             if p.has_jit_memory && p.jit.is_none() && p.exited.is_none() {
                 if let (Some(root), Some(ns_pid)) = (&p.root, p.ns_pid) {
                     p.jit = PerfMapFile::open(root, pid, ns_pid, &self.perf_maps);
                 }
             }
             if let (Some(jit), Some(root)) = (&mut p.jit, &p.root) {
-                if p.exited.is_none() {
+                // Past the deadline a map is only charged for what is new, not reopened nor read
+                // (the next poll goes on from there).
+                if p.exited.is_none() && Instant::now() < deadline {
                     jit.reopen_if_replaced(root);
                 }
                 jit.update(deadline, |u| self.w.push(&Entry::PerfMap { pid, reset: u.reset, data: u.data }))?;
