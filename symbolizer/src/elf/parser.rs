@@ -323,8 +323,8 @@ fn mini_symbols<Elf: FileHeader<Endian = Endianness>>(
 /// The DWARF sections: where each lies in the file, or its bytes when it is compressed
 /// (`SHF_COMPRESSED` zlib or zstd, and GNU `.zdebug_*`). `None` without `.debug_info`, when a
 /// section is unreadable, when `account` refuses what they claim to decompress to — all of it,
-/// charged before any section is inflated — or once the account's deadline has passed (the symbol
-/// tables name the frames then).
+/// charged before any section is inflated — or once the account's deadline has passed, before or
+/// while inflating (the symbol tables name the frames then).
 fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(
     file: &ObjectElf<'_, Elf>,
     account: &mut Account,
@@ -362,7 +362,7 @@ fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(
             Section::InFile(start..start.checked_add(len)?)
         } else {
             // Never more than the size claimed (and charged).
-            Section::Decompressed(inflate(&compressed)?.into_boxed_slice())
+            Section::Decompressed(inflate(&compressed, &|| account.past_deadline())?.into_boxed_slice())
         };
         sections.push((id, bytes));
     }
