@@ -438,6 +438,7 @@ mod tests {
         }
         let mut again = budget.account(10, "/tmp/perf-10.map");
         again.charge(7);
+        assert_eq!(budget.cuts().len(), NOTES_LISTED);
         let state = budget.state();
         assert_eq!(state.listed.len(), NOTES_LISTED);
         assert_eq!(state.listed[0].refused, 14, "a second account of a listed file adds to its cut");
