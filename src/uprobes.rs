@@ -19,8 +19,8 @@ use sampler::uprobe::Uprobe;
 use symbolizer::root::{ContainerRoot, RootError};
 use symbolizer::{ElfModule, LookupError, ValueKind};
 
-/// The largest file read to find a function in.
-const MAX_FILE: u64 = 1 << 30;
+/// The largest file read to find a function in: the per-file limit on ELF files.
+const MAX_FILE: u64 = symbolizer::debug_files::LIMITS.per_file;
 
 /// Where a target's files are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

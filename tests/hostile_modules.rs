@@ -398,3 +398,32 @@ fn gigabyte_debug_files_are_not_read_whole() {
         );
     }
 }
+
+/// A uprobe target is an ELF file like any other: one over the per-file limit on binaries
+/// (256 MiB; here the `hot` fixture made 300 MiB long with a hole) is refused with one line before
+/// anything is read, where it used to be read whole up to 1 GiB; the same file at its own size is
+/// probed.
+#[test]
+fn a_uprobe_target_over_the_file_limit_is_refused_unread() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("uprobe-big");
+    let small = scratch.path("hot");
+    std::fs::copy(support::fixture("hot"), &small).unwrap();
+    let big = scratch.path("hot-big");
+    std::fs::copy(support::fixture("hot"), &big).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&big).unwrap().set_len(300 << 20).unwrap();
+    let stat = |file: &Path| {
+        cperf()
+            .args(["stat", "-e", &format!("uprobe:{}:main", file.display()), "--", "true"])
+            .output()
+            .unwrap()
+    };
+    let out = stat(&small);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = stat(&big);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(err.contains("over the 268435456-byte limit") && err.lines().count() == 1, "{err}");
+}

@@ -10,7 +10,10 @@
 //! and are copied in entries of at most [`PIECE`] bytes, so memory stays small whatever the file's
 //! size; a line longer than [`MAX_LINE`] is no perf-map line and is skipped. One copy of all maps
 //! takes at most [`POLL_TIME`] ([`LAST_POLL_TIME`] when recording ends; what is left then is
-//! counted in a note), so perf maps cannot hold the recorder past its `--duration`.
+//! counted in a note) plus the one read of at most [`PIECE`] under way when it passes: once it has
+//! passed, nothing is read; a map never opened is still opened (once in its process's life) and
+//! what is new charged, so that cuts and what is left unread are noted. So perf maps cannot hold
+//! the recorder past its `--duration`.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -115,7 +118,8 @@ impl PerfMapFile {
     /// shrank or was replaced) and hands it to `copy` as whole lines, in pieces of at most
     /// [`PIECE`] bytes; the first piece of a new version has `reset` set (and is handed over even
     /// when empty, so that the old version is dropped). Stops at the map's budget, and at
-    /// `deadline` (the next call goes on from there).
+    /// `deadline` (the next call goes on from there): once it has passed, nothing is read (what
+    /// is new is still charged, so that a cut is noted and what is left unread is counted).
     pub fn update<E>(
         &mut self,
         deadline: Instant,
@@ -135,6 +139,10 @@ impl PerfMapFile {
             let granted = self.account.charge(unpaid);
             self.allowance += granted;
             self.cut = granted < unpaid;
+        }
+        // What is new is paid for (and a cut noted) at once, but read only before the deadline.
+        if Instant::now() >= deadline {
+            return Ok(());
         }
         let mut left = available.min(self.allowance);
         if left == 0 {
@@ -326,7 +334,9 @@ mod tests {
         assert_eq!((cuts[0].pid, cuts[0].file.to_str()), (4242, Some("/tmp/perf-1.map")));
     }
 
-    /// Reading stops at the deadline, after at least one piece, and the next call goes on from there.
+    /// Past the deadline nothing is read, not even one piece (what is new is charged); a deadline
+    /// passed while copying a piece stops reading after it, and the next call goes on from there.
+    /// (The copy sleeps past the deadline, so no timing decides the outcome.)
     #[test]
     fn a_deadline_stops_reading_and_the_next_call_goes_on() {
         let dir = tree("deadline");
@@ -338,15 +348,25 @@ mod tests {
         let root = ContainerRoot::at(&dir.0).unwrap();
         let mut map = PerfMapFile::open(&root, 1, 1, &budget()).unwrap();
         let mut copied = Vec::new();
+        map.update(Instant::now(), |u| {
+            copied.extend(u.data);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert!(copied.is_empty(), "{} bytes read past the deadline", copied.len());
+        assert_eq!(map.account.used(), text.len() as u64, "what is new is charged at once");
         let mut calls = 0;
         while copied.len() < text.len() {
             let before = copied.len();
-            map.update(Instant::now(), |u| {
+            let wait = Duration::from_millis(20);
+            map.update(Instant::now() + wait, |u| {
                 assert_eq!(u.reset, before == 0);
                 copied.extend(u.data);
+                std::thread::sleep(wait);
                 Ok::<(), ()>(())
             })
             .unwrap();
+            assert!(copied.len() > before, "no progress");
             assert!(copied.len() - before <= PIECE, "more than one piece past the deadline");
             calls += 1;
             assert!(calls <= 8, "no progress");

@@ -14,13 +14,18 @@
 //! many containers of one image is still parsed once.
 //!
 //! What a container's files make the recorder read, hold and inflate is charged to one [`Budget`]
-//! ([`LIMITS`], per file, per process and in total) before it happens: the binary's bytes, its debug
+//! ([`symbolizer::debug_files::LIMITS`], per file, per process and in total) before it happens: the binary's bytes, its debug
 //! file's (whose build-id is checked from its notes first), and what their compressed DWARF and
 //! MiniDebugInfo claim to decompress to. A binary refused is not read (its frames say why); DWARF
 //! refused is left out and the symbol tables name the frames; the summary notes every cut. Once
 //! recording has ended, modules are read for at most [`NAMING_TIME`] more
-//! ([`Modules::stop_loading_at`]): the frames of those left then stay unnamed, with a note, so that
-//! reading files cannot hold the recorder much past its `--duration`.
+//! ([`Modules::stop_loading_at`]): the frames of those left then stay unnamed, with a note. Time is
+//! also bounded within a module: one whose reading passes that deadline (or [`LOAD_TIME`] while
+//! recording) gets no debug file, no content hash and no DWARF, only its symbol tables (noted);
+//! DWARF being inflated when it passes is dropped within 4 MiB. The worst case past the deadline is
+//! then one step of one module already under way: reading a binary or a debug file of at most
+//! 256 MiB (about 110 ms from the page cache), or hashing the two (SHA-256 of at most 512 MiB,
+//! about 0.5 s). So reading files cannot hold the recorder much past its `--duration`.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -31,23 +36,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sampler::recording::{Entry, Line, ModuleKind};
-use symbolizer::budget::{Budget, Limits};
+use symbolizer::budget::Budget;
 use symbolizer::kallsyms::Kallsyms;
 use symbolizer::root::ContainerRoot;
 use symbolizer::{
     debug_file_for, Answer, Batch, ContentKey, ElfModule, Reason, StrId, Symbolize, Symbolizer,
 };
 
-/// The largest binary opened for its symbols (the budget then decides whether it is read).
-pub const MAX_BINARY: u64 = 1 << 30;
-
-/// What ELF files and their debug files may make the recorder read, hold and decompress: 256 MiB
-/// per file (a binary or debug file, and what its sections inflate to), 512 MiB per process, 1 GiB
-/// in all.
-pub const LIMITS: Limits = symbolizer::debug_files::LIMITS;
+/// The largest binary opened for its symbols: any size, since opening costs nothing; the budget
+/// ([`symbolizer::debug_files::LIMITS`]) decides whether it is read, and notes it when not.
+pub const MAX_BINARY: u64 = u64::MAX;
 
 /// How long modules may still be read once recording has ended.
 pub const NAMING_TIME: Duration = Duration::from_millis(400);
+
+/// How long reading one module may take while recording before its debug file and DWARF are left
+/// out (its symbol tables name its frames), so that one module cannot stall the recorder.
+pub const LOAD_TIME: Duration = Duration::from_millis(400);
 
 /// Why a module left unread at the end has no names.
 const TOO_LATE: &str = "not read: the recording had ended";
@@ -170,6 +175,8 @@ pub struct Modules {
     stop_loading: Option<Instant>,
     /// Modules left unread for that.
     too_late: u64,
+    /// Modules named from their symbol tables alone, their time being up.
+    no_dwarf_in_time: u64,
 }
 
 impl Modules {
@@ -180,10 +187,11 @@ impl Modules {
             list: Vec::new(),
             kallsyms,
             parsed: Symbolizer::new(),
-            budget: Budget::new("ELF and debug files", LIMITS),
+            budget: symbolizer::debug_files::budget(),
             notes: Vec::new(),
             stop_loading: None,
             too_late: 0,
+            no_dwarf_in_time: 0,
         }
     }
 
@@ -196,6 +204,15 @@ impl Modules {
                  their frames are unnamed",
                 NAMING_TIME.as_millis(),
                 self.too_late
+            ));
+        }
+        if self.no_dwarf_in_time > 0 {
+            notes.push(format!(
+                "modules whose reading ran out of time ({} ms while recording, {} ms after it ended), \
+                 named from their symbol tables only (no debug file, no DWARF): {}",
+                LOAD_TIME.as_millis(),
+                NAMING_TIME.as_millis(),
+                self.no_dwarf_in_time
             ));
         }
         notes
@@ -323,9 +340,13 @@ impl Modules {
             unreachable!("load is called on pending modules")
         };
         let id = index as u32 + 1;
-        let result = opened.and_then(|o| load_elf(o, m, &self.parsed, &self.budget));
+        let deadline = self.stop_loading.unwrap_or_else(|| Instant::now() + LOAD_TIME);
+        let result = opened.and_then(|o| load_elf(o, m, &self.parsed, &self.budget, deadline));
         match result {
-            Ok(elf) => {
+            Ok((elf, in_time)) => {
+                if !in_time {
+                    self.no_dwarf_in_time += 1;
+                }
                 let how = if elf.has_dwarf() {
                     "dwarf"
                 } else if elf.has_symtab() {
@@ -383,15 +404,25 @@ fn symbols_entries<'a>(
 }
 
 /// Reads the opened binary of `m` and the split debug file found in the same root, charging both
-/// to `budget`, and parses them unless a module of the very same bytes was parsed before.
-fn load_elf(o: Opened, m: &Module, parsed: &Symbolizer, budget: &Budget) -> Result<Arc<ElfModule>, String> {
+/// to `budget`, and parses them unless a module of the very same bytes was parsed before. Once
+/// `deadline` has passed, the debug file is not looked for (or is dropped), nothing is hashed or
+/// shared, and the binary is parsed without DWARF; the flag returned is false then.
+fn load_elf(
+    o: Opened,
+    m: &Module,
+    parsed: &Symbolizer,
+    budget: &Budget,
+    deadline: Instant,
+) -> Result<(Arc<ElfModule>, bool), String> {
     let path = Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&m.path));
     let mut account = budget.account(m.pid, path);
+    account.set_deadline(Some(deadline));
+    let late = || Instant::now() >= deadline;
     let data = match o.source {
         // The vDSO, from cperf's own memory: a few KiB that no container chose.
         Source::Bytes(b) => b,
         Source::File(file, len) => {
-            if len > MAX_BINARY || !account.try_charge(len) {
+            if !account.try_charge(len) {
                 return Err(format!(
                     "not read: {}, over what the recorder may hold",
                     symbolizer::budget::bytes(len)
@@ -403,7 +434,19 @@ fn load_elf(o: Opened, m: &Module, parsed: &Symbolizer, budget: &Budget) -> Resu
             data
         }
     };
-    let debug = o.root.as_ref().and_then(|root| debug_file_for(&data, path, root.as_ref(), budget, m.pid));
+    let mut debug = match &o.root {
+        Some(root) if !late() => debug_file_for(&data, path, root.as_ref(), budget, m.pid),
+        _ => None,
+    };
+    if late() {
+        if let Some(mut dropped) = debug.take() {
+            dropped.account.release(dropped.account.used());
+        }
+        // Not shared with other modules: a parse without DWARF is not what identical bytes give.
+        let elf = ElfModule::parse_within(data, &mut account)
+            .map_err(|e| format!("not a readable ELF file: {e}"))?;
+        return checked_build_id(Arc::new(elf), m).map(|elf| (elf, false));
+    }
     let key = ContentKey::of(&data, debug.as_ref().map(|d| d.data.as_slice()));
     let elf = match parsed.cached(&key) {
         Some(elf) => {
@@ -418,11 +461,21 @@ fn load_elf(o: Opened, m: &Module, parsed: &Symbolizer, budget: &Budget) -> Resu
             let mut elf = ElfModule::parse_within(data, &mut account)
                 .map_err(|e| format!("not a readable ELF file: {e}"))?;
             if let Some(mut debug) = debug {
+                debug.account.set_deadline(Some(deadline));
                 let _ = elf.attach_debug_within(debug.data, &mut debug.account);
+            }
+            if !elf.has_dwarf() && late() {
+                // Its DWARF was left out for time: not what identical bytes give in time.
+                return checked_build_id(Arc::new(elf), m).map(|elf| (elf, false));
             }
             parsed.insert(key, elf)
         }
     };
+    checked_build_id(elf, m).map(|elf| (elf, true))
+}
+
+/// `elf`, unless the kernel mapped a file of another build-id (it changed on disk).
+fn checked_build_id(elf: Arc<ElfModule>, m: &Module) -> Result<Arc<ElfModule>, String> {
     if !m.kernel_build_id.is_empty() && elf.build_id().is_some_and(|b| b != m.kernel_build_id) {
         return Err(format!(
             "the file read has build-id {} but the kernel mapped {}; it changed on disk",
@@ -475,5 +528,59 @@ mod tests {
         assert!(lines.is_empty());
         assert_eq!(strings[*unknown as usize - 1], TOO_LATE.as_bytes());
         assert!(modules.notes().iter().any(|n| n.contains("left unread (400 ms after recording ended): 1;")));
+    }
+
+    /// A small binary with DWARF, built for the test.
+    fn binary_with_dwarf() -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("cperf-modules-dwarf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("f.c"),
+            "int spin_here(int n) { return n * 3; }\nint main(void) { return spin_here(1); }\n",
+        )
+        .unwrap();
+        let status = std::process::Command::new("gcc")
+            .args(["-g", "-O0", "-o"])
+            .arg(dir.join("f"))
+            .arg(dir.join("f.c"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let data = std::fs::read(dir.join("f")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        data
+    }
+
+    /// A module whose reading passes its deadline is parsed without DWARF (its symbol table names
+    /// its frames) and not shared; in time, the same bytes get their DWARF.
+    #[test]
+    fn a_module_past_its_deadline_is_named_from_its_symbol_table() {
+        let data = binary_with_dwarf();
+        let module = Module {
+            kind: ModuleKind::Elf,
+            path: b"/bin/f".to_vec(),
+            kernel_build_id: Vec::new(),
+            pid: 1,
+            symbols: Symbols::Other(None),
+        };
+        let parsed = Symbolizer::new();
+        let budget = symbolizer::debug_files::budget();
+        let opened = || Opened { source: Source::Bytes(data.clone()), root: None };
+        let (late, in_time) = load_elf(opened(), &module, &parsed, &budget, Instant::now()).unwrap();
+        assert!(!in_time);
+        assert!(!late.has_dwarf() && late.has_symtab());
+        let (elf, in_time) =
+            load_elf(opened(), &module, &parsed, &budget, Instant::now() + Duration::from_secs(3600))
+                .unwrap();
+        assert!(in_time && elf.has_dwarf(), "the late parse was shared");
+
+        let mut modules = Modules::new(Err("no kallsyms here".into()));
+        let key = ModuleKey::File { root: None, path: b"/bin/f".to_vec(), dev_ino: (0, 0, 1) };
+        let (id, _) = modules.add(key, ModuleKind::Elf, b"/bin/f".to_vec(), Vec::new(), 1, || Ok(opened()));
+        // The deadline passes while the module is read (here: before; symbolize checks it first).
+        modules.stop_loading = Some(Instant::now());
+        let out = [modules.load((id - 1) as usize)];
+        assert!(matches!(&out[0], Entry::ModuleStatus { symbols, .. } if symbols == b"symtab"), "{out:?}");
+        assert!(modules.notes().iter().any(|n| n.contains("symbol tables only") && n.ends_with(": 1")));
     }
 }

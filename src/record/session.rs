@@ -812,23 +812,26 @@ impl Session {
         let drain = self.drain;
         let mut gone = Vec::new();
         for (&pid, p) in &mut self.processes {
+            if p.exited.is_some_and(|d| d + 1 < drain) {
+                gone.push(pid);
+            }
             if p.has_jit_memory && p.jit.is_none() && p.exited.is_none() {
                 if let (Some(root), Some(ns_pid)) = (&p.root, p.ns_pid) {
                     p.jit = PerfMapFile::open(root, pid, ns_pid, &self.perf_maps);
                 }
             }
             if let (Some(jit), Some(root)) = (&mut p.jit, &p.root) {
-                if p.exited.is_none() {
+                // Past the deadline a map is only charged for what is new, not reopened nor read
+                // (the next poll goes on from there).
+                if p.exited.is_none() && Instant::now() < deadline {
                     jit.reopen_if_replaced(root);
                 }
                 jit.update(deadline, |u| self.w.push(&Entry::PerfMap { pid, reset: u.reset, data: u.data }))?;
             }
-            if p.exited.is_some_and(|d| d + 1 < drain) {
-                gone.push(pid);
-            }
         }
         for pid in gone {
             self.processes.remove(&pid);
+            self.perf_maps.forget(pid);
         }
         Ok(())
     }

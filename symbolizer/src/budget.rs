@@ -10,7 +10,9 @@
 //! - [`Account::charge`] grants up to `n` bytes and says how many (for a thing that may be cut,
 //!   such as the lines of a perf map copied into a recording).
 //!
-//! Whatever is refused is recorded once per file and limit as a [`Cut`]; [`Budget::notes`] gives
+//! Whatever is refused is recorded once per file and limit as a [`Cut`] (the first
+//! [`NOTES_LISTED`] one by one, the others only as a count and a byte sum, so that the bookkeeping
+//! stays the same size however many files a container makes cperf refuse); [`Budget::notes`] gives
 //! the lines for the record summary. Bytes that are written or read stay charged; memory that is
 //! freed can be given back with [`Account::release`]. A `Budget` is a cheap handle (clones share
 //! one state) and is `Send + Sync`, so threads and several owners can charge the same one.
@@ -31,6 +33,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// How much one kind of input may cost, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +96,22 @@ struct Shared {
 #[derive(Debug, Default)]
 struct State {
     total: u64,
+    /// Bytes charged per process, for processes with bytes charged and not forgotten.
     processes: HashMap<u32, u64>,
-    cuts: Vec<Cut>,
+    /// The first [`NOTES_LISTED`] cuts.
+    listed: Vec<Cut>,
+    /// How many cuts came after those, and the bytes they refused.
+    more: u64,
+    more_refused: u64,
+}
+
+/// Where an [`Account`]'s cut by one [`Bound`] is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CutSlot {
+    /// Index into [`State::listed`].
+    Listed(usize),
+    /// Counted in [`State::more`].
+    Aggregated,
 }
 
 /// What one file of one process has cost so far; charges go to the file, its process and the total.
@@ -104,10 +121,15 @@ pub struct Account {
     pid: u32,
     file: PathBuf,
     used: u64,
+    /// Where this account's cut by each bound (in [`Bound`] order) is recorded, once it has one.
+    cuts: [Option<CutSlot>; 3],
+    /// Past this, the work charged to this account that can be done without is skipped.
+    deadline: Option<Instant>,
 }
 
-/// The most cut lines [`Budget::notes`] lists one by one before summing up the rest.
-const NOTES_LISTED: usize = 5;
+/// The most cuts a [`Budget`] keeps (and [`Budget::notes`] lists) one by one before summing up
+/// the rest.
+pub const NOTES_LISTED: usize = 5;
 
 impl Budget {
     /// A budget for `what` (a plural noun for the notes: "perf maps", "debug sections").
@@ -128,7 +150,13 @@ impl Budget {
     /// The account of `file` of process `pid`. Make one per file and keep it while the file is
     /// followed: the per-file limit counts what was charged to this account.
     pub fn account(&self, pid: u32, file: impl Into<PathBuf>) -> Account {
-        Account { budget: self.clone(), pid, file: file.into(), used: 0 }
+        Account { budget: self.clone(), pid, file: file.into(), used: 0, cuts: [None; 3], deadline: None }
+    }
+
+    /// Forgets what process `pid` was charged (when it has exited: a process reusing its pid
+    /// starts afresh). Its bytes stay charged to the total.
+    pub fn forget(&self, pid: u32) {
+        self.state().processes.remove(&pid);
     }
 
     /// Bytes charged and not released, over all accounts.
@@ -136,24 +164,25 @@ impl Budget {
         self.state().total
     }
 
-    /// Everything refused so far, in the order first refused.
+    /// The first [`NOTES_LISTED`] cuts, in the order first refused.
     pub fn cuts(&self) -> Vec<Cut> {
-        self.state().cuts.clone()
+        self.state().listed.clone()
+    }
+
+    /// How many cuts there were after the first [`NOTES_LISTED`], and the bytes they refused.
+    pub fn more_cuts(&self) -> (u64, u64) {
+        let state = self.state();
+        (state.more, state.more_refused)
     }
 
     /// One line per cut for the record summary (the first few, then a count of the others); empty
     /// when nothing was refused.
     pub fn notes(&self) -> Vec<String> {
-        let cuts = self.cuts();
+        let (cuts, (more, more_refused)) = (self.cuts(), self.more_cuts());
         let what = self.what();
-        let mut notes: Vec<String> = cuts.iter().take(NOTES_LISTED).map(|c| self.note(c)).collect();
-        if cuts.len() > NOTES_LISTED {
-            let refused: u64 = cuts[NOTES_LISTED..].iter().map(|c| c.refused).sum();
-            notes.push(format!(
-                "{what}: {} more files were cut ({} not taken)",
-                cuts.len() - NOTES_LISTED,
-                bytes(refused)
-            ));
+        let mut notes: Vec<String> = cuts.iter().map(|c| self.note(c)).collect();
+        if more > 0 {
+            notes.push(format!("{what}: {more} more files were cut ({} not taken)", bytes(more_refused)));
         }
         notes
     }
@@ -199,7 +228,21 @@ impl Account {
         state.total = state.total.saturating_sub(bytes);
         if let Some(p) = state.processes.get_mut(&self.pid) {
             *p = p.saturating_sub(bytes);
+            if *p == 0 {
+                state.processes.remove(&self.pid);
+            }
         }
+    }
+
+    /// Sets the time past which the work charged to this account that can be done without is
+    /// skipped (a parser leaves out DWARF then: see [`Account::past_deadline`]).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// True once the deadline set by [`Account::set_deadline`] has passed.
+    pub fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Bytes charged to this file and not released.
@@ -236,7 +279,8 @@ impl Account {
         if bytes == 0 {
             return 0;
         }
-        let mut state = self.budget.state();
+        let budget = self.budget.clone();
+        let mut state = budget.state();
         let (room, bound, limit) = self.room(&state);
         let granted = if room >= bytes {
             bytes
@@ -246,15 +290,7 @@ impl Account {
             room
         };
         if granted < bytes {
-            let refused = bytes - granted;
-            let existing =
-                state.cuts.iter_mut().find(|c| c.pid == self.pid && c.file == self.file && c.bound == bound);
-            match existing {
-                Some(cut) => cut.refused = cut.refused.saturating_add(refused),
-                None => {
-                    state.cuts.push(Cut { pid: self.pid, file: self.file.clone(), bound, limit, refused })
-                }
-            }
+            self.record_cut(&mut state, bound, limit, bytes - granted);
         }
         if granted > 0 {
             state.total += granted;
@@ -262,6 +298,40 @@ impl Account {
             self.used += granted;
         }
         granted
+    }
+
+    /// Adds `refused` bytes to this account's cut by `bound`: in O(1), and without keeping
+    /// anything per cut past the first [`NOTES_LISTED`].
+    fn record_cut(&mut self, state: &mut State, bound: Bound, limit: u64, refused: u64) {
+        let slot = &mut self.cuts[bound as usize];
+        if slot.is_none() {
+            // Another account of the same file (made by another caller) shares its listed cut.
+            let same = state
+                .listed
+                .iter()
+                .position(|c| c.pid == self.pid && c.file == self.file && c.bound == bound);
+            *slot = Some(match same {
+                Some(i) => CutSlot::Listed(i),
+                None if state.listed.len() < NOTES_LISTED => {
+                    state.listed.push(Cut {
+                        pid: self.pid,
+                        file: self.file.clone(),
+                        bound,
+                        limit,
+                        refused: 0,
+                    });
+                    CutSlot::Listed(state.listed.len() - 1)
+                }
+                None => {
+                    state.more += 1;
+                    CutSlot::Aggregated
+                }
+            });
+        }
+        match slot.expect("set above") {
+            CutSlot::Listed(i) => state.listed[i].refused = state.listed[i].refused.saturating_add(refused),
+            CutSlot::Aggregated => state.more_refused = state.more_refused.saturating_add(refused),
+        }
     }
 }
 
@@ -355,6 +425,45 @@ mod tests {
         assert_eq!(notes.len(), NOTES_LISTED + 1);
         assert!(notes[0].contains("per-file limit of 1 KiB (512 bytes not taken)"), "{}", notes[0]);
         assert_eq!(notes[NOTES_LISTED], "perf maps: 3 more files were cut (1.5 KiB not taken)");
+    }
+
+    #[test]
+    fn bookkeeping_stays_small_however_many_files_are_cut() {
+        // After the total is reached, every new file of every new process is refused: the budget
+        // keeps the first few cuts and a count, not one entry per file.
+        let budget = Budget::new("perf maps", Limits { per_file: 10, per_process: 10, total: 100 });
+        for pid in 0..10 {
+            budget.account(pid, "/tmp/perf.map").charge(10);
+        }
+        for pid in 10..20_010 {
+            budget.account(pid, format!("/tmp/perf-{pid}.map")).charge(7);
+        }
+        let mut again = budget.account(10, "/tmp/perf-10.map");
+        again.charge(7);
+        assert_eq!(budget.cuts().len(), NOTES_LISTED);
+        let state = budget.state();
+        assert_eq!(state.listed.len(), NOTES_LISTED);
+        assert_eq!(state.listed[0].refused, 14, "a second account of a listed file adds to its cut");
+        assert_eq!(
+            (state.more, state.more_refused),
+            (20_000 - NOTES_LISTED as u64, 7 * (20_000 - NOTES_LISTED as u64))
+        );
+        drop(state);
+        assert_eq!(budget.notes().len(), NOTES_LISTED + 1);
+    }
+
+    #[test]
+    fn processes_are_forgotten_when_released_or_gone() {
+        let budget = Budget::new("x", LIMITS);
+        let mut a = budget.account(1, "/a");
+        a.charge(10);
+        a.release(10);
+        budget.account(2, "/b").charge(10);
+        budget.forget(2);
+        assert!(budget.state().processes.is_empty());
+        assert_eq!(budget.total(), 10, "a forgotten process's bytes stay in the total");
+        budget.account(2, "/c").charge(100);
+        assert_eq!(budget.account(2, "/d").charge(50), 50, "a new process with the pid starts afresh");
     }
 
     #[test]

@@ -18,12 +18,15 @@ use crate::ElfModule;
 
 /// What a binary and its debug files may make cperf read, hold and decompress: 256 MiB per file (its
 /// size, plus what its compressed sections claim to inflate to), 512 MiB per process, 1 GiB in all.
-/// [`ElfModule::parse`] and [`find_debug_file`] keep to the per-file limit; a recording charges one
-/// budget of these limits for all its files.
+/// These are the only limits on ELF and debug files: a recording charges one [`budget`] of them for
+/// all its files; [`ElfModule::parse`] and [`find_debug_file`], called without one, charge a
+/// budget of their own of these limits (so a file is held to the per-file limit).
 pub const LIMITS: Limits = Limits { per_file: 256 << 20, per_process: 512 << 20, total: 1 << 30 };
 
-/// The largest debug file read.
-pub const MAX_DEBUG_FILE: u64 = LIMITS.per_file;
+/// A budget of [`LIMITS`] for ELF and debug files.
+pub fn budget() -> Budget {
+    Budget::new("ELF and debug files", LIMITS)
+}
 
 /// Where debug files are read from: a container's root, or the host.
 pub trait DebugFiles {
@@ -63,18 +66,15 @@ pub fn build_id_path(build_id: &[u8]) -> Option<PathBuf> {
 /// The separate debug file of `module`, whose path (as `files` sees it) is `module_path`: by
 /// build-id, then by debuglink (in the binary's directory, its `.debug/`, and `/usr/lib/debug/`
 /// plus its directory). A candidate whose build-id differs from the module's, or (for a debuglink)
-/// whose CRC-32 differs from the link's, is skipped; one over [`MAX_DEBUG_FILE`] bytes is not read.
+/// whose CRC-32 differs from the link's, is skipped; one over the per-file limit of [`LIMITS`] is
+/// not read (a [`budget`] of its own is charged; [`debug_file_for`] charges a shared one).
 pub fn find_debug_file(module: &ElfModule, module_path: &Path, files: &dyn DebugFiles) -> Option<Vec<u8>> {
     let links = DebugLinks {
         build_id: module.build_id().map(<[u8]>::to_vec),
         debuglink: module.debuglink().map(|(name, crc)| (name.to_owned(), crc)),
         has_dwarf: false,
     };
-    let budget = Budget::new(
-        "debug files",
-        Limits { per_file: MAX_DEBUG_FILE, per_process: u64::MAX, total: u64::MAX },
-    );
-    search(&links, module_path, files, &budget, 0).map(|found| found.data)
+    search(&links, module_path, files, &budget(), 0).map(|found| found.data)
 }
 
 /// A debug file found by [`debug_file_for`].

@@ -7,25 +7,45 @@ use std::io::Read;
 
 use object::{CompressedData, CompressionFormat};
 
-/// The section's bytes, decompressed; `None` when they are not valid, or do not decompress to the
-/// size claimed.
-pub(crate) fn inflate(compressed: &CompressedData<'_>) -> Option<Vec<u8>> {
+/// How much is inflated between two looks at `stop`.
+const CHUNK: usize = 4 << 20;
+
+/// The section's bytes, decompressed; `None` when they are not valid, do not decompress to the
+/// size claimed, or `stop` said so (it is asked before every [`CHUNK`] inflated, so that a
+/// deadline passed meanwhile ends the work within one chunk).
+pub(crate) fn inflate(compressed: &CompressedData<'_>, stop: &dyn Fn() -> bool) -> Option<Vec<u8>> {
     let size = usize::try_from(compressed.uncompressed_size).ok()?;
     let mut out = Vec::new();
     out.try_reserve_exact(size).ok()?;
     match compressed.format {
         CompressionFormat::None => out.extend_from_slice(compressed.data),
         CompressionFormat::Zlib => {
-            // Writes into the capacity only: at most `size` bytes; the stream must end there.
-            let status = flate2::Decompress::new(true)
-                .decompress_vec(compressed.data, &mut out, flate2::FlushDecompress::Finish)
-                .ok()?;
-            if status != flate2::Status::StreamEnd {
-                return None;
+            let mut zlib = flate2::Decompress::new(true);
+            let mut buf = vec![0u8; CHUNK.min(size + 1)];
+            loop {
+                if stop() {
+                    return None;
+                }
+                let (read, written) = (zlib.total_in(), zlib.total_out());
+                let input = compressed.data.get(usize::try_from(read).ok()?..)?;
+                let status = zlib.decompress(input, &mut buf, flate2::FlushDecompress::None).ok()?;
+                let produced = usize::try_from(zlib.total_out() - written).ok()?;
+                // Never more than claimed: the stream must end there.
+                if out.len() + produced > size {
+                    return None;
+                }
+                out.extend_from_slice(&buf[..produced]);
+                if status == flate2::Status::StreamEnd {
+                    break;
+                }
+                if produced == 0 && zlib.total_in() == read {
+                    return None; // truncated: no progress
+                }
             }
         }
         CompressionFormat::Zstandard => {
             let mut input = compressed.data;
+            let mut buf = vec![0u8; CHUNK.min(size + 1)];
             while !input.is_empty() {
                 let decoder = match ruzstd::decoding::StreamingDecoder::new(&mut input) {
                     Ok(decoder) => decoder,
@@ -38,7 +58,17 @@ pub(crate) fn inflate(compressed: &CompressedData<'_>) -> Option<Vec<u8>> {
                     Err(_) => return None,
                 };
                 let room = (size - out.len()) as u64;
-                decoder.take(room + 1).read_to_end(&mut out).ok()?;
+                let mut frame = decoder.take(room + 1);
+                loop {
+                    if stop() {
+                        return None;
+                    }
+                    let n = frame.read(&mut buf).ok()?;
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                }
                 if out.len() > size {
                     return None;
                 }
@@ -65,11 +95,43 @@ mod tests {
         let z = zlib(&data);
         let claim =
             |size: u64| CompressedData { format: CompressionFormat::Zlib, data: &z, uncompressed_size: size };
-        assert_eq!(inflate(&claim(100_000)).as_deref(), Some(&data[..]));
-        assert_eq!(inflate(&claim(1000)), None, "more than claimed");
-        assert_eq!(inflate(&claim(200_000)), None, "less than claimed");
+        let go = || false;
+        assert_eq!(inflate(&claim(100_000), &go).as_deref(), Some(&data[..]));
+        assert_eq!(inflate(&claim(1000), &go), None, "more than claimed");
+        assert_eq!(inflate(&claim(200_000), &go), None, "less than claimed");
+        assert_eq!(
+            inflate(&CompressedData { data: &z[..z.len() / 2], ..claim(100_000) }, &go),
+            None,
+            "truncated"
+        );
         let garbage =
             CompressedData { format: CompressionFormat::Zstandard, data: b"not zstd", uncompressed_size: 10 };
-        assert_eq!(inflate(&garbage), None);
+        assert_eq!(inflate(&garbage, &go), None);
+    }
+
+    /// `stop` is asked before each chunk: a large stream stops within one chunk of being told to.
+    #[test]
+    fn inflating_stops_when_told() {
+        let data = vec![0u8; 3 * CHUNK];
+        let z = zlib(&data);
+        let claim = CompressedData {
+            format: CompressionFormat::Zlib,
+            data: &z,
+            uncompressed_size: data.len() as u64,
+        };
+        let asked = std::cell::Cell::new(0);
+        let stop_at_second = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 1
+        };
+        assert_eq!(inflate(&claim, &stop_at_second), None);
+        assert_eq!(asked.get(), 2);
+        assert_eq!(inflate(&claim, &|| false).map(|v| v.len()), Some(data.len()));
+        let mut zstd = Vec::new();
+        ruzstd::encoding::compress(&data[..], &mut zstd, ruzstd::encoding::CompressionLevel::Fastest);
+        let claim = CompressedData { format: CompressionFormat::Zstandard, data: &zstd, ..claim };
+        asked.set(0);
+        assert_eq!(inflate(&claim, &stop_at_second), None);
+        assert_eq!(inflate(&claim, &|| false).map(|v| v.len()), Some(data.len()));
     }
 }

@@ -14,7 +14,7 @@ use object::{Endianness, FileKind, Object, ObjectSection, SectionIndex};
 use super::inflate::inflate;
 use super::minidebuginfo;
 use super::symbols::{RawSymbol, SymbolTable};
-use crate::budget::{Account, Budget, Limits};
+use crate::budget::Account;
 use crate::dwarf::{DwarfSections, Section};
 
 /// Why an ELF file could not be used.
@@ -89,11 +89,10 @@ pub(crate) struct ElfFile {
     pub is_64: bool,
 }
 
-/// An account for a file parsed without a budget of its own: the per-file limit of
-/// [`crate::debug_files::LIMITS`] bounds it.
+/// The account of a file parsed without a budget of its own: one of a fresh
+/// [`crate::debug_files::budget`], so its per-file limit bounds it.
 pub(crate) fn unbudgeted() -> Account {
-    let per_file = crate::debug_files::LIMITS.per_file;
-    Budget::new("debug data", Limits { per_file, per_process: u64::MAX, total: u64::MAX }).account(0, "")
+    crate::debug_files::budget().account(0, "")
 }
 
 /// The sections `addr2line` reads (location lists are for variables, which it does not resolve).
@@ -323,12 +322,16 @@ fn mini_symbols<Elf: FileHeader<Endian = Endianness>>(
 
 /// The DWARF sections: where each lies in the file, or its bytes when it is compressed
 /// (`SHF_COMPRESSED` zlib or zstd, and GNU `.zdebug_*`). `None` without `.debug_info`, when a
-/// section is unreadable, or when `account` refuses what they claim to decompress to — all of it,
-/// charged before any section is inflated.
+/// section is unreadable, when `account` refuses what they claim to decompress to — all of it,
+/// charged before any section is inflated — or once the account's deadline has passed, before or
+/// while inflating (the symbol tables name the frames then).
 fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(
     file: &ObjectElf<'_, Elf>,
     account: &mut Account,
 ) -> Option<DwarfSections> {
+    if account.past_deadline() {
+        return None;
+    }
     let info = file.section_by_name(".debug_info")?;
     if info.kind() == object::SectionKind::UninitializedData {
         return None; // NOBITS: stripped into a separate debug file
@@ -359,7 +362,7 @@ fn dwarf_sections<Elf: FileHeader<Endian = Endianness>>(
             Section::InFile(start..start.checked_add(len)?)
         } else {
             // Never more than the size claimed (and charged).
-            Section::Decompressed(inflate(&compressed)?.into_boxed_slice())
+            Section::Decompressed(inflate(&compressed, &|| account.past_deadline())?.into_boxed_slice())
         };
         sections.push((id, bytes));
     }
