@@ -105,3 +105,31 @@ pub struct Summary {
     #[serde(default)]
     pub notes: Vec<String>,
 }
+
+/// A small META of a whole-system recording, for the writer's and the reader's unit tests.
+#[cfg(test)]
+pub(crate) fn test_meta() -> Meta {
+    Meta {
+        cperf_version: "test".into(),
+        hostname: "h".into(),
+        kernel: "6.1".into(),
+        arch: "x86_64".into(),
+        command_line: vec!["cperf".into()],
+        start_unix_ns: 1,
+        start_time: 2,
+        event: "cpu-clock".into(),
+        event_note: None,
+        frequency: Some(99),
+        period: None,
+        callchain: true,
+        targets: vec![TargetMeta {
+            spec: "-a".into(),
+            kind: "system".into(),
+            description: "all".into(),
+            cgroup: None,
+            probe: None,
+        }],
+        kernel_symbols: "kallsyms".into(),
+        value: None,
+    }
+}

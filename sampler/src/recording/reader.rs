@@ -220,33 +220,8 @@ impl<R: io::Read> RecordingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::{RecordingWriter, TargetMeta};
-
-    fn meta() -> Meta {
-        Meta {
-            cperf_version: "test".into(),
-            hostname: "h".into(),
-            kernel: "6.1".into(),
-            arch: "x86_64".into(),
-            command_line: vec!["cperf".into()],
-            start_unix_ns: 1,
-            start_time: 2,
-            event: "cpu-clock".into(),
-            event_note: None,
-            frequency: Some(99),
-            period: None,
-            callchain: true,
-            targets: vec![TargetMeta {
-                spec: "-a".into(),
-                kind: "system".into(),
-                description: "all".into(),
-                cgroup: None,
-                probe: None,
-            }],
-            kernel_symbols: "kallsyms".into(),
-            value: None,
-        }
-    }
+    use crate::recording::meta::test_meta as meta;
+    use crate::recording::RecordingWriter;
 
     fn sample(time: u64) -> Entry {
         Entry::Sample { time, pid: 1, tid: 1, cpu: 0, target: 0, period: 1, stack: 1, value: None }

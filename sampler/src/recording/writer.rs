@@ -178,34 +178,8 @@ fn open_regular(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::TargetMeta;
+    use crate::recording::meta::test_meta as meta;
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-
-    fn meta() -> Meta {
-        Meta {
-            cperf_version: "test".into(),
-            hostname: "h".into(),
-            kernel: "6.1".into(),
-            arch: "x86_64".into(),
-            command_line: vec!["cperf".into()],
-            start_unix_ns: 1,
-            start_time: 2,
-            event: "cpu-clock".into(),
-            event_note: None,
-            frequency: Some(99),
-            period: None,
-            callchain: true,
-            targets: vec![TargetMeta {
-                spec: "-a".into(),
-                kind: "system".into(),
-                description: "all".into(),
-                cgroup: None,
-                probe: None,
-            }],
-            kernel_symbols: "kallsyms".into(),
-            value: None,
-        }
-    }
 
     /// Neither a FIFO nor a symlink to one is written to or has its mode changed; a regular file is
     /// overwritten (keeping its mode), a new one created 0600. (Device nodes are checked by the
