@@ -87,7 +87,12 @@ impl CfiFile {
         Ok(file)
     }
 
-    fn build(headers: &Headers, src: &(impl Source + ?Sized), len: u64, code: Code) -> Result<CfiFile, CfiError> {
+    fn build(
+        headers: &Headers,
+        src: &(impl Source + ?Sized),
+        len: u64,
+        code: Code,
+    ) -> Result<CfiFile, CfiError> {
         let svma = |name: &[u8]| headers.section(name).and_then(|s| s.svma());
         let data = |name: &[u8]| -> Result<Option<Arc<[u8]>>, CfiError> {
             Ok(headers.section_data(src, len, name)?.map(Arc::from))
@@ -202,9 +207,7 @@ impl CfiFile {
 
     /// The `PT_LOAD` segment holding file offset `pgoff`.
     pub(crate) fn segment_at(&self, pgoff: u64) -> Option<&Segment> {
-        self.segments
-            .iter()
-            .find(|s| s.offset <= pgoff && pgoff - s.offset < s.filesz.max(1))
+        self.segments.iter().find(|s| s.offset <= pgoff && pgoff - s.offset < s.filesz.max(1))
     }
 
     /// Whether the code at file offset `offset` is exactly `code`; cached, at most

@@ -13,8 +13,8 @@
 use std::collections::HashSet;
 
 use gimli::{
-    BaseAddresses, CallFrameInstruction, CieOrFde, DebugFrame, EhFrame, EhFrameHdr, EndianSlice, LittleEndian,
-    Operation, Reader, UnwindSection,
+    BaseAddresses, CallFrameInstruction, CieOrFde, DebugFrame, EhFrame, EhFrameHdr, EndianSlice,
+    LittleEndian, Operation, Reader, UnwindSection,
 };
 
 /// Entries beyond this count are refused (glibc has about 3,000 FDEs; a huge binary 10^5-10^6).
@@ -74,7 +74,9 @@ impl CfiIndex {
             }
             let fde = match entry {
                 CieOrFde::Cie(cie) => {
-                    if cies_checked.insert(cie.offset()) && !instructions_safe(section, cie.encoding(), cie.instructions(section, bases)) {
+                    if cies_checked.insert(cie.offset())
+                        && !instructions_safe(section, cie.encoding(), cie.instructions(section, bases))
+                    {
                         return None;
                     }
                     continue;

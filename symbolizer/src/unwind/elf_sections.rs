@@ -39,9 +39,7 @@ impl Source for [u8] {
         let start = usize::try_from(offset).map_err(|_| CfiError::Malformed("offset past the end"))?;
         let len = usize::try_from(len).map_err(|_| CfiError::Malformed("section too large"))?;
         let end = start.checked_add(len).ok_or(CfiError::Malformed("offset past the end"))?;
-        self.get(start..end)
-            .map(<[u8]>::to_vec)
-            .ok_or(CfiError::Malformed("data past the end of the file"))
+        self.get(start..end).map(<[u8]>::to_vec).ok_or(CfiError::Malformed("data past the end of the file"))
     }
 }
 

@@ -80,7 +80,8 @@ impl Unwinder {
                 regs = UnwindRegsX86_64::new(ip, sp, bp);
                 (ip, FrameAddress::InstructionPointer(ip))
             } else {
-                let step = space.modules.unwind_frame(frame, &mut regs, &mut self.cache, &mut |a| reader.read(a));
+                let step =
+                    space.modules.unwind_frame(frame, &mut regs, &mut self.cache, &mut |a| reader.read(a));
                 match step {
                     Ok(Some(ra)) => match FrameAddress::from_return_address(ra) {
                         Some(next) => (ra, next),
