@@ -225,6 +225,13 @@ fn start_return_address(binary: &Path) -> u64 {
     start.address() + code.iter().position(|&b| b == 0xf4).unwrap() as u64
 }
 
+/// Maps the segment of a static non-PIE binary holding `address` at its link-time address.
+fn map_static(space: &mut AddressSpace, cfi: Arc<CfiFile>, address: u64) {
+    let seg =
+        cfi.segments.iter().find(|s| s.vaddr <= address && address < s.vaddr + s.filesz).copied().unwrap();
+    space.map(seg.vaddr, seg.vaddr + seg.filesz, seg.offset, Some(cfi));
+}
+
 #[test]
 fn unwind_jit_frames_by_frame_pointer_then_cfi() {
     let dir = scratch("jit");
@@ -274,7 +281,7 @@ fn unwind_branching_cfa_expression_is_refused_not_evaluated() {
     // The whole .eh_frame is refused, so frames in it are walked by frame pointer.
     assert!(!cfi.has_cfi());
     let mut space = AddressSpace::new();
-    space.map(function & !0xfff, (function & !0xfff) + 0x10_0000, function & !0xfff, Some(Arc::new(cfi)));
+    map_static(&mut space, Arc::new(cfi), function);
     let stack = [0u8; 64];
     let user = UserStack { ip: function, sp: 0x7ff0_0000, bp: 0x7ff0_0010, bytes: &stack, requested: 64 };
     let mut frames = Vec::new();
