@@ -19,6 +19,15 @@ pub(crate) const CODE_PEEK: usize = 16;
 /// Answers kept by the code-peek cache before it is emptied.
 const PEEK_CACHE_ENTRIES: usize = 1024;
 
+/// Call-frame information is used on x86_64 only.
+fn supported() -> Result<(), CfiError> {
+    if cfg!(target_arch = "x86_64") {
+        Ok(())
+    } else {
+        Err(CfiError::UnsupportedArch)
+    }
+}
+
 /// Where code bytes are read from, for the sigreturn check.
 #[derive(Debug)]
 enum Code {
@@ -52,7 +61,11 @@ impl CfiFile {
     /// (the file position never moves): the ELF, program and section headers, `.eh_frame`,
     /// `.eh_frame_hdr`, `.debug_frame` and the address ranges of `.text`, `.got`, `.eh_frame`,
     /// `.eh_frame_hdr`. Every byte held is charged to `account` first; over budget is an error.
+    ///
+    /// The bytes stay charged while the `CfiFile` lives ([`CfiFile::bytes_held`]); it keeps a
+    /// duplicate of the descriptor to read the few code bytes signal frames are recognised by.
     pub fn read(file: &File, len: u64, account: &mut Account) -> Result<CfiFile, CfiError> {
+        supported()?;
         let headers = Headers::read(file, len)?;
         let wanted = [&b".eh_frame"[..], b".eh_frame_hdr", b".debug_frame"]
             .iter()
@@ -80,6 +93,7 @@ impl CfiFile {
 
     /// The same from bytes in memory (the vDSO image, tests, fuzzing).
     pub fn parse(data: &[u8]) -> Result<CfiFile, CfiError> {
+        supported()?;
         let len = data.len() as u64;
         let headers = Headers::read(data, len)?;
         let mut file = Self::build(&headers, data, len, Code::Bytes(Arc::from(data)))?;
@@ -154,7 +168,7 @@ impl CfiFile {
                 }
             }
         }
-        if self.index.len() == 0 {
+        if self.index.is_empty() {
             self.eh_frame = None;
             self.eh_frame_hdr = None;
             self.debug_frame = None;
@@ -187,7 +201,7 @@ impl CfiFile {
 
     /// True when the file has call-frame information the unwinder can use.
     pub fn has_cfi(&self) -> bool {
-        self.index.len() > 0
+        !self.index.is_empty()
     }
 
     /// True when an FDE covers the link-time address `svma`.

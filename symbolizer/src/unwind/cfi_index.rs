@@ -111,9 +111,9 @@ impl CfiIndex {
         (svma < candidate.end).then_some(candidate)
     }
 
-    /// Number of FDEs.
-    pub fn len(&self) -> usize {
-        self.ranges.len()
+    /// True when no FDE was found.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
     }
 
     /// Bytes held.

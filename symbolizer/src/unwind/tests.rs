@@ -383,3 +383,24 @@ fn unwind_time_per_stack() {
     let per = started.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
     println!("unwind: {per:.2} µs per stack of {} frames (dynamic binary, warm rule cache)", frames.len());
 }
+
+#[test]
+fn unwind_cfa_near_zero_is_cut() {
+    let dir = scratch("lowcfa");
+    let binary = build(&dir, "low_cfa.s", &["-static"]);
+    let data = std::fs::read(&binary).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let function = file.symbols().find(|s| s.name() == Ok("low_cfa")).unwrap().address();
+    let cfi = Arc::new(CfiFile::parse(&data).unwrap());
+    assert!(cfi.has_cfi());
+    let mut space = AddressSpace::new();
+    map_static(&mut space, cfi, function);
+    let stack = [0u8; 64];
+    let user = UserStack { ip: function + 1, sp: 0x7ff0_0000, bp: 0, bytes: &stack, requested: 64 };
+    let mut frames = Vec::new();
+    let mut unwinder = Unwinder::new();
+    let end = unwinder.unwind(&space, &user, &mut frames);
+    assert!(matches!(end, End::Cut(Cut::Unreadable { .. })), "{end:?}");
+    // The unwinder is still usable afterwards.
+    assert!(matches!(unwinder.unwind(&space, &user, &mut frames), End::Cut(_)));
+}

@@ -52,6 +52,7 @@ impl Unwinder {
     fn walk(&mut self, space: &AddressSpace, stack: &UserStack<'_>, out: &mut Vec<Frame>) -> End {
         use framehop::x86_64::UnwindRegsX86_64;
         use framehop::{FrameAddress, Unwinder as _};
+        use std::panic::{self, AssertUnwindSafe};
 
         use super::signal::{self, UC_RBP, UC_RIP, UC_RSP};
         use super::MAX_FRAMES;
@@ -80,8 +81,17 @@ impl Unwinder {
                 regs = UnwindRegsX86_64::new(ip, sp, bp);
                 (ip, FrameAddress::InstructionPointer(ip))
             } else {
-                let step =
-                    space.modules.unwind_frame(frame, &mut regs, &mut self.cache, &mut |a| reader.read(a));
+                // framehop subtracts without checking on paths a hostile CFA can reach (a CFA
+                // below 8 read at CFA - 8): that overflow panics in builds with overflow checks
+                // (tests, fuzzing) and wraps harmlessly otherwise. Either way the walk is cut
+                // there, and the cache, possibly half-updated, is replaced.
+                let step = panic::catch_unwind(AssertUnwindSafe(|| {
+                    space.modules.unwind_frame(frame, &mut regs, &mut self.cache, &mut |a| reader.read(a))
+                }));
+                let Ok(step) = step else {
+                    self.cache = framehop::x86_64::CacheX86_64::new();
+                    return End::Cut(Cut::Unreadable { address: frame.address() });
+                };
                 match step {
                     Ok(Some(ra)) => match FrameAddress::from_return_address(ra) {
                         Some(next) => (ra, next),
