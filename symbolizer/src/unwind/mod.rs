@@ -5,7 +5,7 @@
 //! each with the [`CfiFile`] of its file, read once and shared) and one [`Unwinder`]. Rules come
 //! from `framehop` (`.eh_frame` through `.eh_frame_hdr`, `.debug_frame`, a rule cache); where a
 //! mapping has no CFI (JIT code, Go) frames are walked by frame pointer and CFI resumes after.
-//! Signal frames are recognised here ([`signal`]) and continue with the interrupted registers.
+//! Signal frames (`__restore_rt`) are recognised here and continue with the interrupted registers.
 //!
 //! Everything is bounded: at most [`MAX_FRAMES`] frames, reads only inside the copy, unwind
 //! sections checked once per file (no expression that can branch, an `.eh_frame_hdr` table that
