@@ -32,6 +32,11 @@ impl Dump {
 
     /// The address space of the dumped process, from the files on disk.
     fn space(&self) -> AddressSpace {
+        self.space_with_debug(None)
+    }
+
+    /// The same, adding the `.debug_frame` of `debug` (a split debug file) to the file at `path`.
+    fn space_with_debug(&self, debug: Option<(&Path, &[u8])>) -> AddressSpace {
         let budget =
             Budget::new("unwind test", Limits { per_file: 1 << 30, per_process: 1 << 31, total: 1 << 32 });
         let mut files: HashMap<String, Arc<CfiFile>> = HashMap::new();
@@ -42,7 +47,12 @@ impl Dump {
                     let file = File::open(path).unwrap();
                     let len = file.metadata().unwrap().len();
                     let mut account = budget.account(1, path);
-                    Arc::new(CfiFile::read(&file, len, &mut account).unwrap())
+                    let mut cfi = CfiFile::read(&file, len, &mut account).unwrap();
+                    if let Some((_, debug)) = debug.filter(|(p, _)| *p == Path::new(path)) {
+                        assert!(!cfi.has_cfi());
+                        cfi.add_debug_frame(debug).unwrap();
+                    }
+                    Arc::new(cfi)
                 });
                 Some(cfi.clone())
             } else {
@@ -403,4 +413,21 @@ fn unwind_cfa_near_zero_is_cut() {
     assert!(matches!(end, End::Cut(Cut::Unreadable { .. })), "{end:?}");
     // The unwinder is still usable afterwards.
     assert!(matches!(unwinder.unwind(&space, &user, &mut frames), End::Cut(_)));
+}
+
+#[test]
+fn unwind_with_debug_frame_of_split_debug_file() {
+    // The program's CFI only in .debug_frame, moved to a split debug file; .eh_frame removed.
+    let dump = dump("debugframe", "main", &["-g", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"]);
+    let debug = dump.binary.with_extension("debug");
+    let objcopy = |args: &[&str]| assert!(Command::new("objcopy").args(args).status().unwrap().success());
+    let (bin, dbg) = (dump.binary.to_str().unwrap(), debug.to_str().unwrap());
+    objcopy(&["--only-keep-debug", bin, dbg]);
+    objcopy(&["--remove-section=.eh_frame", "--remove-section=.eh_frame_hdr", "--strip-debug", bin]);
+    let debug_bytes = std::fs::read(&debug).unwrap();
+    let space = dump.space_with_debug(Some((&dump.binary, &debug_bytes)));
+    let mut frames = Vec::new();
+    let end = Unwinder::new().unwind(&space, &dump.user_stack(), &mut frames);
+    let names = names(&dump.binary, &frames);
+    assert_eq!(names[..4], ["c", "b", "a", "main"], "{names:?} {end:?}");
 }
