@@ -164,6 +164,7 @@ perf_stacks() {
 
 # Records the running workload with recorder $1 at $2 Hz and appends the figures to the arrays below,
 # keyed "$workload $1 $2" (per run, space-separated; the sample counts of the stack judgement summed).
+# Returns 1, keeping nothing, when the recording has no samples.
 declare -A cpu stop samples lost bps scomp sdepth judged complete frames squares
 record_once() {
     local cond=$1 hz=$2 key="$workload $1 $2" out="$work/recording" pid t0 t1 t2 used n l s t c f f2
@@ -188,16 +189,13 @@ record_once() {
     wait "$pid" || true
     t2=$(date +%s.%N)
     [ -s "$out" ] || { echo "bench/unwind.sh: ${cmd[*]} wrote nothing:" >&2; cat "$work/err" >&2; exit 1; }
-    cpu[$key]+=" $(awk -v c="$used" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", c * 1000 / (b - a) }')"
-    stop[$key]+=" $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')"
     case $cond in
         cperf-*)
             n=$(sed -n 's/^cperf record: \([0-9,]*\) samples.*/\1/p' "$work/err" | tr -d ,)
             l=$(sed -n 's/^cperf record: .*, \([0-9,]*\) lost,.*/\1/p' "$work/err" | tr -d ,)
             read -r t c f f2 < <("$cperf" report -i "$out" --folded --user-only | cperf_stacks "$n")
             s=$(sed -n 's/.*user stacks (.*): [0-9,]* of [0-9,]* complete (\([0-9.]*\)%), mean depth \([0-9.]*\) frames.*/\1 \2/p' "$work/err")
-            scomp[$key]+=" ${s% *}"; sdepth[$key]+=" ${s#* }"
-            [ -n "$s" ] || { scomp[$key]+=" n/a"; sdepth[$key]+=" n/a"; }
+            [ -n "$s" ] || s="n/a n/a"
             ;;
         perf-*)
             read -r t c f f2 l < <(perf script -i "$out" -F comm,tid,ip,sym,dso --no-inline --show-lost-events 2>/dev/null | perf_stacks)
@@ -205,10 +203,18 @@ record_once() {
             # The event's own count of lost samples (ring full or sample too large), when perf has it.
             s=$(perf report -i "$out" --stats 2>/dev/null | awk '/^cpu-clock/ { e = 1 } e && $1 == "LOST_SAMPLES" { print $3; exit }')
             [ "${s:-0}" -le "$l" ] || l=$s
+            s=
             ;;
     esac
-    [ "${n:-0}" -gt 0 ] || { echo "bench/unwind.sh: warning: no samples in ${cmd[*]}; its messages:" >&2; cat "$work/err" >&2; }
+    if [ "${n:-0}" = 0 ]; then
+        echo "bench/unwind.sh: warning: no samples in ${cmd[*]} (its start-up slower than ${SECS} s?); its messages:" >&2
+        cat "$work/err" >&2
+        return 1
+    fi
+    cpu[$key]+=" $(awk -v c="$used" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", c * 1000 / (b - a) }')"
+    stop[$key]+=" $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')"
     samples[$key]+=" $n"
+    [ -z "$s" ] || { scomp[$key]+=" ${s% *}"; sdepth[$key]+=" ${s#* }"; }
     lost[$key]=$(( ${lost[$key]:-0} + ${l:-0} ))
     bps[$key]+=" $(awk -v b="$(stat -c %s "$out")" -v n="$n" 'BEGIN { printf "%.1f", n ? b / n : 0 }')"
     judged[$key]=$(( ${judged[$key]:-0} + t )); complete[$key]=$(( ${complete[$key]:-0} + c ))
@@ -268,7 +274,10 @@ for workload in python xz; do
     echo "# $workload: container ${cid:0:12}, cgroup /$cgpath;$entries" >&2
     for run in $(seq "$RUNS"); do
         k=$(( (run - 1) % ${#conds[@]} ))
-        for c in "${conds[@]:$k}" "${conds[@]:0:$k}"; do record_once "${c%:*}" "${c#*:}"; done
+        for c in "${conds[@]:$k}" "${conds[@]:0:$k}"; do
+            record_once "${c%:*}" "${c#*:}" || record_once "${c%:*}" "${c#*:}" ||
+                { echo "bench/unwind.sh: ${c%:*} at ${c#*:} Hz recorded no samples twice" >&2; exit 1; }
+        done
     done
     docker rm -f "cperf-bench-unwind-$workload-$$" >/dev/null
 
