@@ -165,7 +165,7 @@ perf_stacks() {
 # Records the running workload with recorder $1 at $2 Hz and appends the figures to the arrays below,
 # keyed "$workload $1 $2" (per run, space-separated; the sample counts of the stack judgement summed).
 # Returns 1, keeping nothing, when the recording has no samples.
-declare -A cpu stop samples lost bps scomp sdepth judged complete frames squares
+declare -A cpu stop samples lost bps scomp sdepth judged complete frames squares ring
 record_once() {
     local cond=$1 hz=$2 key="$workload $1 $2" out="$work/recording" pid t0 t1 t2 used n l s t c f f2
     local -a cmd
@@ -184,6 +184,9 @@ record_once() {
     sleep "$SECS"
     kill -0 "$pid" 2>/dev/null || { echo "bench/unwind.sh: ${cmd[*]} stopped early:" >&2; cat "$work/err" >&2; exit 1; }
     used=$(cat /proc/"$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%.6f", s / 1e9 }')
+    # The ring per CPU: the largest perf_event mapping of the recorder, less its metadata page, in KiB.
+    ring[$key]=$(awk '/perf_event/ { split($1, r, "-"); n = hex(r[2]) - hex(r[1]); if (n > m) m = n } END { print m ? (m - 4096) / 1024 : "?" }
+        function hex(s,   v, i) { v = 0; for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return v }' "/proc/$pid/maps")
     t1=$(date +%s.%N)
     kill -INT "$pid"
     wait "$pid" || true
@@ -252,6 +255,8 @@ ge_noise() {
         else print "NOT met"
     }'
 }
+# $1 KiB, in KiB or MiB.
+kib() { awk -v k="$1" 'BEGIN { if (k == "?") print "?"; else if (k >= 1024) printf "%g MiB\n", k / 1024; else printf "%g KiB\n", k }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 # "met" when $1 <= $2 (numbers), else "NOT met".
 le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "met" : "NOT met" }'; }
@@ -268,7 +273,7 @@ started=$(date +%s)
 
 echo "# cperf record -g (CFI unwinding while recording) vs perf record --call-graph dwarf, $(nproc) CPUs, kernel $(uname -r), $(perf --version)"
 echo "# $RUNS runs of ${SECS} s per recorder and rate, rotated order; Debian root $root (image $image)"
-echo "# ring: cperf ${MMAP_PAGES:-its default (1024 pages per CPU with dwarf, 256 with fp)}; perf its default (no -m)"
+echo "# rings: cperf's default${MMAP_PAGES:+ overridden by -m $MMAP_PAGES}, perf's default (no -m); the ring column is the one per CPU as mapped"
 for workload in python xz; do
     start_workload "$workload"
     echo "# $workload: container ${cid:0:12}, cgroup /$cgpath;$entries" >&2
@@ -294,13 +299,13 @@ for workload in python xz; do
     echo
     echo "Medians over runs; lost summed over runs; complete and depth over the samples of all runs."
     echo
-    echo "| recorder | Hz | samples | lost | recorder CPU (ms/s) | bytes/sample | complete | mean user depth | cperf's summary: complete, depth | stop (s) |"
-    echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    echo "| recorder | Hz | ring/CPU | samples | lost | recorder CPU (ms/s) | bytes/sample | complete | mean user depth | cperf's summary: complete, depth | stop (s) |"
+    echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     for hz in 99 999; do
         for r in $recorders; do
             own="${m[scomp $r $hz]}%, ${m[sdepth $r $hz]}"
             case $r in perf-*) own= ;; cperf-fp) own="(none with fp)" ;; esac
-            echo "| ${label[$r]} | $hz | ${m[samples $r $hz]} | ${lost[$workload $r $hz]} | ${m[cpu $r $hz]} | ${m[bps $r $hz]} | ${m[comp $r $hz]}% | ${m[depth $r $hz]} | $own | ${m[stop $r $hz]} |"
+            echo "| ${label[$r]} | $hz | $(kib "${ring[$workload $r $hz]}") | ${m[samples $r $hz]} | ${lost[$workload $r $hz]} | ${m[cpu $r $hz]} | ${m[bps $r $hz]} | ${m[comp $r $hz]}% | ${m[depth $r $hz]} | $own | ${m[stop $r $hz]} |"
         done
     done
     echo
