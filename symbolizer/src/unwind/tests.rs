@@ -392,6 +392,14 @@ fn unwind_time_per_stack() {
     }
     let per = started.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
     println!("unwind: {per:.2} µs per stack of {} frames (dynamic binary, warm rule cache)", frames.len());
+    // Cold: every rule found in the CFI again (a new unwinder, an empty cache).
+    let runs = 2_000;
+    let started = std::time::Instant::now();
+    for _ in 0..runs {
+        assert_eq!(Unwinder::new().unwind(&space, &dump.user_stack(), &mut frames), End::Complete);
+    }
+    let per = started.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
+    println!("unwind: {per:.2} µs per stack of {} frames (dynamic binary, cold rule cache)", frames.len());
 }
 
 #[test]
