@@ -439,3 +439,12 @@ fn unwind_with_debug_frame_of_split_debug_file() {
     let names = names(&dump.binary, &frames);
     assert_eq!(names[..4], ["c", "b", "a", "main"], "{names:?} {end:?}");
 }
+
+#[test]
+fn unwind_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<CfiFile>();
+    send_sync::<AddressSpace>();
+    send::<Unwinder>();
+}
