@@ -391,7 +391,8 @@ pub struct RecordArgs {
     pub count: Option<u64>,
 
     /// Record call stacks: the kernel's, and user stacks unwound from call-frame information
-    /// (`--call-graph dwarf`), complete also for code built without frame pointers.
+    /// (`--call-graph dwarf`), complete also for code built without frame pointers; for an event
+    /// recorded at every hit (a tracepoint or probe without -F/-c), frame pointers (`fp`).
     #[arg(short = 'g')]
     pub callchain: bool,
 
@@ -410,8 +411,9 @@ pub struct RecordArgs {
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
 
-    /// Ring-buffer size per CPU in pages, a power of two (default 256; 1024 with dwarf call
-    /// stacks, whose samples carry a stack copy).
+    /// Ring-buffer size per CPU in pages, a power of two (default 256; with dwarf call stacks,
+    /// whose samples carry a stack copy, 2048 — 8 MiB — on up to 8 CPUs, then less so that all
+    /// rings stay near 64 MiB).
     #[arg(short = 'm', long = "mmap-pages", value_name = "PAGES")]
     pub mmap_pages: Option<usize>,
 
@@ -438,15 +440,7 @@ impl RecordArgs {
         if let Some(pages) = self.mmap_pages.filter(|p| !p.is_power_of_two()) {
             anyhow::bail!("-m {pages}: the ring size must be a power of two number of pages");
         }
-        let call_graph = match (self.call_graph.as_deref(), self.callchain) {
-            (Some(spec), _) => Some(CallGraph::parse(spec)?),
-            (None, true) => Some(CallGraph::default_for_this_machine()),
-            (None, false) => None,
-        };
-        let ring_pages = self.mmap_pages.unwrap_or(match call_graph {
-            Some(CallGraph::Dwarf { .. }) => 1024,
-            _ => 256,
-        });
+        let call_graph = self.call_graph.as_deref().map(CallGraph::parse).transpose()?;
         Ok(RecordOptions {
             containers: self.cgroups,
             pids: self.pids,
@@ -454,10 +448,11 @@ impl RecordArgs {
             command: self.command,
             event: self.event,
             rate,
+            callchain: self.callchain || call_graph.is_some(),
             call_graph,
             output: self.output,
             duration: duration_arg(self.duration)?,
-            ring_pages,
+            ring_pages: self.mmap_pages,
             retval: self.retval,
         })
     }
@@ -711,7 +706,8 @@ mod tests {
         let o = args.into_options().unwrap();
         assert_eq!(o.containers, ["web"]);
         assert_eq!(o.rate, Some(Rate::Frequency(999)));
-        assert_eq!(o.call_graph, Some(CallGraph::default_for_this_machine()));
+        assert!(o.callchain);
+        assert_eq!(o.call_graph, None, "-g alone: the default for the event");
         assert_eq!(o.output, std::path::PathBuf::from("/out/x"));
         assert_eq!(o.command, ["sleep", "3"]);
         let record = |args: &[&str]| {
@@ -733,13 +729,17 @@ mod tests {
             assert_eq!(graph("dwarf").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 32768 }));
             assert_eq!(graph("dwarf,8192").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 8192 }));
             assert_eq!(graph("dwarf,65528").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 65528 }));
-            assert_eq!(record(&["cperf", "record", "-a", "-g"]).unwrap().ring_pages, 1024);
         }
         for bad in ["dwarf,0", "dwarf,100", "dwarf,65536", "dwarf,x", "lbr", "fp,8"] {
             let e = graph(bad).unwrap_err().to_string();
             assert!(e.contains("--call-graph"), "{bad}: {e}");
         }
-        assert_eq!(record(&["cperf", "record", "-a"]).unwrap().call_graph, None);
-        assert_eq!(record(&["cperf", "record", "-a", "-m", "64", "-g"]).unwrap().ring_pages, 64);
+        assert!(!record(&["cperf", "record", "-a"]).unwrap().callchain);
+        assert!(
+            record(&["cperf", "record", "-a", "--call-graph", "fp"]).unwrap().callchain,
+            "--call-graph implies -g"
+        );
+        assert_eq!(record(&["cperf", "record", "-a", "-m", "64", "-g"]).unwrap().ring_pages, Some(64));
+        assert_eq!(record(&["cperf", "record", "-a", "-g"]).unwrap().ring_pages, None);
     }
 }

@@ -392,6 +392,27 @@ fn unwind_time_per_stack() {
     }
     let per = started.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
     println!("unwind: {per:.2} µs per stack of {} frames (dynamic binary, warm rule cache)", frames.len());
+    // Cold: every rule found in the CFI again (a new unwinder, an empty cache).
+    let runs = 2_000;
+    let started = std::time::Instant::now();
+    for _ in 0..runs {
+        assert_eq!(Unwinder::new().unwind(&space, &dump.user_stack(), &mut frames), End::Complete);
+    }
+    let per = started.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
+    println!("unwind: {per:.2} µs per stack of {} frames (dynamic binary, cold rule cache)", frames.len());
+    // Mapping a file into a process: with .eh_frame_hdr (the dynamic binary), and without it (a
+    // static one: gcc links those without), where the unwinder indexes .eh_frame on each map.
+    let static_binary = build(&scratch("benchstatic"), "chain.c", &["-static"]);
+    for (what, path) in [("with .eh_frame_hdr", &dump.binary), ("static, no .eh_frame_hdr", &static_binary)] {
+        let cfi = Arc::new(CfiFile::parse(&std::fs::read(path).unwrap()).unwrap());
+        let seg = cfi.segments.iter().find(|s| s.vaddr != 0 || s.offset != 0).copied().unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..200 {
+            AddressSpace::new().map(0x40_0000, 0x40_0000 + seg.filesz, seg.offset, Some(cfi.clone()));
+        }
+        let per = started.elapsed().as_secs_f64() * 1e6 / 200.0;
+        println!("unwind: {per:.1} µs per AddressSpace::map ({what}, {} bytes held)", cfi.bytes_held());
+    }
 }
 
 #[test]
@@ -430,4 +451,13 @@ fn unwind_with_debug_frame_of_split_debug_file() {
     let end = Unwinder::new().unwind(&space, &dump.user_stack(), &mut frames);
     let names = names(&dump.binary, &frames);
     assert_eq!(names[..4], ["c", "b", "a", "main"], "{names:?} {end:?}");
+}
+
+#[test]
+fn unwind_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<CfiFile>();
+    send_sync::<AddressSpace>();
+    send::<Unwinder>();
 }
