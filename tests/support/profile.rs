@@ -151,7 +151,8 @@ pub fn read(path: &Path) -> Profile {
             .rev()
             .map(|&id| {
                 let path = &modules[&frames[&id].module].1;
-                let module = path.rsplit('/').next().filter(|m| !m.is_empty()).unwrap_or("?");
+                let module = path.rsplit('/').next().filter(|m| !m.is_empty() && *m != "[unknown]");
+                let module = module.unwrap_or("?");
                 StackFrame { module: module.to_owned(), function: function_of(id) }
             })
             .collect();
