@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use sampler::sampling::Rate;
 
-use crate::record::RecordOptions;
+use crate::record::{CallGraph, RecordOptions};
 use crate::report::{Filters, FlameStyle, Format as ReportFormat, ReportOptions, Side};
 use crate::runqlat::RunqlatOptions;
 use crate::stat::{OutputFormat, StatOptions};
@@ -390,9 +390,17 @@ pub struct RecordArgs {
     #[arg(short = 'c', long = "count", value_name = "N")]
     pub count: Option<u64>,
 
-    /// Record call stacks (kernel and user, frame pointers).
+    /// Record call stacks: the kernel's, and user stacks unwound from call-frame information
+    /// (`--call-graph dwarf`), complete also for code built without frame pointers.
     #[arg(short = 'g')]
     pub callchain: bool,
+
+    /// How user stacks are found (implies -g): `dwarf[,BYTES]` unwinds each sample's copy of BYTES
+    /// of user stack (default 32768, at most 65528) with the call-frame information of the mapped
+    /// files, in the recorder (the copy is never written); `fp` walks frame pointers in the kernel
+    /// (cheaper; one or two frames deep in code built without them).
+    #[arg(long = "call-graph", value_name = "fp|dwarf[,BYTES]")]
+    pub call_graph: Option<String>,
 
     /// The recording to write (mode 0600; replaced if it exists).
     #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "cperf.data")]
@@ -402,9 +410,10 @@ pub struct RecordArgs {
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
 
-    /// Ring-buffer size per CPU in pages (a power of two).
-    #[arg(short = 'm', long = "mmap-pages", value_name = "PAGES", default_value_t = 256)]
-    pub mmap_pages: usize,
+    /// Ring-buffer size per CPU in pages, a power of two (default 256; 1024 with dwarf call
+    /// stacks, whose samples carry a stack copy).
+    #[arg(short = 'm', long = "mmap-pages", value_name = "PAGES")]
+    pub mmap_pages: Option<usize>,
 
     /// With -e uretprobe:…: record each call's return value (the return register), for
     /// `cperf report --retval`.
@@ -426,9 +435,18 @@ impl RecordArgs {
             (None, Some(n)) => Some(Rate::Period(n)),
             (None, None) => None,
         };
-        if !self.mmap_pages.is_power_of_two() {
-            anyhow::bail!("-m {}: the ring size must be a power of two number of pages", self.mmap_pages);
+        if let Some(pages) = self.mmap_pages.filter(|p| !p.is_power_of_two()) {
+            anyhow::bail!("-m {pages}: the ring size must be a power of two number of pages");
         }
+        let call_graph = match (self.call_graph.as_deref(), self.callchain) {
+            (Some(spec), _) => Some(CallGraph::parse(spec)?),
+            (None, true) => Some(CallGraph::default_for_this_machine()),
+            (None, false) => None,
+        };
+        let ring_pages = self.mmap_pages.unwrap_or(match call_graph {
+            Some(CallGraph::Dwarf { .. }) => 1024,
+            _ => 256,
+        });
         Ok(RecordOptions {
             containers: self.cgroups,
             pids: self.pids,
@@ -436,10 +454,10 @@ impl RecordArgs {
             command: self.command,
             event: self.event,
             rate,
-            callchain: self.callchain,
+            call_graph,
             output: self.output,
             duration: duration_arg(self.duration)?,
-            ring_pages: self.mmap_pages,
+            ring_pages,
             retval: self.retval,
         })
     }
@@ -693,7 +711,7 @@ mod tests {
         let o = args.into_options().unwrap();
         assert_eq!(o.containers, ["web"]);
         assert_eq!(o.rate, Some(Rate::Frequency(999)));
-        assert!(o.callchain);
+        assert_eq!(o.call_graph, Some(CallGraph::default_for_this_machine()));
         assert_eq!(o.output, std::path::PathBuf::from("/out/x"));
         assert_eq!(o.command, ["sleep", "3"]);
         let record = |args: &[&str]| {
@@ -708,5 +726,20 @@ mod tests {
             std::path::PathBuf::from("cperf.data")
         );
         assert!(Cli::try_parse_from(["cperf", "record", "-F", "99", "-c", "1000", "-a"]).is_err());
+        let graph =
+            |spec: &str| record(&["cperf", "record", "-a", "--call-graph", spec]).map(|o| o.call_graph);
+        assert_eq!(graph("fp").unwrap(), Some(CallGraph::FramePointers));
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(graph("dwarf").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 32768 }));
+            assert_eq!(graph("dwarf,8192").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 8192 }));
+            assert_eq!(graph("dwarf,65528").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 65528 }));
+            assert_eq!(record(&["cperf", "record", "-a", "-g"]).unwrap().ring_pages, 1024);
+        }
+        for bad in ["dwarf,0", "dwarf,100", "dwarf,65536", "dwarf,x", "lbr", "fp,8"] {
+            let e = graph(bad).unwrap_err().to_string();
+            assert!(e.contains("--call-graph"), "{bad}: {e}");
+        }
+        assert_eq!(record(&["cperf", "record", "-a"]).unwrap().call_graph, None);
+        assert_eq!(record(&["cperf", "record", "-a", "-m", "64", "-g"]).unwrap().ring_pages, 64);
     }
 }

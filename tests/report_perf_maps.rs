@@ -33,6 +33,7 @@ fn meta() -> Meta {
         frequency: Some(100),
         period: None,
         callchain: true,
+        call_graph: None,
         targets: vec![TargetMeta {
             spec: "jit".into(),
             kind: "container".into(),

@@ -45,6 +45,7 @@ mod sys;
 pub mod syscount;
 pub mod tracefs;
 pub mod uprobe;
+pub mod user_stack;
 pub mod workload;
 
 pub use sys::SyscallError;

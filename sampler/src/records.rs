@@ -14,6 +14,9 @@ pub struct SampleLayout {
     pub callchain: bool,
     /// The user registers sampled (`sample_regs_user`, a `PERF_REG_*` bit mask); 0 for none.
     pub user_regs: u64,
+    /// Bytes of user stack copied per sample from the user stack pointer up (`sample_stack_user`);
+    /// 0 for none.
+    pub stack_user: u32,
 }
 
 /// The `sample_type` cperf samples with: which fields a `PERF_RECORD_SAMPLE` carries, in kernel order;
@@ -33,6 +36,9 @@ pub fn sample_type(layout: SampleLayout) -> u64 {
     }
     if layout.user_regs != 0 {
         t |= perf::PERF_SAMPLE_REGS_USER;
+    }
+    if layout.stack_user != 0 {
+        t |= perf::PERF_SAMPLE_STACK_USER;
     }
     u64::from(t)
 }
@@ -83,6 +89,9 @@ pub struct Sample {
     /// The user registers asked for ([`SampleLayout::user_regs`]), lowest register number first;
     /// empty when none were asked for or the task had no user state (a kernel thread).
     pub user_regs: Vec<u64>,
+    /// The user stack copied from the user stack pointer up ([`SampleLayout::stack_user`] bytes
+    /// asked for; what the kernel could copy of them): process memory, to unwind and drop.
+    pub user_stack: Vec<u8>,
 }
 
 /// A `PERF_RECORD_MMAP2`: an executable (or data) mapping of a process.
@@ -228,8 +237,34 @@ pub fn parse(kind: u32, misc: u16, body: &[u8], layout: SampleLayout) -> Result<
                         (0..layout.user_regs.count_ones()).map(|_| c.u64()).collect::<Result<_, _>>()?;
                 }
             }
+            let mut user_stack = Vec::new();
+            if layout.stack_user != 0 {
+                // `size`, `size` bytes, then (when size is not 0) how many of them were copied.
+                let size = c.u64()?;
+                if size > c.remaining() as u64 {
+                    return Err(c.error("user stack longer than the record"));
+                }
+                let data = c.bytes(size as usize)?;
+                if size != 0 {
+                    let copied = c.u64()?;
+                    user_stack = data[..(copied.min(size) as usize)].to_vec();
+                }
+            }
             let cgroup = c.u64()?;
-            Record::Sample(Sample { id, ip, pid, tid, time, cpu, period, callchain, misc, cgroup, user_regs })
+            Record::Sample(Sample {
+                id,
+                ip,
+                pid,
+                tid,
+                time,
+                cpu,
+                period,
+                callchain,
+                misc,
+                cgroup,
+                user_regs,
+                user_stack,
+            })
         }
         perf::PERF_RECORD_MMAP2 => {
             let (pid, tid) = (c.u32()?, c.u32()?);
@@ -339,7 +374,7 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
-    const CHAIN: SampleLayout = SampleLayout { callchain: true, user_regs: 0 };
+    const CHAIN: SampleLayout = SampleLayout { callchain: true, user_regs: 0, stack_user: 0 };
 
     #[derive(Default)]
     struct Bytes(Vec<u8>);
@@ -380,7 +415,7 @@ mod tests {
     #[test]
     fn sample_with_user_registers() {
         let head = || Bytes::default().u64(42).u64(0x1000).u32(7).u32(8).u64(99).u32(1).u32(0).u64(1);
-        let layout = SampleLayout { callchain: false, user_regs: 1 };
+        let layout = SampleLayout { callchain: false, user_regs: 1, stack_user: 0 };
         // ABI 2 (64-bit), one register (AX), then the cgroup.
         let body = head().u64(2).u64(-4i64 as u64).u64(77).0;
         let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
@@ -389,11 +424,37 @@ mod tests {
         let body = head().u64(0).u64(77).0;
         let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
         assert_eq!((s.user_regs.len(), s.cgroup), (0, 77));
-        let layout = SampleLayout { callchain: false, user_regs: 0b101 };
+        let layout = SampleLayout { callchain: false, user_regs: 0b101, stack_user: 0 };
         let body = head().u64(2).u64(5).u64(6).u64(77).0;
         let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
         assert_eq!(s.user_regs, [5, 6]);
         assert!(parse(perf::PERF_RECORD_SAMPLE, 2, &head().u64(2).u64(5).0, layout).is_err());
+    }
+
+    #[test]
+    fn sample_with_a_user_stack() {
+        let head = || Bytes::default().u64(42).u64(0x1000).u32(7).u32(8).u64(99).u32(1).u32(0).u64(1);
+        let layout = SampleLayout { callchain: false, user_regs: 0b11, stack_user: 16 };
+        // Registers, then 16 bytes of stack of which 12 were copied, then the cgroup.
+        let mut body = head().u64(2).u64(5).u64(6).u64(16);
+        body.0.extend(1..=16u8);
+        let body = body.u64(12).u64(77).0;
+        let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
+        assert_eq!(
+            (s.user_regs.as_slice(), s.user_stack.as_slice(), s.cgroup),
+            ([5, 6].as_slice(), &[1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12][..], 77)
+        );
+        // A kernel thread: no registers, a zero-size stack and no copied count.
+        let body = head().u64(0).u64(0).u64(77).0;
+        let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
+        assert_eq!((s.user_stack.len(), s.cgroup), (0, 77));
+        // A size past the record's end, and a copied count larger than the size.
+        assert!(parse(perf::PERF_RECORD_SAMPLE, 2, &head().u64(0).u64(1 << 40).0, layout).is_err());
+        let mut body = head().u64(0).u64(8);
+        body.0.extend([9u8; 8]);
+        let body = body.u64(1 << 20).u64(77).0;
+        let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };
+        assert_eq!(s.user_stack, [9u8; 8]);
     }
 
     #[test]

@@ -32,8 +32,12 @@ pub struct SamplingOptions {
     pub rate: Rate,
     /// Kernel and user callchains (`-g`).
     pub callchain: bool,
-    /// User registers to sample (`PERF_REG_*` bits; 0 for none): the return value of a uretprobe.
+    /// User registers to sample (`PERF_REG_*` bits; 0 for none): the return value of a uretprobe,
+    /// the registers a user stack is unwound from.
     pub user_regs: u64,
+    /// Bytes of user stack to copy per sample (0 for none). With a callchain, the kernel's
+    /// callchain then stops at the user boundary: the user part is unwound from this copy.
+    pub stack_user: u32,
     /// Data pages per CPU ring (a power of two).
     pub ring_pages: usize,
 }
@@ -41,7 +45,7 @@ pub struct SamplingOptions {
 impl SamplingOptions {
     /// What the samples carry.
     pub fn layout(&self) -> SampleLayout {
-        SampleLayout { callchain: self.callchain, user_regs: self.user_regs }
+        SampleLayout { callchain: self.callchain, user_regs: self.user_regs, stack_user: self.stack_user }
     }
 }
 
@@ -264,6 +268,12 @@ fn sampling_attr(
     }
     attr.sample_type = records::sample_type(options.layout());
     attr.sample_regs_user = options.user_regs;
+    attr.sample_stack_user = options.stack_user;
+    if options.callchain && options.stack_user != 0 {
+        // The user part is unwound from the stack copy; the kernel's frame-pointer walk of it would
+        // only cost time and ring space.
+        attr.set_exclude_callchain_user(1);
+    }
     attr.set_disabled(1);
     attr.set_sample_id_all(1);
     // Times on CLOCK_MONOTONIC, comparable with the recorder's own clock.
@@ -311,6 +321,7 @@ mod tests {
             rate: Rate::Frequency(99),
             callchain: true,
             user_regs: 0,
+            stack_user: 0,
             ring_pages: 64,
         };
         let first = sampling_attr(&options, &options.event, true, &Scope::System, true);
@@ -337,6 +348,7 @@ mod tests {
             rate: Rate::Frequency(999),
             callchain: true,
             user_regs: 0,
+            stack_user: 0,
             ring_pages: 64,
         };
         let mut sampler = match Sampler::open(&options, &[Scope::System]) {
@@ -418,6 +430,7 @@ mod tests {
             rate: Rate::Frequency(999),
             callchain: false,
             user_regs: 0,
+            stack_user: 0,
             ring_pages: 64,
         };
         // The CPU time the cgroup's tasks had (its `cpu.stat`), which the samples follow however

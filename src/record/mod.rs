@@ -8,6 +8,7 @@
 //! on the end of the command, `--duration`, Ctrl-C or SIGTERM, drain what is left, write the summary
 //! and print it ([`output`]).
 
+mod call_graph;
 mod cgroups;
 mod jit;
 mod modules;
@@ -31,8 +32,10 @@ use sampler::sampling::{Rate, Sampler, SamplingOptions};
 use sampler::workload::{Exit, Workload};
 
 use crate::signals::Signals;
+pub use call_graph::CallGraph;
 use cgroups::CgroupMembership;
 use modules::Modules;
+pub use output::stack_lines;
 use session::Session;
 
 /// What `cperf record` was asked to do, free of command-line parsing.
@@ -50,8 +53,8 @@ pub struct RecordOptions {
     pub event: Option<String>,
     /// `-F` or `-c`; `None` for the default (99 Hz, or every event for tracepoints).
     pub rate: Option<Rate>,
-    /// `-g`.
-    pub callchain: bool,
+    /// `-g` / `--call-graph`: call stacks, and how their user part is found.
+    pub call_graph: Option<CallGraph>,
     /// `-o`.
     pub output: PathBuf,
     /// `--duration`.
@@ -84,7 +87,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     let (event, event_note) = pick_event(opts.event.as_deref())?;
     let probe_event = EventList::from_events([event.clone()]);
     crate::uprobes::refuse_per_task(&probe_event, &opts.pids)?;
-    let user_regs = match (opts.retval, event.uprobe()) {
+    let return_register = match (opts.retval, event.uprobe()) {
         (false, _) => 0,
         (true, Some(probe)) if probe.retprobe => match sampler::uprobe::return_register() {
             Some((mask, _)) => mask,
@@ -94,6 +97,11 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             "--retval needs a return probe: -e 'uretprobe:/path/in/container:function' (a value exists only when the function returns)"
         ),
     };
+    let unwind_registers = match opts.call_graph {
+        Some(CallGraph::Dwarf { .. }) => sampler::user_stack::unwind_registers(),
+        _ => None,
+    };
+    let user_regs = return_register | unwind_registers.map_or(0, |r| r.mask());
     let mut rate = opts.rate.unwrap_or(match event.kind {
         EventKind::Tracepoint { .. } | EventKind::Uprobe(_) => Rate::Period(1),
         _ => Rate::Frequency(99),
@@ -208,11 +216,13 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         meta.probe = placed.probes.into_iter().next();
         target_events.push(placed.events.events()[0].clone());
     }
+    let callchain = opts.call_graph.is_some();
     let sampling = SamplingOptions {
         event: event.clone(),
         rate,
-        callchain: opts.callchain,
+        callchain,
         user_regs,
+        stack_user: opts.call_graph.map_or(0, |c| c.stack_bytes()),
         ring_pages: opts.ring_pages,
     };
     // What the processes already running have mapped (and their files, opened) is read before
@@ -224,7 +234,20 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         Ok(_) => "kallsyms".into(),
         Err(why) => why.clone(),
     };
-    let mut session = Session::new(Modules::new(kallsyms), opts.callchain, scopes.len());
+    let unwinding = match (opts.call_graph, unwind_registers) {
+        (Some(CallGraph::Dwarf { stack_bytes }), Some(registers)) => {
+            Some(session::UnwindSetup { registers, mask: user_regs, stack_bytes })
+        }
+        _ => None,
+    };
+    let mut modules = Modules::new(kallsyms);
+    if unwinding.is_some() {
+        modules.read_cfi();
+    }
+    let mut session = Session::new(modules, callchain, unwinding, scopes.len());
+    if return_register != 0 {
+        session.set_value_register(return_register.trailing_zeros(), user_regs);
+    }
     for (target, pids) in target_pids.iter().enumerate() {
         if let Some(&pid) = pids.first() {
             session.set_target_root(target, pid);
@@ -260,11 +283,12 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             Rate::Period(p) => Some(p),
             Rate::Frequency(_) => None,
         },
-        callchain: opts.callchain,
+        callchain,
+        call_graph: opts.call_graph.map(|c| c.describe()),
         targets: metas.clone(),
         kernel_symbols,
         value: sampler::uprobe::return_register()
-            .filter(|_| user_regs != 0)
+            .filter(|_| return_register != 0)
             .map(|(_, register)| format!("return value ({register})")),
     };
     let writer = RecordingWriter::create(&opts.output, &meta)?;
@@ -398,6 +422,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         processes: stats.processes,
         modules: session.modules().len() as u64,
         notes: notes.clone(),
+        stacks: session.stack_summary(),
     };
     let modules = session.modules().len();
     let path = opts.output.clone();
@@ -411,7 +436,8 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             event: &event.name,
             event_note: event_note.as_deref(),
             rate,
-            callchain: opts.callchain,
+            call_graph: opts.call_graph,
+            stacks: summary.stacks.as_ref(),
             elapsed,
             stats: &stats,
             targets: &metas,

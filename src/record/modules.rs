@@ -39,6 +39,7 @@ use sampler::recording::{Entry, Line, ModuleKind};
 use symbolizer::budget::Budget;
 use symbolizer::kallsyms::Kallsyms;
 use symbolizer::root::ContainerRoot;
+use symbolizer::unwind::CfiFile;
 use symbolizer::{
     debug_file_for, Answer, Batch, ContentKey, ElfModule, Reason, StrId, Symbolize, Symbolizer,
 };
@@ -144,6 +145,9 @@ struct Module {
     /// The process that mapped it first (whose budget reading it is charged to).
     pid: u32,
     symbols: Symbols,
+    /// Its call-frame information, read when it was opened (`--call-graph dwarf`); `None` when it
+    /// has none or could not be read.
+    cfi: Option<Arc<CfiFile>>,
 }
 
 /// A frame waiting to be named.
@@ -177,6 +181,8 @@ pub struct Modules {
     too_late: u64,
     /// Modules named from their symbol tables alone, their time being up.
     no_dwarf_in_time: u64,
+    /// Whether a module's call-frame information is read when it is opened.
+    read_cfi: bool,
 }
 
 impl Modules {
@@ -192,7 +198,23 @@ impl Modules {
             stop_loading: None,
             too_late: 0,
             no_dwarf_in_time: 0,
+            read_cfi: false,
         }
+    }
+
+    /// Reads each ELF module's call-frame information as it is opened, for the unwinder.
+    pub fn read_cfi(&mut self) {
+        self.read_cfi = true;
+    }
+
+    /// The call-frame information of module `id`, when it has some that could be read.
+    pub fn cfi(&self, id: u32) -> Option<Arc<CfiFile>> {
+        self.list.get((id as usize).checked_sub(1)?)?.cfi.clone()
+    }
+
+    /// The path of module `id`, as the recording shows it.
+    pub fn path(&self, id: u32) -> &[u8] {
+        (id as usize).checked_sub(1).and_then(|i| self.list.get(i)).map_or(b"", |m| &m.path)
     }
 
     /// Notes for the summary: modules that could not be read, and what the budget cut.
@@ -250,8 +272,15 @@ impl Modules {
         pid: u32,
         open: impl FnOnce() -> Result<Opened, String>,
     ) -> (u32, Entry) {
+        let mut cfi = None;
         let symbols = match kind {
-            ModuleKind::Elf | ModuleKind::Vdso => Symbols::Pending(open()),
+            ModuleKind::Elf | ModuleKind::Vdso => {
+                let opened = open();
+                if self.read_cfi {
+                    cfi = opened.as_ref().ok().and_then(|o| self.read_cfi_of(o, pid, &path));
+                }
+                Symbols::Pending(opened)
+            }
             ModuleKind::Kernel => Symbols::Other(self.kallsyms.as_ref().err().cloned()),
             ModuleKind::Anonymous => Symbols::Other(None),
             ModuleKind::Unmapped => Symbols::Other(Some("address in no known mapping".into())),
@@ -262,11 +291,52 @@ impl Modules {
             kernel_build_id: kernel_build_id.clone(),
             pid,
             symbols,
+            cfi,
         });
         let id = self.list.len() as u32;
         self.by_key.insert(key, id);
         let pid = if matches!(kind, ModuleKind::Anonymous | ModuleKind::Unmapped) { pid } else { 0 };
         (id, Entry::Module { id, kind, path, build_id: kernel_build_id, pid })
+    }
+
+    /// Reads the call-frame information of a module just opened (charged to the budget of what
+    /// its process's files may cost); `None` when it has none or cannot be read.
+    fn read_cfi_of(&self, opened: &Opened, pid: u32, path: &[u8]) -> Option<Arc<CfiFile>> {
+        let path = Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path));
+        let mut cfi = match &opened.source {
+            Source::File(file, len) => CfiFile::read(file, *len, &mut self.budget.account(pid, path)).ok()?,
+            Source::Bytes(bytes) => CfiFile::parse(bytes).ok()?,
+        };
+        if let (false, Source::File(file, len), Some(root)) = (cfi.has_cfi(), &opened.source, &opened.root) {
+            // No .eh_frame: the .debug_frame of its split debug file, found in the same root.
+            self.add_debug_frame(&mut cfi, file, *len, root, pid, path);
+        }
+        cfi.has_cfi().then(|| Arc::new(cfi))
+    }
+
+    /// Adds to `cfi` the `.debug_frame` of the split debug file of the binary `file` (read whole
+    /// for its build-id and debuglink, then dropped; both charged to the budget while held).
+    fn add_debug_frame(
+        &self,
+        cfi: &mut CfiFile,
+        file: &File,
+        len: u64,
+        root: &ContainerRoot,
+        pid: u32,
+        path: &Path,
+    ) {
+        let mut account = self.budget.account(pid, path);
+        if !account.try_charge(len) {
+            return;
+        }
+        let mut data = vec![0; len as usize];
+        if std::os::unix::fs::FileExt::read_exact_at(file, &mut data, 0).is_ok() {
+            if let Some(mut debug) = debug_file_for(&data, path, root, &self.budget, pid) {
+                let _ = cfi.add_debug_frame(&debug.data);
+                debug.account.release(debug.account.used());
+            }
+        }
+        account.release(len);
     }
 
     /// Names `frames` (all of one module), loading the module first if needed. Returns the entries
@@ -562,6 +632,7 @@ mod tests {
             kernel_build_id: Vec::new(),
             pid: 1,
             symbols: Symbols::Other(None),
+            cfi: None,
         };
         let parsed = Symbolizer::new();
         let budget = symbolizer::debug_files::budget();

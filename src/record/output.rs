@@ -6,10 +6,11 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use sampler::recording::TargetMeta;
+use sampler::recording::{StackSummary, TargetMeta};
 use sampler::sampling::Rate;
 
 use super::session::Stats;
+use super::CallGraph;
 use crate::escape::esc;
 use crate::numbers::thousands;
 
@@ -19,7 +20,8 @@ pub struct SummaryView<'a> {
     pub event: &'a str,
     pub event_note: Option<&'a str>,
     pub rate: Rate,
-    pub callchain: bool,
+    pub call_graph: Option<CallGraph>,
+    pub stacks: Option<&'a StackSummary>,
     pub elapsed: Duration,
     pub stats: &'a Stats,
     pub targets: &'a [TargetMeta],
@@ -41,7 +43,11 @@ pub fn print_summary(out: &mut dyn Write, v: &SummaryView<'_>) -> std::io::Resul
         "cperf record: {} samples of {} {rate}{}, {} lost, over {:.1} s",
         thousands(v.stats.samples),
         esc(v.event),
-        if v.callchain { " with call stacks" } else { "" },
+        match v.call_graph {
+            Some(CallGraph::Dwarf { .. }) => " with call stacks (unwound from call-frame information)",
+            Some(CallGraph::FramePointers) => " with call stacks (frame pointers)",
+            None => "",
+        },
         thousands(v.stats.lost),
         v.elapsed.as_secs_f64()
     )?;
@@ -58,10 +64,44 @@ pub fn print_summary(out: &mut dyn Write, v: &SummaryView<'_>) -> std::io::Resul
         thousands(v.stats.processes),
         thousands(v.modules as u64)
     )?;
+    if let Some(stacks) = v.stacks {
+        for line in stack_lines(stacks) {
+            writeln!(out, "  {line}")?;
+        }
+    }
     for note in v.notes {
         writeln!(out, "  note: {}", esc(note))?;
     }
     writeln!(out, "  wrote {} to {}", size(v.bytes), esc(&v.path.to_string_lossy()))
+}
+
+/// How complete the user stacks are, and why the others were cut (reasons escaped: they quote
+/// paths in containers): the record summary's lines and the report header's.
+pub fn stack_lines(s: &StackSummary) -> Vec<String> {
+    let share = |n: u64| if s.user_stacks == 0 { 0.0 } else { n as f64 * 100.0 / s.user_stacks as f64 };
+    let how = match s.method.as_str() {
+        "dwarf" => format!(
+            "unwound from call-frame information with {} of user stack per sample",
+            size(s.stack_bytes.into())
+        ),
+        other => esc(other).to_string(),
+    };
+    let mut lines = vec![format!(
+        "user stacks ({how}): {} of {} complete ({:.1}%), mean depth {:.1} frames",
+        thousands(s.complete),
+        thousands(s.user_stacks),
+        share(s.complete),
+        if s.user_stacks == 0 { 0.0 } else { s.user_frames as f64 / s.user_stacks as f64 },
+    )];
+    for cut in &s.cut {
+        lines.push(format!(
+            "  cut short: {} ({:.1}%) {}",
+            thousands(cut.samples),
+            share(cut.samples),
+            esc(&cut.reason)
+        ));
+    }
+    lines
 }
 
 fn size(bytes: u64) -> String {
@@ -99,7 +139,8 @@ mod tests {
             event: "cpu-clock",
             event_note: Some("\r"),
             rate: Rate::Frequency(99),
-            callchain: true,
+            call_graph: Some(CallGraph::FramePointers),
+            stacks: None,
             elapsed: Duration::from_secs(1),
             stats: &stats,
             targets: &targets,

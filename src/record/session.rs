@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use sampler::procmaps::MapEntry;
 use sampler::recording::{Entry, ModuleKind, RecordingWriter, WriteError};
 use sampler::records::{FileId, Mmap2, Record, Sample};
+use sampler::user_stack::{register, UnwindRegisters};
 use symbolizer::budget::Budget;
 use symbolizer::root::ContainerRoot;
+use symbolizer::unwind::{AddressSpace, Cut, End, Frame as Unwound, Unwinder, UserStack};
 
 use super::jit::PerfMapFile;
 use super::modules::{ModuleKey, Modules, Opened, PendingFrame, Source, MAX_BINARY};
@@ -75,6 +77,9 @@ struct Range {
 /// What one exec of a process mapped.
 #[derive(Debug, Clone, Default)]
 struct Image {
+    /// Its executable mappings as the unwinder sees them, built when a sample first needs them and
+    /// dropped whenever a mapping changes.
+    space: Option<Rc<AddressSpace>>,
     /// When the exec that loaded it happened (monotonic ns); 0 for the image the process ran
     /// when cperf first saw it. Never rewritten: images older than the oldest kept are forgotten
     /// (see [`Process::trimmed_before`]), not merged into it.
@@ -126,6 +131,48 @@ impl Out {
     }
 }
 
+/// How samples carry what their user stacks are unwound from (`--call-graph dwarf`).
+#[derive(Debug, Clone, Copy)]
+pub struct UnwindSetup {
+    /// Which sampled registers are the instruction, stack and frame pointers.
+    pub registers: UnwindRegisters,
+    /// Every register sampled (`sample_regs_user`), to find those among.
+    pub mask: u64,
+    /// Bytes of user stack asked for per sample.
+    pub stack_bytes: u32,
+}
+
+/// Why user stacks were cut short, as counted (module ids are named at the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CutKey {
+    CopySize,
+    /// No CFI where the walk stopped: in this module, or (0) in no known mapping.
+    NoCfi(u32),
+    Unreadable,
+    TooDeep,
+    /// The sample carried no registers or no stack for a task in user mode.
+    NoStack,
+}
+
+/// The recorder's unwinding state and what it counted.
+#[derive(Debug)]
+struct Unwinding {
+    setup: UnwindSetup,
+    unwinder: Unwinder,
+    frames: Vec<Unwound>,
+    user_stacks: u64,
+    complete: u64,
+    user_frames: u64,
+    cuts: HashMap<CutKey, u64>,
+}
+
+/// How the unwinding of one user stack ended: complete, or cut for a reason.
+type Ending = Option<CutKey>;
+
+/// The user frames of a sample: addresses, each with whether it is a return address; and, when
+/// they were to be unwound by the recorder, how that ended.
+type UserFrames = (Vec<(u64, bool)>, Option<Ending>);
+
 /// Everything between the records and the file.
 #[derive(Debug)]
 pub struct Session {
@@ -140,6 +187,12 @@ pub struct Session {
     modules: Modules,
     pending: Vec<PendingFrame>,
     callchain: bool,
+    /// With `--call-graph dwarf`: the unwinder.
+    unwinding: Option<Unwinding>,
+    /// The register a sample's `value` is (the return register of a uretprobe), by bit number,
+    /// among the registers `registers` sampled.
+    value_register: Option<u32>,
+    registers: u64,
     drain: u64,
     /// The drain period (see [`Session::next_period`]): `/proc/<pid>/maps` is read again at most
     /// once per period and process, however many drains the period has.
@@ -162,7 +215,7 @@ pub struct Session {
 
 impl Session {
     /// A session; what it learns waits for [`Session::attach`] to be written.
-    pub fn new(modules: Modules, callchain: bool, targets: usize) -> Self {
+    pub fn new(modules: Modules, callchain: bool, unwind: Option<UnwindSetup>, targets: usize) -> Self {
         Session {
             w: Out::Waiting(Vec::new()),
             strings: HashMap::new(),
@@ -174,6 +227,17 @@ impl Session {
             modules,
             pending: Vec::new(),
             callchain,
+            unwinding: unwind.map(|setup| Unwinding {
+                setup,
+                unwinder: Unwinder::new(),
+                frames: Vec::new(),
+                user_stacks: 0,
+                complete: 0,
+                user_frames: 0,
+                cuts: HashMap::new(),
+            }),
+            value_register: None,
+            registers: unwind.map_or(0, |u| u.mask),
             drain: 0,
             period: 0,
             perf_maps: super::jit::budget(),
@@ -184,6 +248,12 @@ impl Session {
             unnamed: HashSet::new(),
             stats: Stats { per_target: vec![0; targets], ..Stats::default() },
         }
+    }
+
+    /// Samples carry the register `bit` (among `mask`, all registers sampled) as their value.
+    pub fn set_value_register(&mut self, bit: u32, mask: u64) {
+        self.value_register = Some(bit);
+        self.registers = mask;
     }
 
     /// Writes to `w` from now on, first what waited for it.
@@ -279,7 +349,8 @@ impl Session {
             .filter(|(_, r)| r.read_at.is_some_and(|t| t >= time))
             .map(|(&s, _)| s)
             .collect();
-        let mut image = Image { since: time, maps: BTreeMap::new() };
+        before.space = None;
+        let mut image = Image { since: time, maps: BTreeMap::new(), space: None };
         for start in moved {
             if let Some(r) = before.maps.remove(&start) {
                 image.maps.insert(start, r);
@@ -359,9 +430,8 @@ impl Session {
             // `/proc` read during this drain describes the process as it is now, perhaps after
             // an exec whose record is still in a ring: the sample waits for the next drain.
             let in_kept_image = self.image_at(s.pid, s.time).is_some();
-            if in_kept_image
-                && self.user_addresses(&s).into_iter().any(|a| self.locate(s.pid, s.time, a).is_none())
-            {
+            let user = self.user_frames(&s);
+            if in_kept_image && user.0.iter().any(|&(a, _)| self.locate(s.pid, s.time, a).is_none()) {
                 self.reread_maps(s.pid)?;
             }
             let read_late = self.processes.get(&s.pid).and_then(|p| p.proc_read_at);
@@ -369,7 +439,19 @@ impl Session {
                 self.deferred.push((s, target));
                 return Ok(());
             }
+            return self.write_sample(s, target, user);
         }
+        let user = self.user_frames(&s);
+        self.write_sample(s, target, user)
+    }
+
+    /// Writes a sample whose user frames are `user`.
+    fn write_sample(
+        &mut self,
+        s: Sample,
+        target: u32,
+        (user_frames, end): UserFrames,
+    ) -> Result<(), WriteError> {
         if !self.named_tids.contains(&s.tid) && self.unnamed.insert(s.pid) {
             self.stats.unnamed_processes += 1;
         }
@@ -378,7 +460,7 @@ impl Session {
             // Dropped, or the image cperf never saw (the process was first seen after its exec).
             image.is_none() || (p.images.len() > 1 && p.images[0].maps.is_empty() && image == Some(0))
         });
-        if unseen && !self.user_addresses(&s).is_empty() {
+        if unseen && !user_frames.is_empty() {
             self.stats.before_exec_unseen += 1;
         }
         let mut kernel = Vec::new();
@@ -396,13 +478,14 @@ impl Session {
                     first = true;
                     continue;
                 }
-                match context {
-                    Some(true) => kernel.push(self.kernel_frame(addr, !first)?),
-                    Some(false) => user.push(self.user_frame(s.pid, s.time, addr, !first)?),
-                    None => {}
+                if context == Some(true) {
+                    kernel.push(self.kernel_frame(addr, !first)?);
                 }
                 first = false;
             }
+        }
+        for &(addr, caller) in &user_frames {
+            user.push(self.user_frame(s.pid, s.time, addr, caller)?);
         }
         if kernel.is_empty() && user.is_empty() {
             if s.misc & MISC_CPUMODE_MASK == MISC_KERNEL {
@@ -410,6 +493,9 @@ impl Session {
             } else {
                 user.push(self.user_frame(s.pid, s.time, s.ip, false)?);
             }
+        }
+        if let Some(ending) = end {
+            self.count_stack(&user_frames, ending);
         }
         let kernel_len = kernel.len() as u32;
         kernel.extend(user);
@@ -430,8 +516,11 @@ impl Session {
             target,
             period: s.period,
             stack,
-            // The one register sampled, when one is (the return value of a uretprobe).
-            value: s.user_regs.first().map(|&r| r as i64),
+            // The return value of a uretprobe, when one is sampled.
+            value: self
+                .value_register
+                .and_then(|bit| register(self.registers, bit, &s.user_regs))
+                .map(|r| r as i64),
         })?;
         self.stats.samples += 1;
         if let Some(n) = self.stats.per_target.get_mut(target as usize) {
@@ -465,27 +554,138 @@ impl Session {
         self.frame(module, addr, caller)
     }
 
-    /// The user addresses `sample` names: its user callchain, else its ip when it was taken in
-    /// user mode and the callchain has no frame at all.
-    fn user_addresses(&self, s: &Sample) -> Vec<u64> {
+    /// The user frames of `sample`: its user callchain (frame pointers, walked by the kernel), or
+    /// its user stack unwound here (`--call-graph dwarf`), else its ip when it was taken in user
+    /// mode and the callchain has no frame at all.
+    fn user_frames(&mut self, s: &Sample) -> UserFrames {
+        if self.unwinding.is_some() {
+            if let Some(unwound) = self.unwind(s) {
+                return unwound;
+            }
+        }
         let (mut user, mut any) = (Vec::new(), false);
         if self.callchain {
             let mut context = None;
+            let mut first = true;
             for &addr in &s.callchain {
                 if addr >= PERF_CONTEXT_MAX {
                     context = Some(addr);
-                } else if context == Some(PERF_CONTEXT_USER) {
-                    user.push(addr);
+                    first = true;
+                    continue;
+                }
+                if context == Some(PERF_CONTEXT_USER) {
+                    user.push((addr, !first));
                     any = true;
                 } else if context == Some(PERF_CONTEXT_KERNEL) {
                     any = true;
                 }
+                first = false;
             }
         }
         if !any && s.misc & MISC_CPUMODE_MASK != MISC_KERNEL {
-            user.push(s.ip);
+            user.push((s.ip, false));
         }
-        user
+        // A task in user state whose sample carried no registers or stack to unwind.
+        let ending = (self.unwinding.is_some() && !user.is_empty()).then_some(Some(CutKey::NoStack));
+        (user, ending)
+    }
+
+    /// Unwinds the user stack `s` carries, in the image its process ran then; `None` when it
+    /// carries none (a kernel thread, or a task with no user state).
+    fn unwind(&mut self, s: &Sample) -> Option<UserFrames> {
+        let u = self.unwinding.as_ref()?;
+        let regs = u.setup.registers;
+        let ip = register(u.setup.mask, regs.ip, &s.user_regs)?;
+        let sp = register(u.setup.mask, regs.sp, &s.user_regs)?;
+        let bp = register(u.setup.mask, regs.fp, &s.user_regs)?;
+        let requested = u64::from(u.setup.stack_bytes);
+        let space = self.address_space(s.pid, s.time);
+        let u = self.unwinding.as_mut()?;
+        let stack = UserStack { ip, sp, bp, bytes: &s.user_stack, requested };
+        let end = match &space {
+            Some(space) => u.unwinder.unwind(space, &stack, &mut u.frames),
+            None => {
+                // The image is gone: the ip alone, and no walk through mappings not known.
+                u.frames.clear();
+                u.frames.push(Unwound { address: ip, is_return_address: false });
+                End::Cut(Cut::NoCfi { address: ip })
+            }
+        };
+        let frames = u.frames.iter().map(|f| (f.address, f.is_return_address)).collect();
+        let ending = match end {
+            End::Complete => None,
+            End::Cut(Cut::CopySize) => Some(CutKey::CopySize),
+            End::Cut(Cut::NoCfi { address }) => {
+                Some(CutKey::NoCfi(self.locate(s.pid, s.time, address).map_or(0, |(module, _)| module)))
+            }
+            End::Cut(Cut::Unreadable { .. }) => Some(CutKey::Unreadable),
+            End::Cut(Cut::TooDeep) => Some(CutKey::TooDeep),
+        };
+        Some((frames, Some(ending)))
+    }
+
+    /// The executable mappings of the image `pid` ran at `time`, for the unwinder: built from the
+    /// image's mappings and their modules' call-frame information when first needed.
+    fn address_space(&mut self, pid: u32, time: u64) -> Option<Rc<AddressSpace>> {
+        let index = self.image_at(pid, time)?;
+        let image = &self.processes.get(&pid)?.images[index];
+        if let Some(space) = &image.space {
+            return Some(space.clone());
+        }
+        let mut space = AddressSpace::new();
+        for (&start, r) in &image.maps {
+            space.map(start, r.end, r.pgoff, self.modules.cfi(r.module));
+        }
+        let space = Rc::new(space);
+        self.processes.get_mut(&pid)?.images[index].space = Some(space.clone());
+        Some(space)
+    }
+
+    /// Counts how the unwinding of a user stack of `frames` ended.
+    fn count_stack(&mut self, frames: &[(u64, bool)], key: Ending) {
+        let Some(u) = self.unwinding.as_mut() else { return };
+        u.user_stacks += 1;
+        u.user_frames += frames.len() as u64;
+        match key {
+            None => u.complete += 1,
+            Some(key) => *u.cuts.entry(key).or_default() += 1,
+        }
+    }
+
+    /// How complete the unwound user stacks are, for the summary (`--call-graph dwarf`).
+    pub fn stack_summary(&self) -> Option<sampler::recording::StackSummary> {
+        let u = self.unwinding.as_ref()?;
+        let bytes = u.setup.stack_bytes;
+        let mut cut: Vec<sampler::recording::CutCount> = u
+            .cuts
+            .iter()
+            .map(|(key, &samples)| {
+                let reason = match *key {
+                    CutKey::CopySize => format!(
+                        "copy size reached: the stack went on past the {bytes} bytes copied per sample (raise it with --call-graph dwarf,BYTES, at most {})",
+                        sampler::user_stack::MAX_STACK_COPY
+                    ),
+                    CutKey::NoCfi(0) => "stopped at an address in no known mapping".to_string(),
+                    CutKey::NoCfi(module) => format!(
+                        "no call-frame information for an address in {}, and no frame pointer to follow there",
+                        String::from_utf8_lossy(self.modules.path(module))
+                    ),
+                    CutKey::Unreadable => "the walk left the copied stack (stack memory below the stack pointer or above the stack's top)".to_string(),
+                    CutKey::TooDeep => format!("more than {} frames", symbolizer::unwind::MAX_FRAMES),
+                    CutKey::NoStack => "the sample carried no user registers or stack".to_string(),
+                };
+                sampler::recording::CutCount { reason, samples }
+            })
+            .collect();
+        cut.sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.reason.cmp(&b.reason)));
+        Some(sampler::recording::StackSummary {
+            method: "dwarf".into(),
+            stack_bytes: bytes,
+            user_stacks: u.user_stacks,
+            complete: u.complete,
+            user_frames: u.user_frames,
+            cut,
+        })
     }
 
     /// Reads `/proc/<pid>/maps` again for an address in no known mapping, once per drain period.
@@ -571,7 +771,7 @@ impl Session {
         };
         self.new_process(pid, target, parent_root)?;
         if let Some(p) = self.processes.get_mut(&pid) {
-            p.images = vec![Image { since: 0, maps }];
+            p.images = vec![Image { since: 0, maps, space: None }];
             p.trimmed_before = 0;
             p.has_jit_memory = jit;
         }
@@ -687,6 +887,7 @@ impl Session {
         let Some(image) = self.image_at(pid, read_at.unwrap_or(time)) else { return Ok(()) };
         let Some(p) = self.processes.get_mut(&pid) else { return Ok(()) };
         let latest = image == p.images.len() - 1;
+        p.images[image].space = None;
         let maps = &mut p.images[image].maps;
         let overlapping: Vec<u64> =
             maps.range(..end).filter(|(_, r)| r.end > start).map(|(&s, _)| s).collect();
@@ -930,13 +1131,14 @@ mod tests {
             frequency: Some(99),
             period: None,
             callchain: false,
+            call_graph: None,
             targets: Vec::new(),
             kernel_symbols: "none".into(),
             value: None,
         };
         let _ = std::fs::remove_file(&path);
         let w = RecordingWriter::create(&path, &meta).unwrap();
-        let mut s = Session::new(Modules::new(Err("none".into())), false, 1);
+        let mut s = Session::new(Modules::new(Err("none".into())), false, None, 1);
         s.attach(w).unwrap();
         (s, Scratch(path))
     }
@@ -958,6 +1160,7 @@ mod tests {
             misc: 2, // PERF_RECORD_MISC_USER
             cgroup: 0,
             user_regs: Vec::new(),
+            user_stack: Vec::new(),
         })
     }
 
@@ -997,6 +1200,7 @@ mod tests {
             processes: 0,
             modules: 0,
             notes: vec![],
+            stacks: None,
         };
         s.finish(&summary).unwrap();
         let mut r = RecordingReader::open(path).unwrap();

@@ -33,6 +33,7 @@ fn meta() -> Meta {
         frequency: Some(100),
         period: None,
         callchain: true,
+        call_graph: None,
         targets: vec![
             target("web", "container 'web' (runc, cgroup /web)", "/web"),
             target("db", "container 'db' (runc, cgroup /db)", "/db"),

@@ -47,7 +47,12 @@ pub fn header(out: &mut dyn Write, profile: &Profile, side: Side, title: &str) -
         out,
         "# event: {} {rate}{}",
         esc(&m.event),
-        if m.callchain { ", with call stacks" } else { ", without call stacks (-g was not given)" }
+        match (m.callchain, m.call_graph.as_deref()) {
+            (false, _) => ", without call stacks (-g was not given)",
+            (true, Some(g)) if g.starts_with("dwarf") =>
+                ", with call stacks (user stacks unwound from call-frame information)",
+            (true, _) => ", with call stacks (frame pointers)",
+        }
     )?;
     if let Some(note) = &m.event_note {
         writeln!(out, "# note: {}", esc(note))?;
@@ -80,6 +85,10 @@ pub fn header(out: &mut dyn Write, profile: &Profile, side: Side, title: &str) -
         }
     }
     if let Some(s) = &profile.summary {
+        // Over the whole recording (filters choose samples, not how their stacks were found).
+        for line in s.stacks.iter().flat_map(crate::record::stack_lines) {
+            writeln!(out, "# {line}")?;
+        }
         for note in &s.notes {
             writeln!(out, "# note: {}", esc(note))?;
         }

@@ -3,7 +3,7 @@
 # DWARF, compressed, split), perf-map lines, kallsyms lines and mangled names.
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p corpus/elf corpus/perfmap corpus/kallsyms corpus/demangle
+mkdir -p corpus/elf corpus/perfmap corpus/kallsyms corpus/demangle corpus/unwind
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -g -O1 -o "$work/pie" ../tests/data/inlines.c ../tests/data/other.c
@@ -14,6 +14,10 @@ cp "$work/pie" corpus/elf/pie
 objcopy --only-keep-debug "$work/pie" corpus/elf/pie.debug
 strip -o corpus/elf/pie.stripped "$work/pie"
 cp /bin/true corpus/elf/true
+# unwind: ip 0 (folded into the file), sp 0x1000, bp 0, the file's share 0xf000, a real binary
+# with .eh_frame and .eh_frame_hdr, 512 bytes of stack.
+{ printf '\0\0\0\0\0\0\0\0\0\020\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\360'
+  cat corpus/elf/nopie; head -c 512 /dev/zero; } >corpus/unwind/nopie
 printf '7f0000001000 40 LazyCompile:*fib /app/fib.js:3\n7f0000000000 100 Interpreter\n' >corpus/perfmap/node
 head -200 /proc/kallsyms >corpus/kallsyms/head
 printf '%s' _ZN4core3fmt5write17h0123456789abcdefE >corpus/demangle/rust-legacy

@@ -19,6 +19,8 @@
 //! - [`perfmap`]: JIT perf maps, found under the container's own pid — a module too;
 //! - [`kallsyms`]: kernel symbols, refusing addresses hidden by `kptr_restrict` — a module too;
 //! - [`demangle()`]: Rust and C++ names as `addr2line -C` prints them;
+//! - [`unwind`]: user stacks (registers + a copy of the stack) to return addresses with the
+//!   call-frame information of the mapped files (`framehop`), frame pointers where there is none;
 //! - [`parallel`]: jobs on scoped threads, on the calling thread when the system refuses one.
 //!
 //! An address that cannot be named is a value ([`Answer::Unknown`] with a [`Reason`]), not an
@@ -80,6 +82,7 @@ pub mod perfmap;
 pub mod root;
 mod symbolize;
 mod sys;
+pub mod unwind;
 
 pub use debug_files::{debug_file_for, find_debug_file, DebugFile, DebugFiles, HostFiles};
 pub use demangle::demangle;

@@ -33,6 +33,12 @@ pub struct Meta {
     pub period: Option<u64>,
     /// Whether callchains were recorded (`-g`).
     pub callchain: bool,
+    /// How the user part of the callchains was found: `dwarf,BYTES` (unwound by the recorder from
+    /// call-frame information and a copy of BYTES of user stack) or `fp` (the kernel's frame-pointer
+    /// walk); absent without callchains and in recordings of cperf before 0.1 that walked frame
+    /// pointers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_graph: Option<String>,
     /// What was sampled; samples name their target by index.
     pub targets: Vec<TargetMeta>,
     /// How kernel frames are named (`kallsyms`, or why they are not).
@@ -104,6 +110,37 @@ pub struct Summary {
     /// Things worth knowing about the recording (unreadable binaries, hidden kernel symbols, …).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// How complete the user stacks unwound from call-frame information are (with
+    /// `call_graph` `dwarf,…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stacks: Option<StackSummary>,
+}
+
+/// How complete the user stacks of a recording are, and why the others were cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackSummary {
+    /// `dwarf` (unwound by the recorder) or `fp` (frame pointers, walked by the kernel).
+    pub method: String,
+    /// Bytes of user stack copied per sample (`dwarf`).
+    pub stack_bytes: u32,
+    /// Samples with a user stack.
+    pub user_stacks: u64,
+    /// Of those, the ones that reached the outermost frame (`_start`, a thread's `clone3`).
+    pub complete: u64,
+    /// User frames of all of them (mean depth: `user_frames / user_stacks`).
+    pub user_frames: u64,
+    /// Why the others ended early, most samples first.
+    #[serde(default)]
+    pub cut: Vec<CutCount>,
+}
+
+/// Stacks cut short for one reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutCount {
+    /// Why (`copy size reached (32768 bytes)`, `no CFI for an address in /usr/lib/…`, …).
+    pub reason: String,
+    /// How many samples.
+    pub samples: u64,
 }
 
 /// A small META of a whole-system recording, for the writer's and the reader's unit tests.
@@ -122,6 +159,7 @@ pub(crate) fn test_meta() -> Meta {
         frequency: Some(99),
         period: None,
         callchain: true,
+        call_graph: None,
         targets: vec![TargetMeta {
             spec: "-a".into(),
             kind: "system".into(),

@@ -14,6 +14,6 @@ pub mod reader;
 pub mod writer;
 
 pub use entry::{Entry, Line, ModuleKind};
-pub use meta::{Meta, ProbeMeta, Summary, TargetMeta, ValueType};
+pub use meta::{CutCount, Meta, ProbeMeta, StackSummary, Summary, TargetMeta, ValueType};
 pub use reader::{ReadError, RecordingReader};
 pub use writer::{RecordingWriter, WriteError};
