@@ -240,8 +240,9 @@ fn record_with_perf(image: &Image, test: &str, args: &[&str], call_graphs: &[&[&
     argv.push("--");
     argv.extend_from_slice(&perf_argv);
     let cperf_said = record(&argv);
-    drop(c);
+    // perf script reaches the container's files through the sampled processes, so they must still run.
     let perf = perf_script::read(&perf_data);
+    drop(c);
     recs.iter()
         .map(|rec| {
             let p = profile::read(Path::new(rec));
@@ -331,14 +332,14 @@ fn debian_python3_stacks_agree_with_perf() {
     let args = ["python3", "-c", PYTHON_SCRIPT];
     let recorded = record_with_perf(&image, "unwind-python", &args, &[&["-g"], &["--call-graph", "fp"]]);
     let (dwarf, fp) = (&recorded[0], &recorded[1]);
-    match compare_with_perf(dwarf, "python3", 0.5) {
+    match compare_with_perf(dwarf, "python3", 0.65) {
         Ok(table) => eprintln!("python3, cperf -g against perf dwarf:\n{table}"),
         Err(e) => panic!("python3: cperf -g and perf --call-graph dwarf disagree:\n{e}"),
     }
     let s = dwarf.summary.as_ref().expect("the summary says how stacks were found");
     assert!(s.complete as f64 >= 0.9 * s.user_stacks as f64, "{s:?}");
     assert!(
-        compare_with_perf(fp, "python3", 0.5).is_err(),
+        compare_with_perf(fp, "python3", 0.65).is_err(),
         "frame-pointer stacks of a binary without frame pointers agree with perf's dwarf unwinding: the \
          comparison cannot fail"
     );
@@ -348,10 +349,10 @@ fn debian_python3_stacks_agree_with_perf() {
 #[test]
 fn debian_xz_stacks_agree_with_perf() {
     let Some(image) = debian_image("unwind-xz") else { return };
-    let script = "seq 1 3000000 > /tmp/data; touch /tmp/ready; \
-                  while :; do xz -6 -T1 -c /tmp/data > /dev/null; done";
+    // One long-lived xz (perf script unwinds through the processes' mount namespace: they must live).
+    let script = "touch /tmp/ready; seq 1 1000000000 | xz -6 -T1 > /dev/null";
     let r = record_with_perf(&image, "unwind-xz", &["sh", "-c", script], &[&["-g"]]);
-    match compare_with_perf(&r[0], "xz", 0.5) {
+    match compare_with_perf(&r[0], "xz", 0.65) {
         Ok(table) => eprintln!("xz, cperf -g against perf dwarf:\n{table}"),
         Err(e) => panic!("xz: cperf -g and perf --call-graph dwarf disagree:\n{e}"),
     }
