@@ -119,6 +119,27 @@ fn check_fixture_chains(stacks: &[FoldedStack], min_samples: u64) -> Result<(), 
     }
 }
 
+/// The fixture's chain functions set up no frame pointer (objdump shows no `%rbp` in them), so a walk
+/// that follows `%rbp` cannot find their callers: the premise of the test below.
+#[test]
+fn the_fixture_functions_have_no_frame_pointer() {
+    if std::env::consts::ARCH != "x86_64" || !support::tool_available("objdump", "disassembling the fixture")
+    {
+        return;
+    }
+    let binary = support::fixture("unwind_chain");
+    for function in ["a", "b", "c", "d", "e", "h", "handler", "spin", "worker"] {
+        let out = run_ok(
+            std::process::Command::new("objdump")
+                .args(["-d", "--no-show-raw-insn", &format!("--disassemble={function}")])
+                .arg(&binary),
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("<{function}>:")), "objdump found no {function}:\n{text}");
+        assert!(!text.contains("%rbp"), "{function} uses %rbp:\n{text}");
+    }
+}
+
 /// The fixture built without frame pointers, in a runc container: with `-g` (CFI unwinding by default)
 /// the samples in c, e and h carry their exact chains from `_start` / `clone3`, including the signal
 /// frame; recorded with `--call-graph fp` the same check fails (the frames have no frame pointers).
@@ -136,7 +157,7 @@ fn fixture_without_frame_pointers_has_exact_chains_through_threads_and_signal_fr
     container.wait_for_file("/tmp/ready", Duration::from_secs(10));
     let dwarf = scratch.path("dwarf.cperf");
     let fp = scratch.path("fp.cperf");
-    let common = ["-G", container.id(), "-e", "cpu-clock", "-F", "999", "--duration", "2", "-o"];
+    let common = ["-G", container.id(), "-e", "cpu-clock", "-F", "999", "--duration", "3", "-o"];
     let summary = record(&[&common[..], &[dwarf.to_str().unwrap(), "-g"]].concat());
     let fp_summary = record(&[&common[..], &[fp.to_str().unwrap(), "--call-graph", "fp"]].concat());
     drop(container);
