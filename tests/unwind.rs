@@ -224,7 +224,7 @@ struct Recorded {
 /// Runs `args` in a container of the bookworm image, waits for `/tmp/ready`, and records it at 199 Hz
 /// with one cperf per entry of `call_graphs` (its stack arguments) and perf (`--call-graph dwarf,32768`,
 /// the same cgroup), all in the same window: each cperf runs the next as its timer command, the last
-/// runs perf for 4 s, so perf starts once every cperf records.
+/// runs perf for 5 s, so perf starts once every cperf records.
 fn record_with_perf(image: &Image, test: &str, args: &[&str], call_graphs: &[&[&str]]) -> Vec<Recorded> {
     let scratch = Scratch::new(test);
     let c = DockerContainer::run(image, test, &["--network", "none"], args);
@@ -259,7 +259,7 @@ fn record_with_perf(image: &Image, test: &str, args: &[&str], call_graphs: &[&[&
         perf_data.to_str().unwrap(),
         "--",
         "sleep",
-        "4",
+        "5",
     ];
     argv.push("--");
     argv.extend_from_slice(&perf_argv);
