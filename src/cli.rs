@@ -410,8 +410,9 @@ pub struct RecordArgs {
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
 
-    /// Ring-buffer size per CPU in pages, a power of two (default 256; 1024 with dwarf call
-    /// stacks, whose samples carry a stack copy).
+    /// Ring-buffer size per CPU in pages, a power of two (default 256; with dwarf call stacks,
+    /// whose samples carry a stack copy, 2048 — 8 MiB — on up to 8 CPUs, then less so that all
+    /// rings stay near 64 MiB).
     #[arg(short = 'm', long = "mmap-pages", value_name = "PAGES")]
     pub mmap_pages: Option<usize>,
 
@@ -444,7 +445,7 @@ impl RecordArgs {
             (None, false) => None,
         };
         let ring_pages = self.mmap_pages.unwrap_or(match call_graph {
-            Some(CallGraph::Dwarf { .. }) => 1024,
+            Some(CallGraph::Dwarf { .. }) => dwarf_ring_pages(sampler::counter::online_cpus().len()),
             _ => 256,
         });
         Ok(RecordOptions {
@@ -461,6 +462,17 @@ impl RecordArgs {
             retval: self.retval,
         })
     }
+}
+
+/// The default ring per CPU with `--call-graph dwarf`, whose samples carry a stack copy (32 KiB at
+/// 999 Hz is 32 MB/s per busy CPU): 8 MiB per CPU (about 250 ms of such samples, for the recorder
+/// to be late by while it reads a module or waits for a CPU), less on hosts with more than 8 CPUs so
+/// that all rings together stay near 64 MiB, never under 1 MiB. A power of two of pages.
+fn dwarf_ring_pages(cpus: usize) -> usize {
+    const PAGE: usize = 4096;
+    let per_cpu = ((64 << 20) / cpus.max(1)).clamp(1 << 20, 8 << 20);
+    // The largest power of two of pages that fits.
+    1 << (per_cpu / PAGE).ilog2()
 }
 
 /// `--duration` in seconds, checked.
@@ -702,6 +714,16 @@ mod tests {
     }
 
     #[test]
+    fn dwarf_rings_are_8_mib_per_cpu_up_to_64_mib_in_all() {
+        assert_eq!(dwarf_ring_pages(2), 2048);
+        assert_eq!(dwarf_ring_pages(8), 2048);
+        assert_eq!(dwarf_ring_pages(16), 1024);
+        assert_eq!(dwarf_ring_pages(24), 512);
+        assert_eq!(dwarf_ring_pages(256), 256);
+        assert_eq!(dwarf_ring_pages(0), 2048);
+    }
+
+    #[test]
     fn record_arguments_parse() {
         let cli = Cli::try_parse_from([
             "cperf", "record", "-G", "web", "-F", "999", "-g", "-o", "/out/x", "--", "sleep", "3",
@@ -733,7 +755,8 @@ mod tests {
             assert_eq!(graph("dwarf").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 32768 }));
             assert_eq!(graph("dwarf,8192").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 8192 }));
             assert_eq!(graph("dwarf,65528").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 65528 }));
-            assert_eq!(record(&["cperf", "record", "-a", "-g"]).unwrap().ring_pages, 1024);
+            let cpus = sampler::counter::online_cpus().len();
+            assert_eq!(record(&["cperf", "record", "-a", "-g"]).unwrap().ring_pages, dwarf_ring_pages(cpus));
         }
         for bad in ["dwarf,0", "dwarf,100", "dwarf,65536", "dwarf,x", "lbr", "fp,8"] {
             let e = graph(bad).unwrap_err().to_string();
