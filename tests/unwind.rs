@@ -69,7 +69,13 @@ fn expected_chain(leaf: &str, restore_rt: u64) -> Vec<Vec<String>> {
 }
 
 fn matches_chain(user: &[String], chain: &[Vec<String>]) -> bool {
-    user.len() == chain.len() && user.iter().zip(chain).all(|(f, names)| names.contains(f))
+    user.len() == chain.len() && is_suffix_of_chain(user, chain)
+}
+
+/// Whether `user` is the innermost part of `chain`: a stack cut short, with nothing invented.
+fn is_suffix_of_chain(user: &[String], chain: &[Vec<String>]) -> bool {
+    user.len() <= chain.len()
+        && user.iter().zip(&chain[chain.len() - user.len()..]).all(|(f, n)| n.contains(f))
 }
 
 /// The address of `symbol` in `binary` (its `nm` line).
@@ -182,6 +188,69 @@ fn fixture_without_frame_pointers_has_exact_chains_through_threads_and_signal_fr
             "frame-pointer walking found the exact chains of a binary without frame pointers: the check \
              cannot fail\n{fp_summary}"
         ),
+    }
+}
+
+/// A stack copy too small for the fixture's stacks: the summary says how many stacks were cut and that
+/// the copy size did it (naming the size), and each cut stack is the innermost part of the exact chain,
+/// nothing guessed beyond the copy.
+#[test]
+fn a_small_stack_copy_cuts_stacks_and_says_why() {
+    if !support::privileged() {
+        return;
+    }
+    let scratch = Scratch::new("unwind-cut");
+    let container = Bundle::new()
+        .with_fixture("unwind_chain")
+        .args(&["unwind_chain", "/tmp/ready"])
+        .run_detached("unwind-cut");
+    container.wait_for_file("/tmp/ready", Duration::from_secs(10));
+    let rec = scratch.path("cut.cperf");
+    let summary = record(&[
+        "-G",
+        container.id(),
+        "-e",
+        "cpu-clock",
+        "-F",
+        "999",
+        "--duration",
+        "2",
+        "--call-graph",
+        "dwarf,512",
+        "-o",
+        rec.to_str().unwrap(),
+    ]);
+    drop(container);
+
+    let p = profile::read(&rec);
+    let s =
+        p.summary.as_ref().and_then(|s| s.stacks.clone()).expect("the summary says how stacks were found");
+    assert_eq!((s.method.as_str(), s.stack_bytes), ("dwarf", 512), "{s:?}");
+    // main's frame alone is 0x148 bytes: 512 bytes cannot hold main's caller's frames as well.
+    let by_copy: u64 =
+        s.cut.iter().filter(|c| c.reason.starts_with("copy size reached")).map(|c| c.samples).sum();
+    assert!(by_copy > 0 && s.complete < s.user_stacks, "no stack cut by the copy size: {s:?}\n{summary}");
+    assert!(s.cut.iter().any(|c| c.reason.contains("512 bytes")), "the reason does not say the size: {s:?}");
+    assert!(summary.contains("copy size reached"), "record's summary does not say why:\n{summary}");
+
+    let restore_rt = symbol_address(&support::fixture("unwind_chain"), "__restore_rt");
+    let stacks = folded::parse(&report(&rec, &["--folded"]));
+    for leaf in ["c", "e", "h"] {
+        let chain = expected_chain(leaf, restore_rt);
+        let with_leaf: Vec<&FoldedStack> =
+            stacks.iter().filter(|s| !s.kernel && s.user.last().is_some_and(|l| l == leaf)).collect();
+        let total: u64 = with_leaf.iter().map(|s| s.count).sum();
+        let good: u64 =
+            with_leaf.iter().filter(|s| is_suffix_of_chain(&s.user, &chain)).map(|s| s.count).sum();
+        let bad: Vec<String> = with_leaf
+            .iter()
+            .filter(|s| !is_suffix_of_chain(&s.user, &chain))
+            .map(|s| format!("{} {}", s.user_text(), s.count))
+            .collect();
+        assert!(
+            total >= 30 && good as f64 >= 0.95 * total as f64,
+            "leaf {leaf}: {good} of {total} cut stacks are the inner part of the exact chain; others: {bad:?}"
+        );
     }
 }
 
