@@ -64,6 +64,8 @@ pub struct StackSet {
     pub complete: u64,
     /// User frames of all samples.
     pub frames: u64,
+    /// The sum of each sample's depth squared (for the spread of the depths).
+    pub frames_squared: u64,
 }
 
 impl StackSet {
@@ -76,6 +78,7 @@ impl StackSet {
             set.samples += 1;
             set.complete += u64::from(complete);
             set.frames += s.frames.len() as u64;
+            set.frames_squared += (s.frames.len() as u64).pow(2);
         }
         set
     }
@@ -88,6 +91,14 @@ impl StackSet {
     /// User frames per sample.
     pub fn mean_depth(&self) -> f64 {
         self.frames as f64 / self.samples.max(1) as f64
+    }
+
+    /// The standard error of [`StackSet::mean_depth`] (the depths' standard deviation over √samples):
+    /// how far the mean depth of another sampling of the same stacks may lie by chance.
+    pub fn mean_depth_error(&self) -> f64 {
+        let n = self.samples.max(1) as f64;
+        let variance = (self.frames_squared as f64 / n - self.mean_depth().powi(2)).max(0.0);
+        (variance / n).sqrt()
     }
 
     /// The share of samples with stack `key`.
@@ -116,10 +127,11 @@ pub fn side_by_side(a_name: &str, a: &StackSet, b_name: &str, b: &StackSet, top:
     for (name, s) in [(a_name, a), (b_name, b)] {
         let _ = writeln!(
             out,
-            "{name}: {} samples, {:.1}% complete, mean depth {:.2}, {} distinct stacks",
+            "{name}: {} samples, {:.1}% complete, mean depth {:.2} ± {:.2}, {} distinct stacks",
             s.samples,
             100.0 * s.completeness(),
             s.mean_depth(),
+            s.mean_depth_error(),
             s.counts.len()
         );
     }
