@@ -676,11 +676,10 @@ impl Session {
     pub fn stack_summary(&self) -> Option<sampler::recording::StackSummary> {
         let u = self.unwinding.as_ref()?;
         let bytes = u.setup.stack_bytes;
-        let mut cut: Vec<sampler::recording::CutCount> = u
-            .cuts
-            .iter()
-            .map(|(key, &samples)| {
-                let reason = match *key {
+        // Modules of one path in several roots (or by build-id and by inode) give one reason.
+        let mut by_reason: HashMap<String, u64> = HashMap::new();
+        for (key, &samples) in &u.cuts {
+            let reason = match *key {
                     CutKey::CopySize => format!(
                         "copy size reached: the stack went on past the {bytes} bytes copied per sample (raise it with --call-graph dwarf,BYTES, at most {})",
                         sampler::user_stack::MAX_STACK_COPY
@@ -694,8 +693,11 @@ impl Session {
                     CutKey::TooDeep => format!("more than {} frames", symbolizer::unwind::MAX_FRAMES),
                     CutKey::NoStack => "the sample carried no user registers or stack".to_string(),
                 };
-                sampler::recording::CutCount { reason, samples }
-            })
+            *by_reason.entry(reason).or_default() += samples;
+        }
+        let mut cut: Vec<sampler::recording::CutCount> = by_reason
+            .into_iter()
+            .map(|(reason, samples)| sampler::recording::CutCount { reason, samples })
             .collect();
         cut.sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.reason.cmp(&b.reason)));
         Some(sampler::recording::StackSummary {
