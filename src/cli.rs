@@ -391,7 +391,8 @@ pub struct RecordArgs {
     pub count: Option<u64>,
 
     /// Record call stacks: the kernel's, and user stacks unwound from call-frame information
-    /// (`--call-graph dwarf`), complete also for code built without frame pointers.
+    /// (`--call-graph dwarf`), complete also for code built without frame pointers; for an event
+    /// recorded at every hit (a tracepoint or probe without -F/-c), frame pointers (`fp`).
     #[arg(short = 'g')]
     pub callchain: bool,
 
@@ -439,15 +440,7 @@ impl RecordArgs {
         if let Some(pages) = self.mmap_pages.filter(|p| !p.is_power_of_two()) {
             anyhow::bail!("-m {pages}: the ring size must be a power of two number of pages");
         }
-        let call_graph = match (self.call_graph.as_deref(), self.callchain) {
-            (Some(spec), _) => Some(CallGraph::parse(spec)?),
-            (None, true) => Some(CallGraph::default_for_this_machine()),
-            (None, false) => None,
-        };
-        let ring_pages = self.mmap_pages.unwrap_or(match call_graph {
-            Some(CallGraph::Dwarf { .. }) => dwarf_ring_pages(sampler::counter::online_cpus().len()),
-            _ => 256,
-        });
+        let call_graph = self.call_graph.as_deref().map(CallGraph::parse).transpose()?;
         Ok(RecordOptions {
             containers: self.cgroups,
             pids: self.pids,
@@ -455,24 +448,14 @@ impl RecordArgs {
             command: self.command,
             event: self.event,
             rate,
+            callchain: self.callchain || call_graph.is_some(),
             call_graph,
             output: self.output,
             duration: duration_arg(self.duration)?,
-            ring_pages,
+            ring_pages: self.mmap_pages,
             retval: self.retval,
         })
     }
-}
-
-/// The default ring per CPU with `--call-graph dwarf`, whose samples carry a stack copy (32 KiB at
-/// 999 Hz is 32 MB/s per busy CPU): 8 MiB per CPU (about 250 ms of such samples, for the recorder
-/// to be late by while it reads a module or waits for a CPU), less on hosts with more than 8 CPUs so
-/// that all rings together stay near 64 MiB, never under 1 MiB. A power of two of pages.
-fn dwarf_ring_pages(cpus: usize) -> usize {
-    const PAGE: usize = 4096;
-    let per_cpu = ((64 << 20) / cpus.max(1)).clamp(1 << 20, 8 << 20);
-    // The largest power of two of pages that fits.
-    1 << (per_cpu / PAGE).ilog2()
 }
 
 /// `--duration` in seconds, checked.
@@ -714,16 +697,6 @@ mod tests {
     }
 
     #[test]
-    fn dwarf_rings_are_8_mib_per_cpu_up_to_64_mib_in_all() {
-        assert_eq!(dwarf_ring_pages(2), 2048);
-        assert_eq!(dwarf_ring_pages(8), 2048);
-        assert_eq!(dwarf_ring_pages(16), 1024);
-        assert_eq!(dwarf_ring_pages(24), 512);
-        assert_eq!(dwarf_ring_pages(256), 256);
-        assert_eq!(dwarf_ring_pages(0), 2048);
-    }
-
-    #[test]
     fn record_arguments_parse() {
         let cli = Cli::try_parse_from([
             "cperf", "record", "-G", "web", "-F", "999", "-g", "-o", "/out/x", "--", "sleep", "3",
@@ -733,7 +706,8 @@ mod tests {
         let o = args.into_options().unwrap();
         assert_eq!(o.containers, ["web"]);
         assert_eq!(o.rate, Some(Rate::Frequency(999)));
-        assert_eq!(o.call_graph, Some(CallGraph::default_for_this_machine()));
+        assert!(o.callchain);
+        assert_eq!(o.call_graph, None, "-g alone: the default for the event");
         assert_eq!(o.output, std::path::PathBuf::from("/out/x"));
         assert_eq!(o.command, ["sleep", "3"]);
         let record = |args: &[&str]| {
@@ -755,14 +729,17 @@ mod tests {
             assert_eq!(graph("dwarf").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 32768 }));
             assert_eq!(graph("dwarf,8192").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 8192 }));
             assert_eq!(graph("dwarf,65528").unwrap(), Some(CallGraph::Dwarf { stack_bytes: 65528 }));
-            let cpus = sampler::counter::online_cpus().len();
-            assert_eq!(record(&["cperf", "record", "-a", "-g"]).unwrap().ring_pages, dwarf_ring_pages(cpus));
         }
         for bad in ["dwarf,0", "dwarf,100", "dwarf,65536", "dwarf,x", "lbr", "fp,8"] {
             let e = graph(bad).unwrap_err().to_string();
             assert!(e.contains("--call-graph"), "{bad}: {e}");
         }
-        assert_eq!(record(&["cperf", "record", "-a"]).unwrap().call_graph, None);
-        assert_eq!(record(&["cperf", "record", "-a", "-m", "64", "-g"]).unwrap().ring_pages, 64);
+        assert!(!record(&["cperf", "record", "-a"]).unwrap().callchain);
+        assert!(
+            record(&["cperf", "record", "-a", "--call-graph", "fp"]).unwrap().callchain,
+            "--call-graph implies -g"
+        );
+        assert_eq!(record(&["cperf", "record", "-a", "-m", "64", "-g"]).unwrap().ring_pages, Some(64));
+        assert_eq!(record(&["cperf", "record", "-a", "-g"]).unwrap().ring_pages, None);
     }
 }

@@ -427,3 +427,145 @@ fn a_uprobe_target_over_the_file_limit_is_refused_unread() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(err.contains("over the 268435456-byte limit") && err.lines().count() == 1, "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Call-frame information that lies (issue 14): unwinding costs a cut stack, never the recorder
+// ---------------------------------------------------------------------------------------------------------
+
+/// The `hot` fixture built without frame pointers, with an `.eh_frame_hdr` (static links have
+/// none unless asked): call-frame information is all there is to walk it.
+fn hot_without_frame_pointers(scratch: &Scratch) -> PathBuf {
+    let out = scratch.path("hot-no-fp");
+    if !out.exists() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/src/hot.c");
+        support::run_ok(
+            Command::new("cc")
+                .args([
+                    "-static",
+                    "-O2",
+                    "-g",
+                    "-fomit-frame-pointer",
+                    "-Wall",
+                    "-pthread",
+                    "-Wl,--eh-frame-hdr",
+                ])
+                .arg("-o")
+                .arg(&out)
+                .arg(&src),
+        );
+    }
+    out
+}
+
+/// The file range of section `name` of the ELF file `data`.
+fn section_range(data: &[u8], name: &str) -> std::ops::Range<usize> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(data).unwrap();
+    let (offset, size) =
+        file.section_by_name(name).and_then(|s| s.file_range()).unwrap_or_else(|| panic!("no {name}"));
+    offset as usize..(offset + size) as usize
+}
+
+/// The `hot` fixture with its `.eh_frame_hdr` and `.eh_frame` rewritten: `seed` 0 claims two
+/// billion FDEs in the header's table and points every entry of it at offset 0; other seeds fill
+/// both sections with pseudo-random bytes but for the header's first 4 bytes (so that it still
+/// looks like a header).
+fn hot_with_lying_cfi(scratch: &Scratch, seed: u64) -> PathBuf {
+    let mut data = std::fs::read(hot_without_frame_pointers(scratch)).unwrap();
+    let hdr = section_range(&data, ".eh_frame_hdr");
+    let eh = section_range(&data, ".eh_frame");
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    if seed == 0 {
+        // version 1, eh_frame_ptr pcrel|sdata4, fde_count udata4, table datarel|sdata4.
+        data[hdr.start..hdr.start + 4].copy_from_slice(&[1, 0x1b, 0x03, 0x3b]);
+        data[hdr.start + 8..hdr.start + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        for b in &mut data[hdr.start + 12..hdr.end] {
+            *b = 0;
+        }
+    } else {
+        for i in (hdr.start + 4..hdr.end).chain(eh) {
+            data[i] = next() as u8;
+        }
+    }
+    let out = scratch.path(&format!("hot-lying-cfi-{seed}"));
+    std::fs::write(&out, &data).unwrap();
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    out
+}
+
+/// Containers whose program's `.eh_frame_hdr` and `.eh_frame` are garbage (a header claiming two
+/// billion FDEs; random bytes): `record -g` keeps its duration, exits cleanly, writes every sample,
+/// and accounts for every user stack as complete or cut with a reason; a container with honest
+/// call-frame information beside them keeps complete stacks.
+#[test]
+fn lying_call_frame_information_costs_cut_stacks_not_the_recorder() {
+    if !support::privileged() || !support::tool_available("cc", "building the lying binaries") {
+        return;
+    }
+    let scratch = Scratch::new("lying-cfi");
+    let honest_bundle = Bundle::new().args(&["hot", "30"]);
+    std::fs::copy(hot_without_frame_pointers(&scratch), honest_bundle.rootfs().join("bin/hot")).unwrap();
+    let honest = honest_bundle.run_detached("cfi-honest");
+    let mut liars = Vec::new();
+    for seed in [0, 1, 2] {
+        let bundle = Bundle::new().args(&["hot", "30"]);
+        std::fs::copy(hot_with_lying_cfi(&scratch, seed), bundle.rootfs().join("bin/hot")).unwrap();
+        liars.push(bundle.run_detached(&format!("cfi-liar-{seed}")));
+    }
+    let out = scratch.path("lying.cperf");
+    let started = std::time::Instant::now();
+    let mut cmd = cperf();
+    cmd.args(["record", "-g", "-F", "199", "--duration", "2", "-o"]).arg(&out);
+    cmd.args(["-G", honest.id()]);
+    for liar in &liars {
+        cmd.args(["-G", liar.id()]);
+    }
+    let result = cmd.output().unwrap();
+    let elapsed = started.elapsed();
+    assert!(result.status.success(), "{}", describe(&result));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    eprintln!("{stderr}");
+    // Start-up (kallsyms, the containers' files) takes a few seconds on a loaded debug build; a
+    // walk that hung would hold the recorder far longer.
+    assert!(elapsed.as_secs() < 30, "record -g --duration 2 took {elapsed:?}");
+
+    let p = profile::read(&out);
+    let summary = p.summary.as_ref().expect("a summary: the recorder ended cleanly");
+    let stacks = summary.stacks.as_ref().expect("stack completeness in the summary");
+    let cut: u64 = stacks.cut.iter().map(|c| c.samples).sum();
+    assert_eq!(stacks.complete + cut, stacks.user_stacks, "{stacks:?}");
+    // Random call-frame information and no frame pointers: those stacks are cut, with a reason.
+    assert!(cut > 0 && stacks.cut.iter().all(|c| !c.reason.is_empty()), "{stacks:?}");
+    assert!(stacks.user_stacks > 0 && stacks.user_stacks <= p.samples, "{} samples: {stacks:?}", p.samples);
+    for (index, liar) in liars.iter().enumerate() {
+        let n: u64 = leaves(&p, index as u32 + 1).values().sum();
+        assert!(n > 0, "no samples of {}: {:?}", liar.id(), p.by_target);
+    }
+    // The honest container's stacks reach `_start`: lies elsewhere did not spill over.
+    let folded = support::run_ok(
+        Command::new(support::cperf_path())
+            .args(["report", "--folded", "--container", honest.id(), "-i"])
+            .arg(&out),
+    );
+    let folded = String::from_utf8_lossy(&folded.stdout);
+    let (mut total, mut rooted) = (0u64, 0u64);
+    for line in folded.lines() {
+        let (stack, n) = line.rsplit_once(' ').unwrap();
+        let n: u64 = n.parse().unwrap();
+        total += n;
+        if stack.split(';').nth(1) == Some("_start") {
+            rooted += n;
+        }
+    }
+    assert!(
+        total > 0 && rooted * 10 >= total * 9,
+        "{rooted} of {total} honest stacks from _start:\n{folded}"
+    );
+}

@@ -25,12 +25,14 @@ pub enum CallGraph {
 }
 
 impl CallGraph {
-    /// What `-g` means on this machine: CFI unwinding where cperf knows the registers it starts
-    /// from, frame pointers elsewhere.
-    pub fn default_for_this_machine() -> CallGraph {
+    /// What `-g` means: CFI unwinding where cperf knows the registers it starts from, frame
+    /// pointers elsewhere, and for an event recorded at `every_hit` (a tracepoint or probe without
+    /// -F/-c): a stack copy per hit would overflow any ring in a burst of hits (1,000 calls of a
+    /// probed function lost 682 samples with 8 MiB rings), and such recordings count hits.
+    pub fn default_for(every_hit: bool) -> CallGraph {
         match unwind_registers() {
-            Some(_) => CallGraph::Dwarf { stack_bytes: DEFAULT_STACK_BYTES },
-            None => CallGraph::FramePointers,
+            Some(_) if !every_hit => CallGraph::Dwarf { stack_bytes: DEFAULT_STACK_BYTES },
+            _ => CallGraph::FramePointers,
         }
     }
 
@@ -70,6 +72,53 @@ impl CallGraph {
         match self {
             CallGraph::FramePointers => 0,
             CallGraph::Dwarf { stack_bytes } => *stack_bytes,
+        }
+    }
+}
+
+/// The smallest ring the default falls back to when the locked-memory limit refuses larger ones:
+/// the default ring of frame-pointer stacks.
+pub const MIN_DEFAULT_RING_PAGES: usize = 256;
+
+/// The default ring per CPU, in pages: 256 (1 MiB) for frame-pointer stacks; with a stack copy per
+/// sample (32 KiB at 999 Hz is 32 MB/s per busy CPU), 8 MiB per CPU — about 250 ms of such
+/// samples, for the recorder to be late by while it reads a module or waits for a CPU — and less
+/// on hosts with more than 8 CPUs so that all rings together stay near 64 MiB, never under 1 MiB.
+pub fn default_ring_pages(call_graph: Option<CallGraph>) -> usize {
+    match call_graph {
+        Some(CallGraph::Dwarf { .. }) => dwarf_ring_pages(sampler::counter::online_cpus().len()),
+        _ => MIN_DEFAULT_RING_PAGES,
+    }
+}
+
+/// [`default_ring_pages`] with a stack copy, for `cpus` CPUs: a power of two of pages.
+fn dwarf_ring_pages(cpus: usize) -> usize {
+    const PAGE: usize = 4096;
+    let per_cpu = ((64 << 20) / cpus.max(1)).clamp(1 << 20, 8 << 20);
+    1 << (per_cpu / PAGE).ilog2()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dwarf_rings_are_8_mib_per_cpu_up_to_64_mib_in_all() {
+        assert_eq!(dwarf_ring_pages(2), 2048);
+        assert_eq!(dwarf_ring_pages(8), 2048);
+        assert_eq!(dwarf_ring_pages(16), 1024);
+        assert_eq!(dwarf_ring_pages(24), 512);
+        assert_eq!(dwarf_ring_pages(256), 256);
+        assert_eq!(dwarf_ring_pages(0), 2048);
+        assert_eq!(default_ring_pages(Some(CallGraph::FramePointers)), 256);
+        assert_eq!(default_ring_pages(None), 256);
+    }
+
+    #[test]
+    fn events_recorded_at_every_hit_walk_frame_pointers_by_default() {
+        assert_eq!(CallGraph::default_for(true), CallGraph::FramePointers);
+        if unwind_registers().is_some() {
+            assert_eq!(CallGraph::default_for(false), CallGraph::Dwarf { stack_bytes: DEFAULT_STACK_BYTES });
         }
     }
 }

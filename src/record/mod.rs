@@ -53,14 +53,16 @@ pub struct RecordOptions {
     pub event: Option<String>,
     /// `-F` or `-c`; `None` for the default (99 Hz, or every event for tracepoints).
     pub rate: Option<Rate>,
-    /// `-g` / `--call-graph`: call stacks, and how their user part is found.
+    /// `-g` or `--call-graph`: call stacks.
+    pub callchain: bool,
+    /// `--call-graph`: how their user part is found; `None` for the event's default.
     pub call_graph: Option<CallGraph>,
     /// `-o`.
     pub output: PathBuf,
     /// `--duration`.
     pub duration: Option<Duration>,
-    /// `-m`: data pages per CPU ring.
-    pub ring_pages: usize,
+    /// `-m`: data pages per CPU ring; `None` for the default of the call graph.
+    pub ring_pages: Option<usize>,
     /// `--retval`: sample the return register (a uretprobe's return value).
     pub retval: bool,
 }
@@ -97,7 +99,11 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             "--retval needs a return probe: -e 'uretprobe:/path/in/container:function' (a value exists only when the function returns)"
         ),
     };
-    let unwind_registers = match opts.call_graph {
+    let every_hit =
+        matches!(event.kind, EventKind::Tracepoint { .. } | EventKind::Uprobe(_)) && opts.rate.is_none();
+    let call_graph =
+        opts.callchain.then(|| opts.call_graph.unwrap_or_else(|| CallGraph::default_for(every_hit)));
+    let unwind_registers = match call_graph {
         Some(CallGraph::Dwarf { .. }) => sampler::user_stack::unwind_registers(),
         _ => None,
     };
@@ -216,14 +222,14 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         meta.probe = placed.probes.into_iter().next();
         target_events.push(placed.events.events()[0].clone());
     }
-    let callchain = opts.call_graph.is_some();
-    let sampling = SamplingOptions {
+    let callchain = call_graph.is_some();
+    let mut sampling = SamplingOptions {
         event: event.clone(),
         rate,
         callchain,
         user_regs,
-        stack_user: opts.call_graph.map_or(0, |c| c.stack_bytes()),
-        ring_pages: opts.ring_pages,
+        stack_user: call_graph.map_or(0, |c| c.stack_bytes()),
+        ring_pages: opts.ring_pages.unwrap_or_else(|| call_graph::default_ring_pages(call_graph)),
     };
     // What the processes already running have mapped (and their files, opened) is read before
     // sampling starts, and again once it has: `-p` samples from the moment its events are opened,
@@ -234,7 +240,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         Ok(_) => "kallsyms".into(),
         Err(why) => why.clone(),
     };
-    let unwinding = match (opts.call_graph, unwind_registers) {
+    let unwinding = match (call_graph, unwind_registers) {
         (Some(CallGraph::Dwarf { stack_bytes }), Some(registers)) => {
             Some(session::UnwindSetup { registers, mask: user_regs, stack_bytes })
         }
@@ -260,8 +266,39 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     for &(pid, target) in &existing {
         session.add_existing(pid, target as u32)?;
     }
-    let mut sampler = Sampler::open_per_target(&sampling, &scopes, &target_events)
-        .with_context(|| format!("cannot sample '{}' for {}", event.name, metas[0].description))?;
+    let asked_pages = sampling.ring_pages;
+    let mut sampler = loop {
+        match Sampler::open_per_target(&sampling, &scopes, &target_events) {
+            // The locked-memory limit of a user without CAP_IPC_LOCK (perf_event_mlock_kb, then
+            // RLIMIT_MEMLOCK) refuses the default rings: smaller ones, down to those of -g fp.
+            Err(counter::CounterError::Syscall { ref source, .. })
+                if opts.ring_pages.is_none()
+                    && source.call.starts_with("mmap")
+                    && source.errno() == Some(libc::EPERM)
+                    && sampling.ring_pages > call_graph::MIN_DEFAULT_RING_PAGES =>
+            {
+                sampling.ring_pages /= 2;
+            }
+            result => {
+                break result.with_context(|| {
+                    format!("cannot sample '{}' for {}", event.name, metas[0].description)
+                })?
+            }
+        }
+    };
+    if sampling.ring_pages < asked_pages {
+        event_note = Some(
+            [event_note.take(), Some(format!(
+                "rings of {} KiB per CPU, not {} KiB: the locked-memory limit refused more (kernel.perf_event_mlock_kb, ulimit -l); raise it, run with CAP_IPC_LOCK, or give -m",
+                sampling.ring_pages * 4,
+                asked_pages * 4
+            ))]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; "),
+        );
+    }
     let start_time = monotonic_ns();
     let meta = Meta {
         cperf_version: env!("CARGO_PKG_VERSION").into(),
@@ -284,7 +321,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             Rate::Frequency(_) => None,
         },
         callchain,
-        call_graph: opts.call_graph.map(|c| c.describe()),
+        call_graph: call_graph.map(|c| c.describe()),
         targets: metas.clone(),
         kernel_symbols,
         value: sampler::uprobe::return_register()
@@ -436,7 +473,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             event: &event.name,
             event_note: event_note.as_deref(),
             rate,
-            call_graph: opts.call_graph,
+            call_graph,
             stacks: summary.stacks.as_ref(),
             elapsed,
             stats: &stats,

@@ -166,8 +166,14 @@ struct Unwinding {
     cuts: HashMap<CutKey, u64>,
 }
 
-/// How the unwinding of one user stack ended: complete, or cut for a reason.
-type Ending = Option<CutKey>;
+/// How the unwinding of one user stack ended.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// At the outermost frame, or cut (as the unwinder says).
+    Unwound(End),
+    /// The sample carried no user registers or stack for a task in user mode.
+    NoStack,
+}
 
 /// The user frames of a sample: addresses, each with whether it is a return address; and, when
 /// they were to be unwound by the recorder, how that ended.
@@ -450,8 +456,9 @@ impl Session {
         &mut self,
         s: Sample,
         target: u32,
-        (user_frames, end): UserFrames,
+        (mut user_frames, end): UserFrames,
     ) -> Result<(), WriteError> {
+        let cut = end.map(|end| self.settle(s.pid, s.time, &mut user_frames, end));
         if !self.named_tids.contains(&s.tid) && self.unnamed.insert(s.pid) {
             self.stats.unnamed_processes += 1;
         }
@@ -494,8 +501,8 @@ impl Session {
                 user.push(self.user_frame(s.pid, s.time, s.ip, false)?);
             }
         }
-        if let Some(ending) = end {
-            self.count_stack(&user_frames, ending);
+        if let Some(cut) = cut {
+            self.count_stack(&user_frames, cut);
         }
         let kernel_len = kernel.len() as u32;
         kernel.extend(user);
@@ -586,7 +593,7 @@ impl Session {
             user.push((s.ip, false));
         }
         // A task in user state whose sample carried no registers or stack to unwind.
-        let ending = (self.unwinding.is_some() && !user.is_empty()).then_some(Some(CutKey::NoStack));
+        let ending = (self.unwinding.is_some() && !user.is_empty()).then_some(Ending::NoStack);
         (user, ending)
     }
 
@@ -612,16 +619,29 @@ impl Session {
             }
         };
         let frames = u.frames.iter().map(|f| (f.address, f.is_return_address)).collect();
-        let ending = match end {
-            End::Complete => None,
-            End::Cut(Cut::CopySize) => Some(CutKey::CopySize),
-            End::Cut(Cut::NoCfi { address }) => {
-                Some(CutKey::NoCfi(self.locate(s.pid, s.time, address).map_or(0, |(module, _)| module)))
+        Some((frames, Some(Ending::Unwound(end))))
+    }
+
+    /// Why the unwinding of `frames` (of `pid` at `time`, its mappings as final as they get) was
+    /// cut, `None` when it was not. A walk cut at an address in no mapping got there from the frame
+    /// before, whose unwinding information was missing or wrong (frame pointers followed where
+    /// there were none): that address is garbage, left out, and the cut is the frame before's.
+    fn settle(&self, pid: u32, time: u64, frames: &mut Vec<(u64, bool)>, end: Ending) -> Option<CutKey> {
+        Some(match end {
+            Ending::Unwound(End::Complete) => return None,
+            Ending::NoStack => CutKey::NoStack,
+            Ending::Unwound(End::Cut(Cut::CopySize)) => CutKey::CopySize,
+            Ending::Unwound(End::Cut(Cut::Unreadable { .. })) => CutKey::Unreadable,
+            Ending::Unwound(End::Cut(Cut::TooDeep)) => CutKey::TooDeep,
+            Ending::Unwound(End::Cut(Cut::NoCfi { address })) => {
+                let last = frames.last().map(|&(a, _)| a);
+                if frames.len() > 1 && last == Some(address) && self.locate(pid, time, address).is_none() {
+                    frames.pop();
+                }
+                let at = frames.last().map_or(address, |&(a, _)| a);
+                CutKey::NoCfi(self.locate(pid, time, at).map_or(0, |(module, _)| module))
             }
-            End::Cut(Cut::Unreadable { .. }) => Some(CutKey::Unreadable),
-            End::Cut(Cut::TooDeep) => Some(CutKey::TooDeep),
-        };
-        Some((frames, Some(ending)))
+        })
     }
 
     /// The executable mappings of the image `pid` ran at `time`, for the unwinder: built from the
@@ -642,7 +662,7 @@ impl Session {
     }
 
     /// Counts how the unwinding of a user stack of `frames` ended.
-    fn count_stack(&mut self, frames: &[(u64, bool)], key: Ending) {
+    fn count_stack(&mut self, frames: &[(u64, bool)], key: Option<CutKey>) {
         let Some(u) = self.unwinding.as_mut() else { return };
         u.user_stacks += 1;
         u.user_frames += frames.len() as u64;
@@ -656,11 +676,10 @@ impl Session {
     pub fn stack_summary(&self) -> Option<sampler::recording::StackSummary> {
         let u = self.unwinding.as_ref()?;
         let bytes = u.setup.stack_bytes;
-        let mut cut: Vec<sampler::recording::CutCount> = u
-            .cuts
-            .iter()
-            .map(|(key, &samples)| {
-                let reason = match *key {
+        // Modules of one path in several roots (or by build-id and by inode) give one reason.
+        let mut by_reason: HashMap<String, u64> = HashMap::new();
+        for (key, &samples) in &u.cuts {
+            let reason = match *key {
                     CutKey::CopySize => format!(
                         "copy size reached: the stack went on past the {bytes} bytes copied per sample (raise it with --call-graph dwarf,BYTES, at most {})",
                         sampler::user_stack::MAX_STACK_COPY
@@ -674,8 +693,11 @@ impl Session {
                     CutKey::TooDeep => format!("more than {} frames", symbolizer::unwind::MAX_FRAMES),
                     CutKey::NoStack => "the sample carried no user registers or stack".to_string(),
                 };
-                sampler::recording::CutCount { reason, samples }
-            })
+            *by_reason.entry(reason).or_default() += samples;
+        }
+        let mut cut: Vec<sampler::recording::CutCount> = by_reason
+            .into_iter()
+            .map(|(reason, samples)| sampler::recording::CutCount { reason, samples })
             .collect();
         cut.sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.reason.cmp(&b.reason)));
         Some(sampler::recording::StackSummary {

@@ -10,12 +10,19 @@ use std::os::unix::fs::FileExt;
 
 use super::error::CfiError;
 
-/// Section headers beyond this count are refused (real files have well under a thousand).
-const MAX_SECTIONS: u64 = 1 << 16;
+/// Section headers beyond this count are refused (linked files have well under a hundred).
+const MAX_SECTIONS: u64 = 1 << 13;
 /// Program headers beyond this count are refused.
 const MAX_SEGMENTS: u64 = 1 << 12;
+/// Largest header entry accepted (ELF64's are 56 and 64 bytes): the tables read stay under
+/// 2 MiB whatever the file claims.
+const MAX_ENTRY: u64 = 256;
+/// Largest section name table accepted.
+const MAX_NAMES: u64 = 1 << 20;
 const SHF_COMPRESSED: u64 = 0x800;
 const SHT_NOBITS: u32 = 8;
+/// `p_flags` bit of an executable segment.
+const PF_X: u32 = 1;
 const PT_LOAD: u32 = 1;
 const EM_X86_64: u16 = 62;
 
@@ -43,12 +50,14 @@ impl Source for [u8] {
     }
 }
 
-/// A `PT_LOAD` segment: file offset, link-time address and size in the file.
+/// A `PT_LOAD` segment: file offset, link-time address, size in the file, and whether it is
+/// executable (`PF_X`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub offset: u64,
     pub vaddr: u64,
     pub filesz: u64,
+    pub executable: bool,
 }
 
 /// One section header.
@@ -127,7 +136,7 @@ impl Headers {
 
         let mut segments = Vec::new();
         if phnum > 0 {
-            if phentsize < 56 || phnum > MAX_SEGMENTS {
+            if !(56..=MAX_ENTRY).contains(&phentsize) || phnum > MAX_SEGMENTS {
                 return Err(CfiError::Malformed("bad program header table"));
             }
             let size = table_size(phoff, phnum, phentsize, len)?;
@@ -138,6 +147,7 @@ impl Headers {
                         offset: u64_at(entry, 8),
                         vaddr: u64_at(entry, 16),
                         filesz: u64_at(entry, 32),
+                        executable: u32_at(entry, 4) & PF_X != 0,
                     });
                 }
             }
@@ -145,7 +155,7 @@ impl Headers {
 
         let mut sections = Vec::new();
         if shoff != 0 {
-            if shentsize < 64 {
+            if !(64..=MAX_ENTRY).contains(&shentsize) {
                 return Err(CfiError::Malformed("bad section header size"));
             }
             // More than 0xff00 sections: the count and the name table's index are in section 0.
@@ -180,6 +190,9 @@ impl Headers {
                 .collect();
             let names = match raw.get(shstrndx as usize) {
                 Some((_, s)) if s.has_plain_data() => {
+                    if s.size > MAX_NAMES {
+                        return Err(CfiError::Malformed("section name table too large"));
+                    }
                     table_size(s.offset, 1, s.size, len)?;
                     src.read_exact_at(s.offset, s.size)?
                 }

@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = handler;
         sigaction(SIGPROF, &sa, 0);
-        struct itimerval it = {{0, 1000}, {0, 1000}};
+        /* One expiry, after 1 ms of CPU time: inside spin, which only returns once it came. */
+        struct itimerval it = {{0, 0}, {0, 1000}};
         setitimer(ITIMER_PROF, &it, 0);
         spin();
         struct itimerval off = {{0, 0}, {0, 0}};
