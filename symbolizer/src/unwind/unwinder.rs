@@ -114,7 +114,11 @@ impl Unwinder {
             if out.len() >= MAX_FRAMES {
                 return End::Cut(Cut::TooDeep);
             }
-            out.push(Frame { address: next.0, is_return_address: next.1.is_return_address() });
+            // A signal handler "returns" to the first instruction of the sigreturn trampoline, which
+            // no call precedes: that frame is named by its exact address (`__restore_rt`), not by
+            // the byte before it (another function, or none).
+            let is_return_address = next.1.is_return_address() && !signal::is_trampoline(space, next.0);
+            out.push(Frame { address: next.0, is_return_address });
             frame = next.1;
         }
     }
