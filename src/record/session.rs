@@ -150,8 +150,12 @@ enum CutKey {
     NoCfi(u32),
     Unreadable,
     TooDeep,
-    /// The sample carried no registers or no stack for a task in user mode.
+    /// The sample carried no registers or no stack for a task in user mode, or a 32-bit task's.
     NoStack,
+    /// Taken in a program whose mappings are not known.
+    ProgramUnknown,
+    /// The rule or frame pointer at an address of this module (0: no known mapping) led nowhere.
+    BadStep(u32),
 }
 
 /// The recorder's unwinding state and what it counted.
@@ -171,8 +175,11 @@ struct Unwinding {
 enum Ending {
     /// At the outermost frame, or cut (as the unwinder says).
     Unwound(End),
-    /// The sample carried no user registers or stack for a task in user mode.
+    /// The sample carried no user registers or stack for a task in user mode, or a 32-bit task's.
     NoStack,
+    /// The sample was taken in a program whose mappings are not known (never seen, or older than
+    /// the images kept).
+    ProgramUnknown,
 }
 
 /// The user frames of a sample: addresses, each with whether it is a return address; and, when
@@ -437,7 +444,17 @@ impl Session {
             // an exec whose record is still in a ring: the sample waits for the next drain.
             let in_kept_image = self.image_at(s.pid, s.time).is_some();
             let user = self.user_frames(&s);
-            if in_kept_image && user.0.iter().any(|&(a, _)| self.locate(s.pid, s.time, a).is_none()) {
+            // A walk cut at an address in no mapping ends in garbage (see `settle`): not a reason to
+            // read the maps again.
+            let checked = match user.1 {
+                Some(Ending::Unwound(End::Cut(Cut::NoCfi { address })))
+                    if user.0.len() > 1 && user.0.last().map(|&(a, _)| a) == Some(address) =>
+                {
+                    &user.0[..user.0.len() - 1]
+                }
+                _ => &user.0[..],
+            };
+            if in_kept_image && checked.iter().any(|&(a, _)| self.locate(s.pid, s.time, a).is_none()) {
                 self.reread_maps(s.pid)?;
             }
             let read_late = self.processes.get(&s.pid).and_then(|p| p.proc_read_at);
@@ -601,22 +618,24 @@ impl Session {
     /// carries none (a kernel thread, or a task with no user state).
     fn unwind(&mut self, s: &Sample) -> Option<UserFrames> {
         let u = self.unwinding.as_ref()?;
+        // PERF_SAMPLE_REGS_ABI_64: a 32-bit task's registers and stack are not unwound by x86-64 rules.
+        if s.user_regs_abi != 2 {
+            return None;
+        }
         let regs = u.setup.registers;
         let ip = register(u.setup.mask, regs.ip, &s.user_regs)?;
         let sp = register(u.setup.mask, regs.sp, &s.user_regs)?;
         let bp = register(u.setup.mask, regs.fp, &s.user_regs)?;
-        let requested = u64::from(u.setup.stack_bytes);
+        // What the kernel set out to copy for this sample (less than asked when the record had no
+        // room): a copy of that size is full.
+        let requested = s.user_stack_size;
         let space = self.address_space(s.pid, s.time);
         let u = self.unwinding.as_mut()?;
         let stack = UserStack { ip, sp, bp, bytes: &s.user_stack, requested };
         let end = match &space {
             Some(space) => u.unwinder.unwind(space, &stack, &mut u.frames),
-            None => {
-                // The image is gone: the ip alone, and no walk through mappings not known.
-                u.frames.clear();
-                u.frames.push(Unwound { address: ip, is_return_address: false });
-                End::Cut(Cut::NoCfi { address: ip })
-            }
+            // The image is gone: the ip alone, and no walk through mappings not known.
+            None => return Some((vec![(ip, false)], Some(Ending::ProgramUnknown))),
         };
         let frames = u.frames.iter().map(|f| (f.address, f.is_return_address)).collect();
         Some((frames, Some(Ending::Unwound(end))))
@@ -630,6 +649,10 @@ impl Session {
         Some(match end {
             Ending::Unwound(End::Complete) => return None,
             Ending::NoStack => CutKey::NoStack,
+            Ending::ProgramUnknown => CutKey::ProgramUnknown,
+            Ending::Unwound(End::Cut(Cut::BadStep { address })) => {
+                CutKey::BadStep(self.locate(pid, time, address).map_or(0, |(module, _)| module))
+            }
             Ending::Unwound(End::Cut(Cut::CopySize)) => CutKey::CopySize,
             Ending::Unwound(End::Cut(Cut::Unreadable { .. })) => CutKey::Unreadable,
             Ending::Unwound(End::Cut(Cut::TooDeep)) => CutKey::TooDeep,
@@ -680,7 +703,10 @@ impl Session {
         let mut by_reason: HashMap<String, u64> = HashMap::new();
         for (key, &samples) in &u.cuts {
             let reason = match *key {
-                    CutKey::CopySize => format!(
+                    CutKey::CopySize if bytes >= sampler::user_stack::MAX_STACK_COPY => format!(
+                    "copy size reached: the stack went on past the {bytes} bytes copied per sample (the most the kernel copies)"
+                ),
+                CutKey::CopySize => format!(
                         "copy size reached: the stack went on past the {bytes} bytes copied per sample (raise it with --call-graph dwarf,BYTES, at most {})",
                         sampler::user_stack::MAX_STACK_COPY
                     ),
@@ -691,7 +717,13 @@ impl Session {
                     ),
                     CutKey::Unreadable => "the walk left the copied stack (stack memory below the stack pointer or above the stack's top)".to_string(),
                     CutKey::TooDeep => format!("more than {} frames", symbolizer::unwind::MAX_FRAMES),
-                    CutKey::NoStack => "the sample carried no user registers or stack".to_string(),
+                    CutKey::NoStack => "the sample carried no user registers or stack (or a 32-bit task's)".to_string(),
+                    CutKey::ProgramUnknown => "taken in a program whose mappings cperf never saw or no longer keeps".to_string(),
+                    CutKey::BadStep(0) => "the unwinding led to an address in no known mapping".to_string(),
+                    CutKey::BadStep(module) => format!(
+                        "the unwinding rule or frame pointer at an address in {} led nowhere",
+                        String::from_utf8_lossy(self.modules.path(module))
+                    ),
                 };
             *by_reason.entry(reason).or_default() += samples;
         }
@@ -1183,6 +1215,8 @@ mod tests {
             cgroup: 0,
             user_regs: Vec::new(),
             user_stack: Vec::new(),
+            user_stack_size: 0,
+            user_regs_abi: 0,
         })
     }
 

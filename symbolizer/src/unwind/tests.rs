@@ -433,7 +433,7 @@ fn unwind_cfa_near_zero_is_cut() {
     let mut frames = Vec::new();
     let mut unwinder = Unwinder::new();
     let end = unwinder.unwind(&space, &user, &mut frames);
-    assert!(matches!(end, End::Cut(Cut::Unreadable { .. })), "{end:?}");
+    assert!(matches!(end, End::Cut(Cut::BadStep { .. })), "{end:?}");
     // The unwinder is still usable afterwards.
     assert!(matches!(unwinder.unwind(&space, &user, &mut frames), End::Cut(_)));
 }
