@@ -92,6 +92,13 @@ pub struct Sample {
     /// The user stack copied from the user stack pointer up ([`SampleLayout::stack_user`] bytes
     /// asked for; what the kernel could copy of them): process memory, to unwind and drop.
     pub user_stack: Vec<u8>,
+    /// How many bytes of stack the kernel set out to copy for this sample: what was asked for, or
+    /// less when the record had no room for more (a copy of this size is full: the stack may go
+    /// on past it).
+    pub user_stack_size: u64,
+    /// `PERF_SAMPLE_REGS_ABI_*` of the user registers: 2 for a 64-bit task, 1 for a 32-bit one, 0
+    /// for none.
+    pub user_regs_abi: u64,
 }
 
 /// A `PERF_RECORD_MMAP2`: an executable (or data) mapping of a process.
@@ -230,14 +237,17 @@ pub fn parse(kind: u32, misc: u16, body: &[u8], layout: SampleLayout) -> Result<
             }
             let callchain = (0..nr).map(|_| c.u64()).collect::<Result<Vec<_>, _>>()?;
             let mut user_regs = Vec::new();
+            let mut user_regs_abi = 0;
             if layout.user_regs != 0 {
                 // PERF_SAMPLE_REGS_ABI_NONE (0): no user state, and no registers follow.
-                if c.u64()? != 0 {
+                user_regs_abi = c.u64()?;
+                if user_regs_abi != 0 {
                     user_regs =
                         (0..layout.user_regs.count_ones()).map(|_| c.u64()).collect::<Result<_, _>>()?;
                 }
             }
             let mut user_stack = Vec::new();
+            let mut user_stack_size = 0;
             if layout.stack_user != 0 {
                 // `size`, `size` bytes, then (when size is not 0) how many of them were copied.
                 let size = c.u64()?;
@@ -245,6 +255,7 @@ pub fn parse(kind: u32, misc: u16, body: &[u8], layout: SampleLayout) -> Result<
                     return Err(c.error("user stack longer than the record"));
                 }
                 let data = c.bytes(size as usize)?;
+                user_stack_size = size;
                 if size != 0 {
                     let copied = c.u64()?;
                     user_stack = data[..(copied.min(size) as usize)].to_vec();
@@ -264,6 +275,8 @@ pub fn parse(kind: u32, misc: u16, body: &[u8], layout: SampleLayout) -> Result<
                 cgroup,
                 user_regs,
                 user_stack,
+                user_stack_size,
+                user_regs_abi,
             })
         }
         perf::PERF_RECORD_MMAP2 => {
@@ -444,6 +457,7 @@ mod tests {
             (s.user_regs.as_slice(), s.user_stack.as_slice(), s.cgroup),
             ([5, 6].as_slice(), &[1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12][..], 77)
         );
+        assert_eq!((s.user_stack_size, s.user_regs_abi), (16, 2));
         // A kernel thread: no registers, a zero-size stack and no copied count.
         let body = head().u64(0).u64(0).u64(77).0;
         let Record::Sample(s) = parse(perf::PERF_RECORD_SAMPLE, 2, &body, layout).unwrap() else { panic!() };

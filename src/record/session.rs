@@ -150,8 +150,12 @@ enum CutKey {
     NoCfi(u32),
     Unreadable,
     TooDeep,
-    /// The sample carried no registers or no stack for a task in user mode.
+    /// The sample carried no registers or no stack for a task in user mode, or a 32-bit task's.
     NoStack,
+    /// Taken in a program whose mappings are not known.
+    ProgramUnknown,
+    /// The rule or frame pointer at an address of this module (0: no known mapping) led nowhere.
+    BadStep(u32),
 }
 
 /// The recorder's unwinding state and what it counted.
@@ -166,8 +170,17 @@ struct Unwinding {
     cuts: HashMap<CutKey, u64>,
 }
 
-/// How the unwinding of one user stack ended: complete, or cut for a reason.
-type Ending = Option<CutKey>;
+/// How the unwinding of one user stack ended.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// At the outermost frame, or cut (as the unwinder says).
+    Unwound(End),
+    /// The sample carried no user registers or stack for a task in user mode, or a 32-bit task's.
+    NoStack,
+    /// The sample was taken in a program whose mappings are not known (never seen, or older than
+    /// the images kept).
+    ProgramUnknown,
+}
 
 /// The user frames of a sample: addresses, each with whether it is a return address; and, when
 /// they were to be unwound by the recorder, how that ended.
@@ -431,7 +444,17 @@ impl Session {
             // an exec whose record is still in a ring: the sample waits for the next drain.
             let in_kept_image = self.image_at(s.pid, s.time).is_some();
             let user = self.user_frames(&s);
-            if in_kept_image && user.0.iter().any(|&(a, _)| self.locate(s.pid, s.time, a).is_none()) {
+            // A walk cut at an address in no mapping ends in garbage (see `settle`): not a reason to
+            // read the maps again.
+            let checked = match user.1 {
+                Some(Ending::Unwound(End::Cut(Cut::NoCfi { address })))
+                    if user.0.len() > 1 && user.0.last().map(|&(a, _)| a) == Some(address) =>
+                {
+                    &user.0[..user.0.len() - 1]
+                }
+                _ => &user.0[..],
+            };
+            if in_kept_image && checked.iter().any(|&(a, _)| self.locate(s.pid, s.time, a).is_none()) {
                 self.reread_maps(s.pid)?;
             }
             let read_late = self.processes.get(&s.pid).and_then(|p| p.proc_read_at);
@@ -450,8 +473,9 @@ impl Session {
         &mut self,
         s: Sample,
         target: u32,
-        (user_frames, end): UserFrames,
+        (mut user_frames, end): UserFrames,
     ) -> Result<(), WriteError> {
+        let cut = end.map(|end| self.settle(s.pid, s.time, &mut user_frames, end));
         if !self.named_tids.contains(&s.tid) && self.unnamed.insert(s.pid) {
             self.stats.unnamed_processes += 1;
         }
@@ -494,8 +518,8 @@ impl Session {
                 user.push(self.user_frame(s.pid, s.time, s.ip, false)?);
             }
         }
-        if let Some(ending) = end {
-            self.count_stack(&user_frames, ending);
+        if let Some(cut) = cut {
+            self.count_stack(&user_frames, cut);
         }
         let kernel_len = kernel.len() as u32;
         kernel.extend(user);
@@ -586,7 +610,7 @@ impl Session {
             user.push((s.ip, false));
         }
         // A task in user state whose sample carried no registers or stack to unwind.
-        let ending = (self.unwinding.is_some() && !user.is_empty()).then_some(Some(CutKey::NoStack));
+        let ending = (self.unwinding.is_some() && !user.is_empty()).then_some(Ending::NoStack);
         (user, ending)
     }
 
@@ -594,34 +618,53 @@ impl Session {
     /// carries none (a kernel thread, or a task with no user state).
     fn unwind(&mut self, s: &Sample) -> Option<UserFrames> {
         let u = self.unwinding.as_ref()?;
+        // PERF_SAMPLE_REGS_ABI_64: a 32-bit task's registers and stack are not unwound by x86-64 rules.
+        if s.user_regs_abi != 2 {
+            return None;
+        }
         let regs = u.setup.registers;
         let ip = register(u.setup.mask, regs.ip, &s.user_regs)?;
         let sp = register(u.setup.mask, regs.sp, &s.user_regs)?;
         let bp = register(u.setup.mask, regs.fp, &s.user_regs)?;
-        let requested = u64::from(u.setup.stack_bytes);
+        // What the kernel set out to copy for this sample (less than asked when the record had no
+        // room): a copy of that size is full.
+        let requested = s.user_stack_size;
         let space = self.address_space(s.pid, s.time);
         let u = self.unwinding.as_mut()?;
         let stack = UserStack { ip, sp, bp, bytes: &s.user_stack, requested };
         let end = match &space {
             Some(space) => u.unwinder.unwind(space, &stack, &mut u.frames),
-            None => {
-                // The image is gone: the ip alone, and no walk through mappings not known.
-                u.frames.clear();
-                u.frames.push(Unwound { address: ip, is_return_address: false });
-                End::Cut(Cut::NoCfi { address: ip })
-            }
+            // The image is gone: the ip alone, and no walk through mappings not known.
+            None => return Some((vec![(ip, false)], Some(Ending::ProgramUnknown))),
         };
         let frames = u.frames.iter().map(|f| (f.address, f.is_return_address)).collect();
-        let ending = match end {
-            End::Complete => None,
-            End::Cut(Cut::CopySize) => Some(CutKey::CopySize),
-            End::Cut(Cut::NoCfi { address }) => {
-                Some(CutKey::NoCfi(self.locate(s.pid, s.time, address).map_or(0, |(module, _)| module)))
+        Some((frames, Some(Ending::Unwound(end))))
+    }
+
+    /// Why the unwinding of `frames` (of `pid` at `time`, its mappings as final as they get) was
+    /// cut, `None` when it was not. A walk cut at an address in no mapping got there from the frame
+    /// before, whose unwinding information was missing or wrong (frame pointers followed where
+    /// there were none): that address is garbage, left out, and the cut is the frame before's.
+    fn settle(&self, pid: u32, time: u64, frames: &mut Vec<(u64, bool)>, end: Ending) -> Option<CutKey> {
+        Some(match end {
+            Ending::Unwound(End::Complete) => return None,
+            Ending::NoStack => CutKey::NoStack,
+            Ending::ProgramUnknown => CutKey::ProgramUnknown,
+            Ending::Unwound(End::Cut(Cut::BadStep { address })) => {
+                CutKey::BadStep(self.locate(pid, time, address).map_or(0, |(module, _)| module))
             }
-            End::Cut(Cut::Unreadable { .. }) => Some(CutKey::Unreadable),
-            End::Cut(Cut::TooDeep) => Some(CutKey::TooDeep),
-        };
-        Some((frames, Some(ending)))
+            Ending::Unwound(End::Cut(Cut::CopySize)) => CutKey::CopySize,
+            Ending::Unwound(End::Cut(Cut::Unreadable { .. })) => CutKey::Unreadable,
+            Ending::Unwound(End::Cut(Cut::TooDeep)) => CutKey::TooDeep,
+            Ending::Unwound(End::Cut(Cut::NoCfi { address })) => {
+                let last = frames.last().map(|&(a, _)| a);
+                if frames.len() > 1 && last == Some(address) && self.locate(pid, time, address).is_none() {
+                    frames.pop();
+                }
+                let at = frames.last().map_or(address, |&(a, _)| a);
+                CutKey::NoCfi(self.locate(pid, time, at).map_or(0, |(module, _)| module))
+            }
+        })
     }
 
     /// The executable mappings of the image `pid` ran at `time`, for the unwinder: built from the
@@ -642,7 +685,7 @@ impl Session {
     }
 
     /// Counts how the unwinding of a user stack of `frames` ended.
-    fn count_stack(&mut self, frames: &[(u64, bool)], key: Ending) {
+    fn count_stack(&mut self, frames: &[(u64, bool)], key: Option<CutKey>) {
         let Some(u) = self.unwinding.as_mut() else { return };
         u.user_stacks += 1;
         u.user_frames += frames.len() as u64;
@@ -656,12 +699,14 @@ impl Session {
     pub fn stack_summary(&self) -> Option<sampler::recording::StackSummary> {
         let u = self.unwinding.as_ref()?;
         let bytes = u.setup.stack_bytes;
-        let mut cut: Vec<sampler::recording::CutCount> = u
-            .cuts
-            .iter()
-            .map(|(key, &samples)| {
-                let reason = match *key {
-                    CutKey::CopySize => format!(
+        // Modules of one path in several roots (or by build-id and by inode) give one reason.
+        let mut by_reason: HashMap<String, u64> = HashMap::new();
+        for (key, &samples) in &u.cuts {
+            let reason = match *key {
+                    CutKey::CopySize if bytes >= sampler::user_stack::MAX_STACK_COPY => format!(
+                    "copy size reached: the stack went on past the {bytes} bytes copied per sample (the most the kernel copies)"
+                ),
+                CutKey::CopySize => format!(
                         "copy size reached: the stack went on past the {bytes} bytes copied per sample (raise it with --call-graph dwarf,BYTES, at most {})",
                         sampler::user_stack::MAX_STACK_COPY
                     ),
@@ -672,10 +717,19 @@ impl Session {
                     ),
                     CutKey::Unreadable => "the walk left the copied stack (stack memory below the stack pointer or above the stack's top)".to_string(),
                     CutKey::TooDeep => format!("more than {} frames", symbolizer::unwind::MAX_FRAMES),
-                    CutKey::NoStack => "the sample carried no user registers or stack".to_string(),
+                    CutKey::NoStack => "the sample carried no user registers or stack (or a 32-bit task's)".to_string(),
+                    CutKey::ProgramUnknown => "taken in a program whose mappings cperf never saw or no longer keeps".to_string(),
+                    CutKey::BadStep(0) => "the unwinding led to an address in no known mapping".to_string(),
+                    CutKey::BadStep(module) => format!(
+                        "the unwinding rule or frame pointer at an address in {} led nowhere",
+                        String::from_utf8_lossy(self.modules.path(module))
+                    ),
                 };
-                sampler::recording::CutCount { reason, samples }
-            })
+            *by_reason.entry(reason).or_default() += samples;
+        }
+        let mut cut: Vec<sampler::recording::CutCount> = by_reason
+            .into_iter()
+            .map(|(reason, samples)| sampler::recording::CutCount { reason, samples })
             .collect();
         cut.sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.reason.cmp(&b.reason)));
         Some(sampler::recording::StackSummary {
@@ -1161,6 +1215,8 @@ mod tests {
             cgroup: 0,
             user_regs: Vec::new(),
             user_stack: Vec::new(),
+            user_stack_size: 0,
+            user_regs_abi: 0,
         })
     }
 

@@ -4,7 +4,7 @@
 //! `.ci/run` installs Debian's `docker.io` and starts `dockerd`; [`docker_ready`] checks that the daemon
 //! answers and, under `CPERF_REQUIRE_PRIVILEGED=1`, turns its absence into a failure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -48,9 +48,13 @@ pub struct Image {
 impl Image {
     /// Imports `bundle`'s rootfs (busybox plus whatever fixtures it was given) as a new image.
     pub fn import(bundle: &Bundle, test: &str) -> Image {
+        Image::import_dir(bundle.rootfs(), test)
+    }
+
+    /// Imports the root filesystem at `dir` (a Debian root, for instance) as a new image.
+    pub fn import_dir(dir: &Path, test: &str) -> Image {
         let tag = format!("{}:test", unique_id(test));
-        let script =
-            format!("tar -C '{}' -c . | docker import - '{tag}' >/dev/null", bundle.rootfs().display());
+        let script = format!("tar -C '{}' -c . | docker import - '{tag}' >/dev/null", dir.display());
         run_ok(Command::new("sh").args(["-c", &script]));
         Image { tag }
     }

@@ -19,8 +19,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod debian;
 pub mod docker;
+pub mod folded;
+pub mod perf_script;
 pub mod profile;
+pub mod stacks;
 
 // ---------------------------------------------------------------------------------------------------------
 // Privileges
@@ -201,8 +205,24 @@ pub fn describe(out: &Output) -> String {
 // Fixtures
 // ---------------------------------------------------------------------------------------------------------
 
+/// Fixtures built without frame pointers, as distributions build their packages: only their call-frame
+/// information (`.eh_frame`) says where a caller's frame is. Static PIE, as Debian's own binaries are PIE.
+pub const NO_FRAME_POINTER_FIXTURES: &[&str] = &["unwind_chain"];
+
+/// The compiler flags of fixture `name` (besides `-Wall -pthread -o OUT SRC`): `-static -O2 -g
+/// -fno-omit-frame-pointer`, or for [`NO_FRAME_POINTER_FIXTURES`] `-static-pie -O2 -g
+/// -fomit-frame-pointer -fno-optimize-sibling-calls` (each call stays a call with its own frame).
+pub fn fixture_flags(name: &str) -> &'static [&'static str] {
+    if NO_FRAME_POINTER_FIXTURES.contains(&name) {
+        &["-static-pie", "-O2", "-g", "-fomit-frame-pointer", "-fno-optimize-sibling-calls"]
+    } else {
+        &["-static", "-O2", "-g", "-fno-omit-frame-pointer"]
+    }
+}
+
 /// Compiles `fixtures/src/<name>.c` (once per test process, and again only if the source is newer) into
-/// `<target>/fixtures/<name>` with `cc -static -O2 -g -fno-omit-frame-pointer` and returns its path.
+/// `<target>/fixtures/<name>` with [`fixture_flags`] (`cc -static -O2 -g -fno-omit-frame-pointer` for
+/// most) and returns its path.
 ///
 /// The binary is written under a temporary name and renamed into place, so test binaries running in
 /// parallel never see (or execute) a half-written file.
@@ -225,9 +245,7 @@ pub fn fixture(name: &str) -> PathBuf {
         let tmp =
             out_dir.join(format!(".{name}.tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
         let mut cmd = Command::new("cc");
-        cmd.args(["-static", "-O2", "-g", "-fno-omit-frame-pointer", "-Wall", "-pthread", "-o"])
-            .arg(&tmp)
-            .arg(&src);
+        cmd.args(fixture_flags(name)).args(["-Wall", "-pthread", "-o"]).arg(&tmp).arg(&src);
         run_ok(&mut cmd);
         fs::rename(&tmp, &out)
             .unwrap_or_else(|e| panic!("cannot rename {} to {}: {e}", tmp.display(), out.display()));
@@ -437,6 +455,25 @@ impl Bundle {
             let dest = self.rootfs().join(&path[1..]);
             fs::create_dir_all(dest.parent().unwrap()).unwrap();
             fs::copy(path, &dest).unwrap_or_else(|e| panic!("cannot copy {path} into the rootfs: {e}"));
+        }
+        self
+    }
+
+    /// Copies the host binary `program` to `dest` in the rootfs, with the shared libraries and the
+    /// dynamic loader `ldd` lists for it at their host paths (to run cperf itself in a container).
+    pub fn with_host_binary(self, program: &Path, dest: &str) -> Bundle {
+        let target = self.rootfs().join(dest.trim_start_matches('/'));
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(program, &target).unwrap_or_else(|e| panic!("cannot copy {}: {e}", program.display()));
+        let ldd = run_ok(Command::new("ldd").arg(program));
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let path = line.split("=>").last().unwrap_or("").split_whitespace().next().unwrap_or("");
+            if !path.starts_with('/') {
+                continue;
+            }
+            let lib = self.rootfs().join(&path[1..]);
+            fs::create_dir_all(lib.parent().unwrap()).unwrap();
+            fs::copy(path, &lib).unwrap_or_else(|e| panic!("cannot copy {path} into the rootfs: {e}"));
         }
         self
     }

@@ -7,6 +7,8 @@ use std::path::Path;
 use sampler::recording::{Entry, ModuleKind, RecordingReader, Summary};
 use symbolizer::perfmap::PerfMap;
 
+use super::stacks::{StackFrame, UserStack};
+
 /// What a recording says, reduced to what tests check.
 #[derive(Debug, Default)]
 pub struct Profile {
@@ -41,6 +43,9 @@ pub struct Profile {
     pub last_sample_time: u64,
     /// When sampling began (META `start_time`, the records' clock).
     pub start_time: u64,
+    /// Each sample's user frames, root first, named as for [`Profile::leaves`], in the form the
+    /// unwinding tests compare with perf's.
+    pub user_stacks: Vec<UserStack>,
 }
 
 struct Frame {
@@ -58,8 +63,9 @@ pub fn read(path: &Path) -> Profile {
     let mut stacks: HashMap<u32, (u32, Vec<u32>)> = HashMap::new();
     let mut perf_maps: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut comm_of: HashMap<u32, String> = HashMap::new();
+    let mut thread_comm: HashMap<u32, String> = HashMap::new();
     // Samples are resolved at the end: names and perf maps may come after the samples.
-    let mut samples: Vec<(u32, u32, u32)> = Vec::new();
+    let mut samples: Vec<(u32, u32, u32, u32)> = Vec::new();
     let mut first_seen: HashMap<u32, u64> = HashMap::new();
     let mut symbolized: std::collections::HashSet<u32> = Default::default();
     let mut sample_stacks: Vec<(u64, u32)> = Vec::new();
@@ -89,8 +95,8 @@ pub fn read(path: &Path) -> Profile {
             Entry::Stack { id, kernel, frames } => {
                 stacks.insert(id, (kernel, frames));
             }
-            Entry::Sample { pid, stack, target, time, .. } => {
-                samples.push((pid, stack, target));
+            Entry::Sample { pid, tid, stack, target, time, .. } => {
+                samples.push((pid, tid, stack, target));
                 sample_stacks.push((time, stack));
             }
             Entry::PerfMap { pid, reset, data } => {
@@ -100,8 +106,12 @@ pub fn read(path: &Path) -> Profile {
                 }
                 m.extend_from_slice(&data);
             }
-            Entry::Comm { pid, tid, name, .. } if pid == tid => {
-                comm_of.insert(pid, String::from_utf8_lossy(&name).into_owned());
+            Entry::Comm { pid, tid, name, .. } => {
+                let name = String::from_utf8_lossy(&name).into_owned();
+                if pid == tid {
+                    comm_of.insert(pid, name.clone());
+                }
+                thread_comm.insert(tid, name);
             }
             Entry::Lost { count, .. } => p.lost += count,
             _ => {}
@@ -123,24 +133,37 @@ pub fn read(path: &Path) -> Profile {
         .filter(|(id, f)| !symbolized.contains(id) && !matches!(modules[&f.module].0, ModuleKind::Anonymous))
         .filter_map(|(id, _)| first_seen.get(id).copied())
         .collect();
-    for (pid, stack, target) in samples {
+    // A frame's function as `report` names it: SYMBOLS for files, the process's perf map for JIT code.
+    let function_of = |id: u32| {
+        let f = &frames[&id];
+        let (kind, _, owner) = &modules[&f.module];
+        match kind {
+            ModuleKind::Anonymous => maps.get(owner).and_then(|m| m.lookup(f.offset)).map(|s| s.name.clone()),
+            _ => names.get(&id).cloned(),
+        }
+    };
+    for (pid, tid, stack, target) in samples {
         p.samples += 1;
         let (kernel, ids) = &stacks[&stack];
+        let user = ids.get(*kernel as usize..).unwrap_or_default();
+        let frames = user
+            .iter()
+            .rev()
+            .map(|&id| {
+                let path = &modules[&frames[&id].module].1;
+                let module = path.rsplit('/').next().filter(|m| !m.is_empty() && *m != "[unknown]");
+                let module = module.unwrap_or("?");
+                StackFrame { module: module.to_owned(), function: function_of(id) }
+            })
+            .collect();
+        let comm = thread_comm.get(&tid).or(comm_of.get(&pid)).cloned().unwrap_or_default();
+        p.user_stacks.push(UserStack { comm, tid, frames });
         if *kernel > 0 {
             let name = names.get(&ids[0]).cloned().unwrap_or_else(|| "[unknown]".into());
             *p.kernel_leaves.entry(name).or_default() += 1;
         }
         let leaf = ids.get(*kernel as usize).or(ids.first()).copied();
-        let name = leaf.and_then(|id| {
-            let f = &frames[&id];
-            let (kind, _, owner) = &modules[&f.module];
-            match kind {
-                ModuleKind::Anonymous => {
-                    maps.get(owner).and_then(|m| m.lookup(f.offset)).map(|s| s.name.clone())
-                }
-                _ => names.get(&id).cloned(),
-            }
-        });
+        let name = leaf.and_then(function_of);
         let name = name.unwrap_or_else(|| "[unknown]".into());
         *p.by_target.entry(target).or_default().entry(name.clone()).or_default() += 1;
         *p.leaves.entry(name).or_default() += 1;

@@ -71,7 +71,7 @@ impl AddressSpace {
         }
         self.unmap(start, end);
         let base_avma = file.as_deref().and_then(|f| {
-            let segment = f.segment_at(pgoff)?;
+            let segment = f.segment_for(pgoff, end - start)?;
             start.checked_sub(pgoff)?.checked_add(segment.offset)?.checked_sub(segment.vaddr)
         });
         #[cfg(target_arch = "x86_64")]

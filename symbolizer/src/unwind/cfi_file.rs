@@ -219,9 +219,19 @@ impl CfiFile {
         self.bytes_held
     }
 
-    /// The `PT_LOAD` segment holding file offset `pgoff`.
-    pub(crate) fn segment_at(&self, pgoff: u64) -> Option<&Segment> {
-        self.segments.iter().find(|s| s.offset <= pgoff && pgoff - s.offset < s.filesz.max(1))
+    /// The `PT_LOAD` segment an executable mapping of `len` bytes from file offset `pgoff` maps:
+    /// the executable one it overlaps most (any, when none is executable). The kernel maps a
+    /// segment from its offset rounded down to a page, so with linkers that do not page-align
+    /// segments in the file (lld: `R` at offset 0, `R E` at offset 0xa40, vaddr 0x1a40) the mapping
+    /// of the code starts inside the segment before it, which a lookup of `pgoff` alone picks (the
+    /// base then off by the two segments' different vaddr − offset).
+    pub(crate) fn segment_for(&self, pgoff: u64, len: u64) -> Option<&Segment> {
+        let end = pgoff.saturating_add(len.max(1));
+        let overlap = |s: &Segment| {
+            let s_end = s.offset.saturating_add(s.filesz.max(1));
+            s_end.min(end).saturating_sub(s.offset.max(pgoff))
+        };
+        self.segments.iter().filter(|s| overlap(s) > 0).max_by_key(|s| (s.executable, overlap(s)))
     }
 
     /// Whether the code at file offset `offset` is exactly `code`; cached, at most

@@ -21,6 +21,8 @@ const MAX_ENTRY: u64 = 256;
 const MAX_NAMES: u64 = 1 << 20;
 const SHF_COMPRESSED: u64 = 0x800;
 const SHT_NOBITS: u32 = 8;
+/// `p_flags` bit of an executable segment.
+const PF_X: u32 = 1;
 const PT_LOAD: u32 = 1;
 const EM_X86_64: u16 = 62;
 
@@ -48,12 +50,14 @@ impl Source for [u8] {
     }
 }
 
-/// A `PT_LOAD` segment: file offset, link-time address and size in the file.
+/// A `PT_LOAD` segment: file offset, link-time address, size in the file, and whether it is
+/// executable (`PF_X`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub offset: u64,
     pub vaddr: u64,
     pub filesz: u64,
+    pub executable: bool,
 }
 
 /// One section header.
@@ -143,6 +147,7 @@ impl Headers {
                         offset: u64_at(entry, 8),
                         vaddr: u64_at(entry, 16),
                         filesz: u64_at(entry, 32),
+                        executable: u32_at(entry, 4) & PF_X != 0,
                     });
                 }
             }

@@ -79,10 +79,15 @@ pub enum Cut {
         address: u64,
     },
     /// A read outside the copy that a larger copy would not fix (below sp, or above the stack's
-    /// top when the kernel copied less than asked: `address` is what could not be read), or an
-    /// unwinding error (`address` is the frame's code address).
+    /// top when the kernel copied less than asked): `address` is what could not be read.
     Unreadable {
-        /// The address that could not be read, or the code address of the frame.
+        /// The address that could not be read.
+        address: u64,
+    },
+    /// The rule (or the frame pointer) of the frame at `address` led nowhere: the stack pointer
+    /// did not move up, nothing changed, arithmetic overflowed, or the evaluation failed.
+    BadStep {
+        /// The frame's code address.
         address: u64,
     },
     /// More than [`MAX_FRAMES`] frames.

@@ -60,14 +60,21 @@ impl Unwinder {
         let mut reader = StackReader::new(stack);
         let mut regs = UnwindRegsX86_64::new(stack.ip, stack.sp, stack.bp);
         let mut frame = FrameAddress::InstructionPointer(stack.ip);
+        let mut trampoline = signal::is_trampoline(space, stack.ip);
         loop {
             reader.failed = None;
             // Rules compute the caller's sp by adding to this one and read just below it: an
             // sp below 8 is garbage, and would wrap.
             if regs.sp() < 8 {
-                return End::Cut(Cut::Unreadable { address: regs.sp() });
+                return End::Cut(Cut::BadStep { address: frame.address() });
             }
-            let next = if signal::is_trampoline(space, frame.address()) {
+            // The psABI marks the outermost frame with rbp 0: code without call-frame information
+            // returned into with rbp 0 is where the stack starts (musl's `_start` and `__clone`
+            // are such assembly; a frame-pointer step there would fail, not end).
+            if frame.is_return_address() && regs.bp() == 0 && outermost_without_cfi(space, frame) {
+                return End::Complete;
+            }
+            let next = if trampoline {
                 let sp = regs.sp();
                 let saved = |reader: &mut StackReader<'_>, at: u64| {
                     let address = sp.checked_add(at).ok_or(())?;
@@ -90,7 +97,7 @@ impl Unwinder {
                 }));
                 let Ok(step) = step else {
                     self.cache = framehop::x86_64::CacheX86_64::new();
-                    return End::Cut(Cut::Unreadable { address: frame.address() });
+                    return End::Cut(Cut::BadStep { address: frame.address() });
                 };
                 match step {
                     Ok(Some(ra)) => match FrameAddress::from_return_address(ra) {
@@ -106,7 +113,7 @@ impl Unwinder {
                             reader
                                 .copy_size_cut()
                                 .or_else(|| no_cfi(space, frame))
-                                .unwrap_or(Cut::Unreadable { address: frame.address() }),
+                                .unwrap_or(Cut::BadStep { address: frame.address() }),
                         );
                     }
                 }
@@ -114,7 +121,11 @@ impl Unwinder {
             if out.len() >= MAX_FRAMES {
                 return End::Cut(Cut::TooDeep);
             }
-            out.push(Frame { address: next.0, is_return_address: next.1.is_return_address() });
+            // A signal handler "returns" to the first instruction of the sigreturn trampoline, which
+            // no call precedes: that frame is named by its exact address (`__restore_rt`), not by
+            // the byte before it (another function, or none).
+            trampoline = signal::is_trampoline(space, next.0);
+            out.push(Frame { address: next.0, is_return_address: next.1.is_return_address() && !trampoline });
             frame = next.1;
         }
     }
@@ -131,6 +142,14 @@ impl Unwinder {
             None => End::Complete,
         }
     }
+}
+
+/// True when `frame` is in a mapping but no FDE covers it (its file has none there, or no CFI at
+/// all): where frame pointers are all there is.
+#[cfg(target_arch = "x86_64")]
+fn outermost_without_cfi(space: &AddressSpace, frame: framehop::FrameAddress) -> bool {
+    let lookup = frame.address_for_lookup();
+    space.mapping(lookup).is_some_and(|m| m.cfi(lookup).is_none_or(|(file, svma)| !file.covers(svma)))
 }
 
 /// `Some(NoCfi)` when `frame` is in no mapping, or in a file with CFI but no FDE covering it;
