@@ -121,10 +121,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
             let note = format!(
                 "sampling at {max} Hz, not {hz}: kernel.perf_event_max_sample_rate is {max}; raise it with: sysctl kernel.perf_event_max_sample_rate={hz}"
             );
-            event_note = Some(match event_note {
-                Some(n) => format!("{n}; {note}"),
-                None => note,
-            });
+            add_note(&mut event_note, note);
         }
     }
     let mut signals = Signals::block()?;
@@ -287,16 +284,13 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         }
     };
     if sampling.ring_pages < asked_pages {
-        event_note = Some(
-            [event_note.take(), Some(format!(
+        add_note(
+            &mut event_note,
+            format!(
                 "rings of {} KiB per CPU, not {} KiB: the locked-memory limit refused more (kernel.perf_event_mlock_kb, ulimit -l); raise it, run with CAP_IPC_LOCK, or give -m",
                 sampling.ring_pages * 4,
                 asked_pages * 4
-            ))]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; "),
+            ),
         );
     }
     let start_time = monotonic_ns();
@@ -595,6 +589,14 @@ fn read_kallsyms() -> Result<symbolizer::kallsyms::Kallsyms, String> {
     let text =
         std::fs::read_to_string("/proc/kallsyms").map_err(|e| format!("cannot read /proc/kallsyms: {e}"))?;
     symbolizer::kallsyms::Kallsyms::parse(&text).map_err(|e| e.to_string())
+}
+
+/// Adds `note` to the event's note (`; ` between notes).
+fn add_note(event_note: &mut Option<String>, note: String) {
+    *event_note = Some(match event_note.take() {
+        Some(n) => format!("{n}; {note}"),
+        None => note,
+    });
 }
 
 /// `kernel.perf_event_max_sample_rate`, the highest `-F` the kernel accepts.
