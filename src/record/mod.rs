@@ -239,7 +239,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
     };
     let unwinding = match (call_graph, unwind_registers) {
         (Some(CallGraph::Dwarf { stack_bytes }), Some(registers)) => {
-            Some(session::UnwindSetup { registers, mask: user_regs, stack_bytes })
+            Some(session::UnwindSetup { registers, stack_bytes })
         }
         _ => None,
     };
@@ -248,9 +248,7 @@ pub fn run(opts: RecordOptions, err: &mut dyn std::io::Write) -> anyhow::Result<
         modules.read_cfi();
     }
     let mut session = Session::new(modules, callchain, unwinding, scopes.len());
-    if return_register != 0 {
-        session.set_value_register(return_register.trailing_zeros(), user_regs);
-    }
+    session.set_registers(user_regs, (return_register != 0).then(|| return_register.trailing_zeros()));
     for (target, pids) in target_pids.iter().enumerate() {
         if let Some(&pid) = pids.first() {
             session.set_target_root(target, pid);

@@ -136,8 +136,6 @@ impl Out {
 pub struct UnwindSetup {
     /// Which sampled registers are the instruction, stack and frame pointers.
     pub registers: UnwindRegisters,
-    /// Every register sampled (`sample_regs_user`), to find those among.
-    pub mask: u64,
     /// Bytes of user stack asked for per sample.
     pub stack_bytes: u32,
 }
@@ -163,7 +161,6 @@ enum CutKey {
 struct Unwinding {
     setup: UnwindSetup,
     unwinder: Unwinder,
-    frames: Vec<Unwound>,
     user_stacks: u64,
     complete: u64,
     user_frames: u64,
@@ -182,9 +179,9 @@ enum Ending {
     ProgramUnknown,
 }
 
-/// The user frames of a sample: addresses, each with whether it is a return address; and, when
-/// they were to be unwound by the recorder, how that ended.
-type UserFrames = (Vec<(u64, bool)>, Option<Ending>);
+/// The user frames of a sample, innermost first, and, when they were to be unwound by the
+/// recorder, how that ended.
+type UserFrames = (Vec<Unwound>, Option<Ending>);
 
 /// Everything between the records and the file.
 #[derive(Debug)]
@@ -202,10 +199,10 @@ pub struct Session {
     callchain: bool,
     /// With `--call-graph dwarf`: the unwinder.
     unwinding: Option<Unwinding>,
-    /// The register a sample's `value` is (the return register of a uretprobe), by bit number,
-    /// among the registers `registers` sampled.
+    /// Every user register sampled (`sample_regs_user`): a sample carries them in bit order.
+    sampled_registers: u64,
+    /// The register a sample's `value` is (the return register of a uretprobe), by bit number.
     value_register: Option<u32>,
-    registers: u64,
     drain: u64,
     /// The drain period (see [`Session::next_period`]): `/proc/<pid>/maps` is read again at most
     /// once per period and process, however many drains the period has.
@@ -243,14 +240,13 @@ impl Session {
             unwinding: unwind.map(|setup| Unwinding {
                 setup,
                 unwinder: Unwinder::new(),
-                frames: Vec::new(),
                 user_stacks: 0,
                 complete: 0,
                 user_frames: 0,
                 cuts: HashMap::new(),
             }),
+            sampled_registers: 0,
             value_register: None,
-            registers: unwind.map_or(0, |u| u.mask),
             drain: 0,
             period: 0,
             perf_maps: super::jit::budget(),
@@ -263,10 +259,11 @@ impl Session {
         }
     }
 
-    /// Samples carry the register `bit` (among `mask`, all registers sampled) as their value.
-    pub fn set_value_register(&mut self, bit: u32, mask: u64) {
-        self.value_register = Some(bit);
-        self.registers = mask;
+    /// Samples carry the user registers of `mask` (`sample_regs_user`); `value`, a bit of it, is
+    /// the register written as each sample's value (the return register of a uretprobe).
+    pub fn set_registers(&mut self, mask: u64, value: Option<u32>) {
+        self.sampled_registers = mask;
+        self.value_register = value;
     }
 
     /// Writes to `w` from now on, first what waited for it.
@@ -444,17 +441,10 @@ impl Session {
             // an exec whose record is still in a ring: the sample waits for the next drain.
             let in_kept_image = self.image_at(s.pid, s.time).is_some();
             let user = self.user_frames(&s);
-            // A walk cut at an address in no mapping ends in garbage (see `settle`): not a reason to
+            // The last frame of a walk cut there may be garbage (see `settle`): not a reason to
             // read the maps again.
-            let checked = match user.1 {
-                Some(Ending::Unwound(End::Cut(Cut::NoCfi { address })))
-                    if user.0.len() > 1 && user.0.last().map(|&(a, _)| a) == Some(address) =>
-                {
-                    &user.0[..user.0.len() - 1]
-                }
-                _ => &user.0[..],
-            };
-            if in_kept_image && checked.iter().any(|&(a, _)| self.locate(s.pid, s.time, a).is_none()) {
+            let checked = &user.0[..user.0.len() - usize::from(stopped_at_last(&user.0, user.1))];
+            if in_kept_image && checked.iter().any(|f| self.locate(s.pid, s.time, f.address).is_none()) {
                 self.reread_maps(s.pid)?;
             }
             let read_late = self.processes.get(&s.pid).and_then(|p| p.proc_read_at);
@@ -508,8 +498,8 @@ impl Session {
                 first = false;
             }
         }
-        for &(addr, caller) in &user_frames {
-            user.push(self.user_frame(s.pid, s.time, addr, caller)?);
+        for f in &user_frames {
+            user.push(self.user_frame(s.pid, s.time, f.address, f.is_return_address)?);
         }
         if kernel.is_empty() && user.is_empty() {
             if s.misc & MISC_CPUMODE_MASK == MISC_KERNEL {
@@ -543,7 +533,7 @@ impl Session {
             // The return value of a uretprobe, when one is sampled.
             value: self
                 .value_register
-                .and_then(|bit| register(self.registers, bit, &s.user_regs))
+                .and_then(|bit| register(self.sampled_registers, bit, &s.user_regs))
                 .map(|r| r as i64),
         })?;
         self.stats.samples += 1;
@@ -598,7 +588,7 @@ impl Session {
                     continue;
                 }
                 if context == Some(PERF_CONTEXT_USER) {
-                    user.push((addr, !first));
+                    user.push(Unwound { address: addr, is_return_address: !first });
                     any = true;
                 } else if context == Some(PERF_CONTEXT_KERNEL) {
                     any = true;
@@ -607,7 +597,7 @@ impl Session {
             }
         }
         if !any && s.misc & MISC_CPUMODE_MASK != MISC_KERNEL {
-            user.push((s.ip, false));
+            user.push(Unwound { address: s.ip, is_return_address: false });
         }
         // A task in user state whose sample carried no registers or stack to unwind.
         let ending = (self.unwinding.is_some() && !user.is_empty()).then_some(Ending::NoStack);
@@ -623,29 +613,33 @@ impl Session {
             return None;
         }
         let regs = u.setup.registers;
-        let ip = register(u.setup.mask, regs.ip, &s.user_regs)?;
-        let sp = register(u.setup.mask, regs.sp, &s.user_regs)?;
-        let bp = register(u.setup.mask, regs.fp, &s.user_regs)?;
+        let mask = self.sampled_registers;
+        let ip = register(mask, regs.ip, &s.user_regs)?;
+        let sp = register(mask, regs.sp, &s.user_regs)?;
+        let bp = register(mask, regs.fp, &s.user_regs)?;
         // What the kernel set out to copy for this sample (less than asked when the record had no
         // room): a copy of that size is full.
         let requested = s.user_stack_size;
         let space = self.address_space(s.pid, s.time);
         let u = self.unwinding.as_mut()?;
         let stack = UserStack { ip, sp, bp, bytes: &s.user_stack, requested };
-        let end = match &space {
-            Some(space) => u.unwinder.unwind(space, &stack, &mut u.frames),
+        let mut frames = Vec::new();
+        let ending = match &space {
+            Some(space) => Ending::Unwound(u.unwinder.unwind(space, &stack, &mut frames)),
             // The image is gone: the ip alone, and no walk through mappings not known.
-            None => return Some((vec![(ip, false)], Some(Ending::ProgramUnknown))),
+            None => {
+                frames.push(Unwound { address: ip, is_return_address: false });
+                Ending::ProgramUnknown
+            }
         };
-        let frames = u.frames.iter().map(|f| (f.address, f.is_return_address)).collect();
-        Some((frames, Some(Ending::Unwound(end))))
+        Some((frames, Some(ending)))
     }
 
     /// Why the unwinding of `frames` (of `pid` at `time`, its mappings as final as they get) was
     /// cut, `None` when it was not. A walk cut at an address in no mapping got there from the frame
     /// before, whose unwinding information was missing or wrong (frame pointers followed where
     /// there were none): that address is garbage, left out, and the cut is the frame before's.
-    fn settle(&self, pid: u32, time: u64, frames: &mut Vec<(u64, bool)>, end: Ending) -> Option<CutKey> {
+    fn settle(&self, pid: u32, time: u64, frames: &mut Vec<Unwound>, end: Ending) -> Option<CutKey> {
         Some(match end {
             Ending::Unwound(End::Complete) => return None,
             Ending::NoStack => CutKey::NoStack,
@@ -657,11 +651,10 @@ impl Session {
             Ending::Unwound(End::Cut(Cut::Unreadable { .. })) => CutKey::Unreadable,
             Ending::Unwound(End::Cut(Cut::TooDeep)) => CutKey::TooDeep,
             Ending::Unwound(End::Cut(Cut::NoCfi { address })) => {
-                let last = frames.last().map(|&(a, _)| a);
-                if frames.len() > 1 && last == Some(address) && self.locate(pid, time, address).is_none() {
+                if stopped_at_last(frames, Some(end)) && self.locate(pid, time, address).is_none() {
                     frames.pop();
                 }
-                let at = frames.last().map_or(address, |&(a, _)| a);
+                let at = frames.last().map_or(address, |f| f.address);
                 CutKey::NoCfi(self.locate(pid, time, at).map_or(0, |(module, _)| module))
             }
         })
@@ -685,7 +678,7 @@ impl Session {
     }
 
     /// Counts how the unwinding of a user stack of `frames` ended.
-    fn count_stack(&mut self, frames: &[(u64, bool)], key: Option<CutKey>) {
+    fn count_stack(&mut self, frames: &[Unwound], key: Option<CutKey>) {
         let Some(u) = self.unwinding.as_mut() else { return };
         u.user_stacks += 1;
         u.user_frames += frames.len() as u64;
@@ -701,30 +694,8 @@ impl Session {
         let bytes = u.setup.stack_bytes;
         // Modules of one path in several roots (or by build-id and by inode) give one reason.
         let mut by_reason: HashMap<String, u64> = HashMap::new();
-        for (key, &samples) in &u.cuts {
-            let reason = match *key {
-                    CutKey::CopySize if bytes >= sampler::user_stack::MAX_STACK_COPY => format!(
-                    "copy size reached: the stack went on past the {bytes} bytes copied per sample (the most the kernel copies)"
-                ),
-                CutKey::CopySize => format!(
-                        "copy size reached: the stack went on past the {bytes} bytes copied per sample (raise it with --call-graph dwarf,BYTES, at most {})",
-                        sampler::user_stack::MAX_STACK_COPY
-                    ),
-                    CutKey::NoCfi(0) => "stopped at an address in no known mapping".to_string(),
-                    CutKey::NoCfi(module) => format!(
-                        "no call-frame information for an address in {}, and no frame pointer to follow there",
-                        String::from_utf8_lossy(self.modules.path(module))
-                    ),
-                    CutKey::Unreadable => "the walk left the copied stack (stack memory below the stack pointer or above the stack's top)".to_string(),
-                    CutKey::TooDeep => format!("more than {} frames", symbolizer::unwind::MAX_FRAMES),
-                    CutKey::NoStack => "the sample carried no user registers or stack (or a 32-bit task's)".to_string(),
-                    CutKey::ProgramUnknown => "taken in a program whose mappings cperf never saw or no longer keeps".to_string(),
-                    CutKey::BadStep(0) => "the unwinding led to an address in no known mapping".to_string(),
-                    CutKey::BadStep(module) => format!(
-                        "the unwinding rule or frame pointer at an address in {} led nowhere",
-                        String::from_utf8_lossy(self.modules.path(module))
-                    ),
-                };
+        for (&key, &samples) in &u.cuts {
+            let reason = self.cut_reason(key, bytes);
             *by_reason.entry(reason).or_default() += samples;
         }
         let mut cut: Vec<sampler::recording::CutCount> = by_reason
@@ -740,6 +711,36 @@ impl Session {
             user_frames: u.user_frames,
             cut,
         })
+    }
+
+    /// The summary's words for `key`, with `stack_bytes` copied per sample.
+    fn cut_reason(&self, key: CutKey, stack_bytes: u32) -> String {
+        use sampler::user_stack::MAX_STACK_COPY;
+        let module = |id: u32| String::from_utf8_lossy(self.modules.path(id)).into_owned();
+        let copied =
+            format!("copy size reached: the stack went on past the {stack_bytes} bytes copied per sample");
+        match key {
+            CutKey::CopySize if stack_bytes >= MAX_STACK_COPY => format!("{copied} (the most the kernel copies)"),
+            CutKey::CopySize => {
+                format!("{copied} (raise it with --call-graph dwarf,BYTES, at most {MAX_STACK_COPY})")
+            }
+            CutKey::NoCfi(0) => "stopped at an address in no known mapping".into(),
+            CutKey::NoCfi(id) => format!(
+                "no call-frame information for an address in {}, and no frame pointer to follow there",
+                module(id)
+            ),
+            CutKey::BadStep(0) => "the unwinding led to an address in no known mapping".into(),
+            CutKey::BadStep(id) => {
+                format!("the unwinding rule or frame pointer at an address in {} led nowhere", module(id))
+            }
+            CutKey::Unreadable => {
+                "the walk left the copied stack (stack memory below the stack pointer or above the stack's top)"
+                    .into()
+            }
+            CutKey::TooDeep => format!("more than {} frames", symbolizer::unwind::MAX_FRAMES),
+            CutKey::NoStack => "the sample carried no user registers or stack (or a 32-bit task's)".into(),
+            CutKey::ProgramUnknown => "taken in a program whose mappings cperf never saw or no longer keeps".into(),
+        }
     }
 
     /// Reads `/proc/<pid>/maps` again for an address in no known mapping, once per drain period.
@@ -1134,6 +1135,17 @@ impl Session {
 }
 
 /// Now on `CLOCK_MONOTONIC`, the clock of the records' times.
+/// True when a walk of `frames` was cut for want of call-frame information at its last frame,
+/// with a frame before it: that last address is what the frame before led to, perhaps garbage.
+fn stopped_at_last(frames: &[Unwound], end: Option<Ending>) -> bool {
+    match end {
+        Some(Ending::Unwound(End::Cut(Cut::NoCfi { address }))) => {
+            frames.len() > 1 && frames.last().is_some_and(|f| f.address == address)
+        }
+        _ => false,
+    }
+}
+
 fn monotonic_ns() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map_or(0, |t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
