@@ -555,15 +555,10 @@ fn lying_call_frame_information_costs_cut_stacks_not_the_recorder() {
             .arg(&out),
     );
     let folded = String::from_utf8_lossy(&folded.stdout);
-    let (mut total, mut rooted) = (0u64, 0u64);
-    for line in folded.lines() {
-        let (stack, n) = line.rsplit_once(' ').unwrap();
-        let n: u64 = n.parse().unwrap();
-        total += n;
-        if stack.split(';').nth(1) == Some("_start") {
-            rooted += n;
-        }
-    }
+    let stacks = support::folded::parse(&folded);
+    let total: u64 = stacks.iter().map(|s| s.count).sum();
+    let rooted: u64 =
+        stacks.iter().filter(|s| s.user.first().is_some_and(|f| f == "_start")).map(|s| s.count).sum();
     assert!(
         total > 0 && rooted * 10 >= total * 9,
         "{rooted} of {total} honest stacks from _start:\n{folded}"
